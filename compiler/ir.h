@@ -1,0 +1,111 @@
+/* ir.h: the graph IR. A graph is a flat, topologically ordered array of
+ * nodes; node i defines value i (one output per node), so value ids double as
+ * node indices and need no fix-up when written to plan.bin. Every value has a
+ * static type: dtype and dims, the batch included. Ops are primitive (the
+ * official model's operations one by one) so that fusion passes have patterns
+ * to match and reverse-mode differentiation has one rule per op. */
+#ifndef DIT_COMPILER_IR_H
+#define DIT_COMPILER_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "model_config.h"
+#include "status.h"
+
+#define IR_MAX_RANK 4
+#define IR_MAX_SRC 3
+#define IR_MAX_ELEMS ((int64_t)1 << 50) /* largest tensor ditc accepts, in elements */
+#define IR_NO_BLOCK (-1)
+
+typedef enum { DT_F32 = 0, DT_I64 = 1 } DType;
+
+typedef enum {
+#define OP(id, name, n_src, grad) OP_##id,
+#include "ops.def"
+#undef OP
+  OP_COUNT
+} OpKind;
+
+typedef int32_t ValueId;
+
+typedef struct TensorType {
+  DType dtype;
+  int rank;
+  int64_t dims[IR_MAX_RANK];
+} TensorType;
+
+/* Per-op attributes; which member is used is fixed by the op. */
+typedef union NodeAttr {
+  struct { int axis; int64_t start, len; } slice;   /* SLICE */
+  struct { int perm[IR_MAX_RANK]; } permute;        /* PERMUTE */
+  struct { int64_t p, channels; } patch;            /* PATCHIFY (p), UNPATCHIFY (p, channels) */
+  struct { bool trans_b; } bmm;                     /* BMM */
+  struct { double value; } scale;                   /* SCALE */
+  struct { double eps; } norm;                      /* LAYERNORM */
+  struct { int64_t dim; double max_period; } tfreq; /* TIMESTEP_FREQ */
+  struct { bool frozen; } param;                    /* PARAM: excluded from training */
+} NodeAttr;
+
+typedef struct Node {
+  OpKind op;
+  TensorType type;      /* of the value this node defines */
+  ValueId src[IR_MAX_SRC];
+  int n_src;
+  NodeAttr attr;
+  const char *name;     /* INPUT: "x", "t", "y"; PARAM: state-dict key; else NULL */
+  int block;            /* DiT block index, or IR_NO_BLOCK */
+} Node;
+
+typedef struct Graph {
+  Arena *arena;
+  Node *nodes;
+  size_t n_nodes, cap_nodes;
+  int64_t batch;            /* rows of one forward */
+  const ModelConfig *cfg;
+  int cur_block;            /* stamped on new nodes */
+  /* First error of a failed build; later builder calls become no-ops. */
+  DitcStatus status;
+  char error[200];
+} Graph;
+
+const char *op_name(OpKind op);
+int op_arity(OpKind op);
+bool op_differentiable(OpKind op);
+const char *dtype_name(DType t);
+
+Graph *graph_new(Arena *a, const ModelConfig *cfg, int64_t batch);
+
+/* Builders. Each infers and checks the result type; on failure the graph
+ * records the error and every later call returns -1. */
+ValueId ir_input(Graph *g, const char *name, DType dt, int rank, const int64_t *dims);
+ValueId ir_param(Graph *g, const char *name, int rank, const int64_t *dims, bool frozen);
+ValueId ir_unary(Graph *g, OpKind op, ValueId x);
+ValueId ir_binary(Graph *g, OpKind op, ValueId a, ValueId b);
+ValueId ir_ternary(Graph *g, OpKind op, ValueId a, ValueId b, ValueId c);
+ValueId ir_reshape(Graph *g, ValueId x, int rank, const int64_t *dims);
+ValueId ir_permute(Graph *g, ValueId x, const int *perm);
+ValueId ir_slice(Graph *g, ValueId x, int axis, int64_t start, int64_t len);
+ValueId ir_scale(Graph *g, ValueId x, double value);
+ValueId ir_layernorm(Graph *g, ValueId x, double eps);
+ValueId ir_bmm(Graph *g, ValueId a, ValueId b, bool trans_b);
+ValueId ir_patchify(Graph *g, ValueId x, int64_t p);
+ValueId ir_unpatchify(Graph *g, ValueId x, int64_t p, int64_t channels);
+ValueId ir_timestep_freq(Graph *g, ValueId t, int64_t dim, double max_period);
+/* Appends a fully formed node (type inferred); used by the builders and passes. */
+ValueId ir_append(Graph *g, const Node *proto);
+
+/* Type rule of one node given its sources already in g. Returns DITC_OK and
+ * sets *out, or an error status and a message in err. (ir_ops.c) */
+DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *err,
+                         size_t err_bytes);
+
+/* Checked element count of a type; -1 when it overflows IR_MAX_ELEMS. */
+int64_t type_numel(const TensorType *t);
+
+/* Verifier: every invariant the rest of the compiler relies on. (ir_verify.c) */
+DitcStatus ir_verify(const Graph *g, char *err, size_t err_bytes);
+
+#endif

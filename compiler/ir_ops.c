@@ -1,0 +1,193 @@
+/* ir_ops.c: the type rule of every op in ops.def. The builder applies it to
+ * each new node and the verifier re-applies it to every node after a pass. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ir.h"
+
+static DitcStatus fail(char *err, size_t n, DitcStatus st, const Node *nd, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static DitcStatus fail(char *err, size_t n, DitcStatus st, const Node *nd, const char *fmt, ...) {
+  int k = snprintf(err, n, "%s: ", op_name(nd->op));
+  if (k < 0 || (size_t)k >= n) return st;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err + k, n - (size_t)k, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+#define FAIL(...) return fail(err, err_bytes, DITC_ERR_INTERNAL, n, __VA_ARGS__)
+
+static bool same_dims(const TensorType *a, const TensorType *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i] != b->dims[i]) return false;
+  return true;
+}
+
+DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *err,
+                         size_t err_bytes) {
+  if (n->op >= OP_COUNT) FAIL("unknown op %d", (int)n->op);
+  if (n->n_src != op_arity(n->op)) FAIL("takes %d operands, got %d", op_arity(n->op), n->n_src);
+  const TensorType *s[IR_MAX_SRC] = {0};
+  for (int i = 0; i < n->n_src; i++) {
+    if (n->src[i] < 0 || (size_t)n->src[i] >= g->n_nodes) FAIL("operand %d is undefined", i);
+    s[i] = &g->nodes[n->src[i]].type;
+    if (g->nodes[n->src[i]].op == OP_OUTPUT) FAIL("operand %d is an output marker", i);
+  }
+  TensorType t;
+  memset(&t, 0, sizeof t);
+  t.dtype = DT_F32;
+  /* All ops but INPUT, PARAM, EMBEDDING's ids and TIMESTEP_FREQ take f32 operands. */
+  switch (n->op) {
+  case OP_INPUT:
+  case OP_PARAM:
+    if (!n->name || !n->name[0]) FAIL("has no name");
+    if (n->type.rank < 1 || n->type.rank > IR_MAX_RANK) FAIL("bad rank %d", n->type.rank);
+    if (n->op == OP_PARAM && n->type.dtype != DT_F32) FAIL("parameters are f32");
+    t = n->type;
+    break;
+  case OP_RESHAPE:
+    t = n->type;
+    t.dtype = s[0]->dtype;
+    if (t.rank < 1 || t.rank > IR_MAX_RANK) FAIL("bad rank %d", t.rank);
+    if (type_numel(&t) != type_numel(s[0])) FAIL("changes the element count");
+    break;
+  case OP_PERMUTE: {
+    bool seen[IR_MAX_RANK] = {0};
+    t = *s[0];
+    for (int i = 0; i < t.rank; i++) {
+      int p = n->attr.permute.perm[i];
+      if (p < 0 || p >= t.rank || seen[p]) FAIL("perm is not a permutation of %d axes", t.rank);
+      seen[p] = true;
+      t.dims[i] = s[0]->dims[p];
+    }
+    break;
+  }
+  case OP_SLICE: {
+    t = *s[0];
+    int ax = n->attr.slice.axis < 0 ? n->attr.slice.axis + t.rank : n->attr.slice.axis;
+    if (ax < 0 || ax >= t.rank) FAIL("axis %d out of range", n->attr.slice.axis);
+    int64_t st = n->attr.slice.start, len = n->attr.slice.len;
+    if (st < 0 || len < 1 || st > t.dims[ax] - len)
+      FAIL("range [%lld, +%lld) exceeds dim %lld", (long long)st, (long long)len,
+           (long long)t.dims[ax]);
+    t.dims[ax] = len;
+    break;
+  }
+  case OP_PATCHIFY: {
+    int64_t p = n->attr.patch.p;
+    if (s[0]->rank != 4) FAIL("expects [N,C,H,W]");
+    if (p < 1 || s[0]->dims[2] % p || s[0]->dims[3] % p) FAIL("patch %lld does not tile", (long long)p);
+    int64_t gh = s[0]->dims[2] / p, gw = s[0]->dims[3] / p, tok, pd;
+    if (__builtin_mul_overflow(gh, gw, &tok) || __builtin_mul_overflow(s[0]->dims[1], p * p, &pd))
+      return fail(err, err_bytes, DITC_ERR_LIMIT, n, "size overflows");
+    t.rank = 3;
+    t.dims[0] = s[0]->dims[0];
+    t.dims[1] = tok;
+    t.dims[2] = pd;
+    break;
+  }
+  case OP_UNPATCHIFY: {
+    int64_t p = n->attr.patch.p, c = n->attr.patch.channels, width, side;
+    if (s[0]->rank != 3) FAIL("expects [N,T,p*p*C]");
+    int64_t gside = (int64_t)sqrt((double)s[0]->dims[1]);
+    while (gside * gside > s[0]->dims[1]) gside--;
+    while ((gside + 1) * (gside + 1) <= s[0]->dims[1]) gside++;
+    if (gside * gside != s[0]->dims[1]) FAIL("token count is not a square");
+    if (p < 1 || c < 1 || __builtin_mul_overflow(p * p, c, &width) || s[0]->dims[2] != width ||
+        __builtin_mul_overflow(gside, p, &side))
+      FAIL("token width is not p*p*channels");
+    t.rank = 4;
+    t.dims[0] = s[0]->dims[0];
+    t.dims[1] = c;
+    t.dims[2] = t.dims[3] = side;
+    break;
+  }
+  case OP_MATMUL: {
+    const TensorType *x = s[0], *w = s[1];
+    if (w->rank != 2) FAIL("weight must be [M,K]");
+    if (x->dims[x->rank - 1] != w->dims[1])
+      FAIL("inner dims differ: %lld vs %lld", (long long)x->dims[x->rank - 1], (long long)w->dims[1]);
+    t = *x;
+    t.dims[t.rank - 1] = w->dims[0];
+    break;
+  }
+  case OP_BMM: {
+    const TensorType *a = s[0], *b = s[1];
+    int r = a->rank;
+    if (r < 3 || b->rank != r) FAIL("expects operands of equal rank >= 3");
+    for (int i = 0; i < r - 2; i++)
+      if (a->dims[i] != b->dims[i]) FAIL("batch dims differ");
+    bool tb = n->attr.bmm.trans_b;
+    int64_t bk = tb ? b->dims[r - 1] : b->dims[r - 2], bn = tb ? b->dims[r - 2] : b->dims[r - 1];
+    if (a->dims[r - 1] != bk) FAIL("inner dims differ");
+    t = *a;
+    t.dims[r - 1] = bn;
+    break;
+  }
+  case OP_ADD: {
+    const TensorType *a = s[0], *b = s[1];
+    if (b->rank > a->rank) FAIL("second operand has higher rank");
+    for (int i = 0; i < b->rank; i++) {
+      int64_t ad = a->dims[a->rank - b->rank + i], bd = b->dims[i];
+      if (bd != ad && bd != 1) FAIL("cannot broadcast dim %d (%lld to %lld)", i, (long long)bd, (long long)ad);
+    }
+    t = *a;
+    break;
+  }
+  case OP_SCALE:
+  case OP_SILU:
+  case OP_GELU_TANH:
+  case OP_SOFTMAX:
+  case OP_LAYERNORM:
+    t = *s[0];
+    if (n->op == OP_LAYERNORM && !(n->attr.norm.eps > 0)) FAIL("eps must be positive");
+    break;
+  case OP_MODULATE:
+  case OP_RESIDUAL_GATE: {
+    /* MODULATE(x, shift, scale); RESIDUAL_GATE(x, gate, h) */
+    const TensorType *x = s[0];
+    if (x->rank != 3) FAIL("expects x [N,T,D]");
+    TensorType row = {DT_F32, 2, {x->dims[0], x->dims[2], 0, 0}};
+    if (!same_dims(s[1], &row)) FAIL("operand 1 must be [N,D]");
+    if (n->op == OP_MODULATE && !same_dims(s[2], &row)) FAIL("operand 2 must be [N,D]");
+    if (n->op == OP_RESIDUAL_GATE && !same_dims(s[2], x)) FAIL("operand 2 must match x");
+    t = *x;
+    break;
+  }
+  case OP_TIMESTEP_FREQ:
+    if (s[0]->rank != 1 || s[0]->dtype != DT_I64) FAIL("expects i64 timesteps [N]");
+    if (n->attr.tfreq.dim < 2 || n->attr.tfreq.dim % 2) FAIL("dim must be even");
+    t.rank = 2;
+    t.dims[0] = s[0]->dims[0];
+    t.dims[1] = n->attr.tfreq.dim;
+    break;
+  case OP_EMBEDDING:
+    if (s[0]->rank != 2) FAIL("table must be [V,D]");
+    if (s[1]->rank != 1 || s[1]->dtype != DT_I64) FAIL("ids must be i64 [N]");
+    t.rank = 2;
+    t.dims[0] = s[1]->dims[0];
+    t.dims[1] = s[0]->dims[1];
+    break;
+  case OP_OUTPUT:
+    t = *s[0];
+    break;
+  case OP_COUNT:
+    FAIL("unknown op");
+  }
+  /* Operand dtypes: everything consumes f32 except the integer inputs above. */
+  for (int i = 0; i < n->n_src; i++) {
+    bool int_ok = (n->op == OP_TIMESTEP_FREQ && i == 0) || (n->op == OP_EMBEDDING && i == 1) ||
+                  n->op == OP_OUTPUT || n->op == OP_RESHAPE;
+    if (!int_ok && s[i]->dtype != DT_F32) FAIL("operand %d must be f32", i);
+  }
+  if (type_numel(&t) < 0)
+    return fail(err, err_bytes, DITC_ERR_LIMIT, n,
+                "result would have more than 2^50 elements or a non-positive dim");
+  *out = t;
+  return DITC_OK;
+}

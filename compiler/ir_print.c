@@ -1,0 +1,68 @@
+/* ir_print.c: stable, diffable text dump of a graph. One line per node:
+ *   %12 = matmul %10, %11 : f32[2,16,1152]
+ * Attributes go in braces; a `; blocks.N` line opens each DiT block. The
+ * format only changes together with the golden files under tests/golden/. */
+#include "ir_print.h"
+
+void ir_print_type(const TensorType *t, FILE *out) {
+  fprintf(out, "%s[", dtype_name(t->dtype));
+  for (int i = 0; i < t->rank; i++) fprintf(out, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+  fputc(']', out);
+}
+
+static void print_attrs(const Node *n, FILE *out) {
+  const NodeAttr *a = &n->attr;
+  switch (n->op) {
+  case OP_PERMUTE:
+    fprintf(out, " {perm=");
+    for (int i = 0; i < n->type.rank; i++) fprintf(out, "%s%d", i ? "," : "", a->permute.perm[i]);
+    fputc('}', out);
+    break;
+  case OP_SLICE:
+    fprintf(out, " {axis=%d, start=%lld, len=%lld}", a->slice.axis, (long long)a->slice.start,
+            (long long)a->slice.len);
+    break;
+  case OP_PATCHIFY: fprintf(out, " {p=%lld}", (long long)a->patch.p); break;
+  case OP_UNPATCHIFY:
+    fprintf(out, " {p=%lld, channels=%lld}", (long long)a->patch.p, (long long)a->patch.channels);
+    break;
+  case OP_BMM:
+    if (a->bmm.trans_b) fprintf(out, " {trans_b}");
+    break;
+  case OP_SCALE: fprintf(out, " {value=%.9g}", a->scale.value); break;
+  case OP_LAYERNORM: fprintf(out, " {eps=%.9g}", a->norm.eps); break;
+  case OP_TIMESTEP_FREQ:
+    fprintf(out, " {dim=%lld, max_period=%.9g}", (long long)a->tfreq.dim, a->tfreq.max_period);
+    break;
+  default: break;
+  }
+}
+
+void ir_print(const Graph *g, FILE *out) {
+  const ModelConfig *c = g->cfg;
+  fprintf(out, "; ditc graph IR: model \"%s\", batch %lld, %zu nodes\n", c ? c->name : "?",
+          (long long)g->batch, g->n_nodes);
+  int block = IR_NO_BLOCK;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->block != block) {
+      block = n->block;
+      if (block == IR_NO_BLOCK) fprintf(out, "; end of blocks\n");
+      else fprintf(out, "; blocks.%d\n", block);
+    }
+    if (n->op == OP_OUTPUT) {
+      fprintf(out, "output %%%d : ", n->src[0]);
+      ir_print_type(&n->type, out);
+      fputc('\n', out);
+      continue;
+    }
+    fprintf(out, "%%%zu = %s", i, op_name(n->op));
+    if (n->name) fprintf(out, " \"%s\"", n->name);
+    for (int k = 0; k < n->n_src; k++) fprintf(out, "%s %%%d", k ? "," : "", n->src[k]);
+    print_attrs(n, out);
+    fprintf(out, " : ");
+    ir_print_type(&n->type, out);
+    if (n->op == OP_PARAM && n->attr.param.frozen) fprintf(out, " frozen");
+    fputc('\n', out);
+  }
+}

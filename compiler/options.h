@@ -1,0 +1,25 @@
+/* options.h: everything that steers one compilation, passed explicitly. */
+#ifndef DIT_COMPILER_OPTIONS_H
+#define DIT_COMPILER_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sema.h"
+
+#define DITC_MAX_BATCH 65536
+
+typedef enum {
+  EMIT_REPORT, /* --info: readable model report */
+  EMIT_JSON,   /* --info --json */
+  EMIT_IR      /* --dump-ir: the graph after the last pass */
+} EmitKind;
+
+typedef struct CompileOptions {
+  SpecSource spec;
+  EmitKind emit;
+  const char *out_path; /* -o FILE: written atomically; NULL for the output stream */
+  int64_t batch;        /* --batch N: rows of one forward */
+} CompileOptions;
+
+#endif

@@ -1,0 +1,13 @@
+/* pipeline.h: the whole compiler as one call. */
+#ifndef DIT_COMPILER_PIPELINE_H
+#define DIT_COMPILER_PIPELINE_H
+
+#include <stdio.h>
+
+#include "options.h"
+
+/* Runs every stage in order; results go to `out` (or opts->out_path) and
+ * diagnostics to `err`. */
+DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err);
+
+#endif

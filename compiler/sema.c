@@ -1,0 +1,452 @@
+/* sema.c: includes, inheritance, key checking and model validity (see sema.h). */
+#define _XOPEN_SOURCE 700
+#include "sema.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Sema {
+  Arena *a;
+  Diag *d;
+  bool allow_include;
+  bool syntax_errors;      /* some file failed to parse: skip completeness checks */
+  AstDecl **blocks;        /* every model and base block of every file */
+  size_t n_blocks, cap_blocks;
+  const char **open_files; /* canonical paths on the include stack */
+  int depth;
+  const char **seen_files; /* canonical paths already loaded (include once) */
+  size_t n_seen, cap_seen;
+} Sema;
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static size_t edit_distance(const char *s, const char *t) {
+  size_t n = strlen(s), m = strlen(t);
+  if (n > 64 || m > 64) return SIZE_MAX;
+  size_t row[65];
+  for (size_t j = 0; j <= m; j++) row[j] = j;
+  for (size_t i = 1; i <= n; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= m; j++) {
+      size_t up = row[j];
+      size_t best = diag + (s[i - 1] != t[j - 1]);
+      if (row[j] + 1 < best) best = row[j] + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[m];
+}
+
+/* The closest of names[0..n) to s, when it is close enough to be a typo. */
+static const char *suggest(const char *s, const char *const *names, size_t n) {
+  const char *best = NULL;
+  size_t best_d = SIZE_MAX;
+  for (size_t i = 0; i < n; i++) {
+    size_t dist = edit_distance(s, names[i]);
+    if (dist < best_d) {
+      best_d = dist;
+      best = names[i];
+    }
+  }
+  size_t len = strlen(s);
+  size_t limit = len < 6 ? 1 : (len < 12 ? 2 : 3);
+  return best_d <= limit ? best : NULL;
+}
+
+/* The source text of a span, for quoting a value back to the user. */
+static const char *span_text(Sema *S, SrcSpan s) {
+  const SourceFile *f = &S->d->sm->files[s.file];
+  uint32_t len = s.end - s.begin;
+  if (len > 40) return arena_printf(S->a, "%.37s...", f->text + s.begin);
+  return arena_strndup(S->a, f->text + s.begin, len);
+}
+
+static const char *block_kind(const AstDecl *b) { return b->kind == DECL_MODEL ? "model" : "base"; }
+
+static AstDecl *find_block(Sema *S, const char *name) {
+  for (size_t i = 0; i < S->n_blocks; i++)
+    if (strcmp(S->blocks[i]->name, name) == 0) return S->blocks[i];
+  return NULL;
+}
+
+/* ---- loading files and includes ---------------------------------------- */
+
+static DitcStatus load_rec(Sema *S, const char *path, SrcSpan from, const SpecSource *mem,
+                           AstFile **out_top);
+
+/* Path of an included file: relative to the directory of the including file. */
+static const char *include_path(Sema *S, uint32_t from_file, const char *inc) {
+  if (inc[0] == '/') return inc;
+  const char *base = S->d->sm->files[from_file].path;
+  const char *slash = strrchr(base, '/');
+  if (!slash) return inc;
+  return arena_printf(S->a, "%.*s/%s", (int)(slash - base), base, inc);
+}
+
+static DitcStatus do_include(Sema *S, AstDecl *inc) {
+  if (!S->allow_include) {
+    diag_error(S->d, inc->name_loc, "include is not available for in-memory specs");
+    return DITC_ERR_SPEC;
+  }
+  if (S->depth >= SEMA_MAX_INCLUDE_DEPTH) {
+    diag_error(S->d, inc->name_loc, "includes nested more than %d deep",
+               SEMA_MAX_INCLUDE_DEPTH);
+    return DITC_ERR_LIMIT;
+  }
+  if (inc->name[0] == '\0') {
+    diag_error(S->d, inc->name_loc, "include path is empty");
+    return DITC_ERR_SPEC;
+  }
+  const char *path = include_path(S, inc->name_loc.file, inc->name);
+  if (!path) return DITC_ERR_NOMEM;
+  return load_rec(S, path, inc->name_loc, NULL, NULL);
+}
+
+static DitcStatus register_block(Sema *S, AstDecl *b) {
+  AstDecl *prev = find_block(S, b->name);
+  if (prev) {
+    diag_error(S->d, b->name_loc, "%s '%s' is already defined", block_kind(b), b->name);
+    diag_note(S->d, prev->name_loc, "previous definition is here");
+    return DITC_ERR_SPEC;
+  }
+  if (arena_grow(S->a, (void **)&S->blocks, &S->cap_blocks, S->n_blocks + 1, sizeof(AstDecl *)))
+    return DITC_ERR_NOMEM;
+  S->blocks[S->n_blocks++] = b;
+  return DITC_OK;
+}
+
+static DitcStatus load_rec(Sema *S, const char *path, SrcSpan from, const SpecSource *mem,
+                           AstFile **out_top) {
+  DitcStatus st = DITC_OK;
+  uint32_t file;
+  const char *canon;
+  if (mem && mem->data) {
+    st = srcmgr_add_buffer(S->d->sm, S->d, path, mem->data, mem->len_bytes, from, &file);
+    if (st) return st;
+    canon = path;
+  } else {
+    st = srcmgr_load_file(S->d->sm, S->d, path, from, &file);
+    if (st) return st;
+    char *real = realpath(path, NULL);
+    canon = arena_strdup(S->a, real ? real : path);
+    free(real);
+    if (!canon) return DITC_ERR_NOMEM;
+  }
+  for (int i = 0; i < S->depth; i++) {
+    if (strcmp(S->open_files[i], canon) == 0) {
+      diag_error(S->d, from, "'%s' includes itself (include cycle)", path);
+      return DITC_ERR_SPEC;
+    }
+  }
+  for (size_t i = 0; i < S->n_seen; i++)
+    if (strcmp(S->seen_files[i], canon) == 0) return DITC_OK; /* included once already */
+  if (arena_grow(S->a, (void **)&S->seen_files, &S->cap_seen, S->n_seen + 1, sizeof(char *)))
+    return DITC_ERR_NOMEM;
+  S->seen_files[S->n_seen++] = canon;
+
+  AstFile *ast = NULL;
+  st = parse_file(S->a, S->d, file, &ast);
+  if (st == DITC_ERR_NOMEM || !ast) return DITC_ERR_NOMEM;
+  if (st) S->syntax_errors = true;
+  if (out_top) *out_top = ast;
+
+  S->open_files[S->depth++] = canon;
+  for (AstDecl *dcl = ast->decls; dcl; dcl = dcl->next) {
+    DitcStatus s2 = dcl->kind == DECL_INCLUDE ? do_include(S, dcl) : register_block(S, dcl);
+    if (s2 == DITC_ERR_NOMEM) {
+      st = s2;
+      break;
+    }
+    if (s2 && !st) st = s2;
+  }
+  S->depth--;
+  return st;
+}
+
+/* ---- checking assignments ---------------------------------------------- */
+
+/* Checks one assignment's key and value type; marks it invalid if not usable. */
+static void check_assign(Sema *S, AstAssign *as) {
+  const SpecKey *keys = spec_key_table();
+  as->key_index = spec_key_index(as->key);
+  if (as->key_index < 0) {
+    const char *names[N_SPEC_KEYS];
+    for (int i = 0; i < N_SPEC_KEYS; i++) names[i] = keys[i].name;
+    const char *hint = suggest(as->key, names, N_SPEC_KEYS);
+    if (hint)
+      diag_error(S->d, as->key_loc, "unknown key '%s'; did you mean '%s'?", as->key, hint);
+    else
+      diag_error(S->d, as->key_loc, "unknown key '%s'", as->key);
+    as->invalid = true;
+    return;
+  }
+  const SpecKey *k = &keys[as->key_index];
+  const AstValue *v = &as->value;
+  if (v->kind == VAL_BAD) {
+    as->invalid = true; /* the lexer reported it */
+    return;
+  }
+  bool ok = (k->type == KEY_INT && v->kind == VAL_INT) ||
+            (k->type == KEY_FLOAT && (v->kind == VAL_INT || v->kind == VAL_FLOAT)) ||
+            (k->type == KEY_BOOL && v->kind == VAL_BOOL);
+  if (ok) return;
+  as->invalid = true;
+  const char *got = span_text(S, v->loc);
+  if (v->kind == VAL_STRING)
+    diag_error(S->d, v->loc, "'%s' expects %s, got the string %s", k->name,
+               spec_key_type_name(k->type), got);
+  else if (v->kind == VAL_IDENT)
+    diag_error(S->d, v->loc, "'%s' expects %s, got the identifier '%s'", k->name,
+               spec_key_type_name(k->type), got);
+  else
+    diag_error(S->d, v->loc, "'%s' expects %s, got '%s'", k->name, spec_key_type_name(k->type),
+               got);
+}
+
+static void check_block(Sema *S, AstDecl *b) {
+  for (AstAssign *as = b->body; as; as = as->next) {
+    check_assign(S, as);
+    if (as->key_index < 0) continue;
+    for (AstAssign *prev = b->body; prev != as; prev = prev->next) {
+      if (prev->key_index == as->key_index) {
+        diag_error(S->d, as->key_loc, "duplicate key '%s' in %s '%s'", as->key, block_kind(b),
+                   b->name);
+        diag_note(S->d, prev->key_loc, "first set here");
+        as->invalid = true;
+        break;
+      }
+    }
+  }
+}
+
+/* ---- resolving the model ------------------------------------------------ */
+
+/* The chain model, parent, grandparent, ... into chain[]; returns its length or -1. */
+static int resolve_chain(Sema *S, AstDecl *model, AstDecl **chain, int max) {
+  int n = 0;
+  for (AstDecl *b = model; b;) {
+    for (int i = 0; i < n; i++) {
+      if (chain[i] == b) {
+        diag_error(S->d, chain[n - 1]->parent_loc, "inheritance cycle: '%s' inherits from itself",
+                   b->name);
+        return -1;
+      }
+    }
+    if (n == max) {
+      diag_error(S->d, b->name_loc, "inheritance chain is deeper than %d", max);
+      return -1;
+    }
+    chain[n++] = b;
+    if (!b->parent) break;
+    AstDecl *p = find_block(S, b->parent);
+    if (!p) {
+      const char **names = arena_array(S->a, S->n_blocks + 1, sizeof(char *));
+      if (!names) return -1;
+      for (size_t i = 0; i < S->n_blocks; i++) names[i] = S->blocks[i]->name;
+      const char *hint = suggest(b->parent, names, S->n_blocks);
+      if (hint)
+        diag_error(S->d, b->parent_loc, "unknown base '%s'; did you mean '%s'?", b->parent, hint);
+      else
+        diag_error(S->d, b->parent_loc, "unknown base '%s'", b->parent);
+      return -1;
+    }
+    b = p;
+  }
+  return n;
+}
+
+static void set_field(ModelConfig *c, const SpecKey *k, double f, int64_t i, bool b) {
+  char *p = (char *)c + k->offset;
+  switch (k->type) {
+  case KEY_INT: memcpy(p, &i, sizeof i); break;
+  case KEY_FLOAT: memcpy(p, &f, sizeof f); break;
+  case KEY_BOOL: memcpy(p, &b, sizeof b); break;
+  }
+}
+
+/* Range check of one effective value; reports and returns false when out of range. */
+static bool check_range(Sema *S, const SpecKey *k, const AstValue *v) {
+  double x = k->type == KEY_FLOAT && v->kind == VAL_FLOAT ? v->f : (double)v->i;
+  if (k->type == KEY_BOOL) return true;
+  const char *txt = span_text(S, v->loc);
+  bool low = k->min_exclusive ? !(x > k->min) : !(x >= k->min);
+  bool high = k->max_exclusive ? !(x < k->max) : !(x <= k->max);
+  if (low) {
+    if ((k->min == 0 && k->min_exclusive) || (k->min == 1 && k->type == KEY_INT && x <= 0))
+      diag_error(S->d, v->loc, "'%s' must be positive, got %s", k->name, txt);
+    else
+      diag_error(S->d, v->loc, "'%s' must be %s %g, got %s", k->name,
+                 k->min_exclusive ? "greater than" : "at least", k->min, txt);
+    return false;
+  }
+  if (high) {
+    diag_error(S->d, v->loc, "'%s' is too large: %s (%s %g)", k->name, txt,
+               k->max_exclusive ? "must be less than" : "at most", k->max);
+    return false;
+  }
+  return true;
+}
+
+/* Cross-key checks that make a model impossible. have[] says which keys hold valid values. */
+static bool check_model(Sema *S, const Spec *sp, const bool *have) {
+  const ModelConfig *c = &sp->cfg;
+  int i_img = spec_key_index("image_size"), i_ls = spec_key_index("latent_scale");
+  int i_ps = spec_key_index("patch_size"), i_hs = spec_key_index("hidden_size");
+  int i_nh = spec_key_index("num_heads"), i_mr = spec_key_index("mlp_ratio");
+  int i_in = spec_key_index("in_channels"), i_gc = spec_key_index("guided_channels");
+  int i_fe = spec_key_index("freq_embed_size");
+  bool ok = true;
+  if (have[i_img] && have[i_ls] && c->image_size % c->latent_scale != 0) {
+    diag_error(S->d, sp->key_loc[i_img],
+               "image_size %lld is not divisible by latent_scale %lld",
+               (long long)c->image_size, (long long)c->latent_scale);
+    diag_note(S->d, sp->key_loc[i_ls], "latent_scale is set here");
+    ok = false;
+  } else if (have[i_img] && have[i_ls] && have[i_ps] &&
+             (c->image_size / c->latent_scale) % c->patch_size != 0) {
+    diag_error(S->d, sp->key_loc[i_ps],
+               "the latent side %lld (image_size %lld / latent_scale %lld) is not divisible by "
+               "patch_size %lld",
+               (long long)(c->image_size / c->latent_scale), (long long)c->image_size,
+               (long long)c->latent_scale, (long long)c->patch_size);
+    ok = false;
+  }
+  if (have[i_hs] && have[i_nh] && c->hidden_size % c->num_heads != 0) {
+    diag_error(S->d, sp->key_loc[i_hs], "hidden_size %lld is not divisible by num_heads %lld",
+               (long long)c->hidden_size, (long long)c->num_heads);
+    diag_note(S->d, sp->key_loc[i_nh], "num_heads is set here");
+    ok = false;
+  }
+  if (have[i_hs] && c->hidden_size % 4 != 0) {
+    diag_error(S->d, sp->key_loc[i_hs],
+               "hidden_size %lld is not divisible by 4, which the 2-D sin-cos position "
+               "embedding needs",
+               (long long)c->hidden_size);
+    ok = false;
+  }
+  if (have[i_hs] && have[i_mr] && (int64_t)(c->mlp_ratio * (double)c->hidden_size) < 1) {
+    diag_error(S->d, sp->key_loc[i_mr], "mlp_ratio %g gives an MLP of width 0 for hidden_size %lld",
+               c->mlp_ratio, (long long)c->hidden_size);
+    ok = false;
+  }
+  if (have[i_gc] && have[i_in] && c->guided_channels > c->in_channels) {
+    diag_error(S->d, sp->key_loc[i_gc], "guided_channels %lld exceeds in_channels %lld",
+               (long long)c->guided_channels, (long long)c->in_channels);
+    ok = false;
+  }
+  if (have[i_fe] && c->freq_embed_size % 2 != 0) {
+    diag_error(S->d, sp->key_loc[i_fe], "freq_embed_size %lld must be even",
+               (long long)c->freq_embed_size);
+    ok = false;
+  }
+  return ok;
+}
+
+static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
+  enum { MAX_CHAIN = 64 };
+  AstDecl *chain[MAX_CHAIN];
+  const SpecKey *keys = spec_key_table();
+  int n = resolve_chain(S, model, chain, MAX_CHAIN);
+  if (n < 0) return DITC_ERR_SPEC;
+
+  /* Effective assignment of each key: the one nearest to the model wins. */
+  AstAssign *eff[N_SPEC_KEYS] = {0};
+  for (int i = n - 1; i >= 0; i--) {
+    bool set_here[N_SPEC_KEYS] = {0};
+    for (AstAssign *as = chain[i]->body; as; as = as->next) {
+      if (as->key_index < 0 || set_here[as->key_index]) continue; /* unknown or duplicate */
+      set_here[as->key_index] = true;
+      eff[as->key_index] = as;
+    }
+  }
+
+  memset(sp, 0, sizeof *sp);
+  sp->cfg.name = model->name;
+  sp->model_loc = model->name_loc;
+  bool have[N_SPEC_KEYS] = {0};
+  bool ok = true;
+  for (int k = 0; k < N_SPEC_KEYS; k++) {
+    sp->key_loc[k] = model->name_loc;
+    AstAssign *as = eff[k];
+    if (as) {
+      sp->key_loc[k] = as->value.loc;
+      if (as->invalid) {
+        ok = false;
+        continue;
+      }
+      if (!check_range(S, &keys[k], &as->value)) {
+        ok = false;
+        continue;
+      }
+      double f = as->value.kind == VAL_FLOAT ? as->value.f : (double)as->value.i;
+      set_field(&sp->cfg, &keys[k], f, as->value.i, as->value.b);
+      have[k] = true;
+    } else if (keys[k].required) {
+      ok = false;
+      if (!S->syntax_errors)
+        diag_error(S->d, model->name_loc, "model '%s' does not set the required key '%s'",
+                   model->name, keys[k].name);
+    } else if (!keys[k].def_derived) {
+      set_field(&sp->cfg, &keys[k], keys[k].def, (int64_t)keys[k].def, keys[k].def != 0);
+      have[k] = true;
+    }
+  }
+  /* guided_channels defaults to min(3, in_channels): the official model guides 3 of 4. */
+  int i_gc = spec_key_index("guided_channels"), i_in = spec_key_index("in_channels");
+  if (!eff[i_gc] && have[i_in]) {
+    sp->cfg.guided_channels = sp->cfg.in_channels < 3 ? sp->cfg.in_channels : 3;
+    have[i_gc] = true;
+  }
+  if (!S->syntax_errors && !check_model(S, sp, have)) ok = false;
+  if (!ok || S->syntax_errors) return DITC_ERR_SPEC;
+  model_config_derive(&sp->cfg);
+  return DITC_OK;
+}
+
+/* ---- entry point --------------------------------------------------------- */
+
+DitcStatus spec_load(Arena *a, Diag *d, const SpecSource *src, Spec **out) {
+  DitcStatus st;
+  Sema S = {.a = a, .d = d, .allow_include = src->allow_include};
+  const char *open_files[SEMA_MAX_INCLUDE_DEPTH + 1];
+  S.open_files = open_files;
+  *out = NULL;
+
+  AstFile *top = NULL;
+  st = load_rec(&S, src->path, span_none(), src, &top);
+  if (st == DITC_ERR_NOMEM || !top) return st ? st : DITC_ERR_IO;
+
+  for (size_t i = 0; i < S.n_blocks; i++) check_block(&S, S.blocks[i]);
+
+  /* The file given on the command line defines the model that is compiled. */
+  AstDecl *model = NULL;
+  int n_models = 0;
+  for (AstDecl *dcl = top->decls; dcl; dcl = dcl->next) {
+    if (dcl->kind != DECL_MODEL) continue;
+    if (++n_models == 1) {
+      model = dcl;
+    } else {
+      diag_error(d, dcl->name_loc,
+                 "a spec file defines one model, but this is the second ('%s')", dcl->name);
+      diag_note(d, model->name_loc, "first model is here; use 'base' for templates");
+    }
+  }
+  if (!model) {
+    if (!S.syntax_errors && d->n_errors == 0)
+      diag_file_error(d, d->sm->files[top->file].path,
+                      "defines no model; expected a block like: model \"DiT-XL/2\" { ... }");
+    return DITC_ERR_SPEC;
+  }
+  Spec *sp = arena_alloc(a, sizeof *sp);
+  if (!sp) return DITC_ERR_NOMEM;
+  DitcStatus st2 = resolve_model(&S, model, sp);
+  if (st2) return st2;
+  if (st || n_models > 1 || d->n_errors) return st ? st : DITC_ERR_SPEC;
+  *out = sp;
+  return DITC_OK;
+}

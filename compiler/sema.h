@@ -1,0 +1,32 @@
+/* sema.h: from spec files to a validated ModelConfig. Resolves includes and
+ * `base` inheritance, checks every key's name, type and range, and rejects
+ * impossible models, reporting every error with its location. */
+#ifndef DIT_COMPILER_SEMA_H
+#define DIT_COMPILER_SEMA_H
+
+#include <stdbool.h>
+
+#include "ast.h"
+#include "model_config.h"
+#include "spec_keys.h"
+
+#define SEMA_MAX_INCLUDE_DEPTH 16
+
+typedef struct SpecSource {
+  const char *path;   /* file to read, or the display name of `data` */
+  const char *data;   /* NULL: read `path` from disk */
+  size_t len_bytes;
+  bool allow_include; /* false for in-memory specs (fuzzing) */
+} SpecSource;
+
+typedef struct Spec {
+  ModelConfig cfg;
+  SrcSpan model_loc;              /* the model's name in its model block */
+  SrcSpan key_loc[N_SPEC_KEYS];   /* where each key got its value; model_loc for defaults */
+} Spec;
+
+/* Loads, parses and checks a spec. Returns DITC_OK with *out set, or an error
+ * status after reporting every problem found to d. */
+DitcStatus spec_load(Arena *a, Diag *d, const SpecSource *src, Spec **out);
+
+#endif
