@@ -10,7 +10,7 @@
 static DitcStatus fail(char *err, size_t n, DitcStatus st, const Node *nd, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static DitcStatus fail(char *err, size_t n, DitcStatus st, const Node *nd, const char *fmt, ...) {
-  int k = snprintf(err, n, "%s: ", op_name(nd->op));
+  int k = snprintf(err, n, "the %s ", op_name(nd->op));
   if (k < 0 || (size_t)k >= n) return st;
   va_list ap;
   va_start(ap, fmt);
@@ -185,9 +185,10 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
                   n->op == OP_OUTPUT || n->op == OP_RESHAPE;
     if (!int_ok && s[i]->dtype != DT_F32) FAIL("operand %d must be f32", i);
   }
+  for (int i = 0; i < t.rank; i++)
+    if (t.dims[i] <= 0) FAIL("result dim %d is %lld", i, (long long)t.dims[i]);
   if (type_numel(&t) < 0)
-    return fail(err, err_bytes, DITC_ERR_LIMIT, n,
-                "result would have more than 2^50 elements or a non-positive dim");
+    return fail(err, err_bytes, DITC_ERR_LIMIT, n, "result would have more than 2^50 elements");
   *out = t;
   return DITC_OK;
 }

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct Sema {
@@ -22,24 +23,25 @@ typedef struct Sema {
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* Edit distance with adjacent transpositions counted as one edit (depht -> depth). */
 static size_t edit_distance(const char *s, const char *t) {
+  enum { MAX_LEN = 64 };
   size_t n = strlen(s), m = strlen(t);
-  if (n > 64 || m > 64) return SIZE_MAX;
-  size_t row[65];
-  for (size_t j = 0; j <= m; j++) row[j] = j;
+  if (n > MAX_LEN || m > MAX_LEN) return SIZE_MAX;
+  size_t d[MAX_LEN + 1][MAX_LEN + 1];
+  for (size_t i = 0; i <= n; i++) d[i][0] = i;
+  for (size_t j = 0; j <= m; j++) d[0][j] = j;
   for (size_t i = 1; i <= n; i++) {
-    size_t diag = row[0];
-    row[0] = i;
     for (size_t j = 1; j <= m; j++) {
-      size_t up = row[j];
-      size_t best = diag + (s[i - 1] != t[j - 1]);
-      if (row[j] + 1 < best) best = row[j] + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
+      size_t best = d[i - 1][j - 1] + (s[i - 1] != t[j - 1]);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && s[i - 1] == t[j - 2] && s[i - 2] == t[j - 1] && d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
     }
   }
-  return row[m];
+  return d[n][m];
 }
 
 /* The closest of names[0..n) to s, when it is close enough to be a typo. */
@@ -370,6 +372,8 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
   sp->model_loc = model->name_loc;
   bool have[N_SPEC_KEYS] = {0};
   bool ok = true;
+  const char *missing[N_SPEC_KEYS];
+  int n_missing = 0;
   for (int k = 0; k < N_SPEC_KEYS; k++) {
     sp->key_loc[k] = model->name_loc;
     AstAssign *as = eff[k];
@@ -388,13 +392,20 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
       have[k] = true;
     } else if (keys[k].required) {
       ok = false;
-      if (!S->syntax_errors)
-        diag_error(S->d, model->name_loc, "model '%s' does not set the required key '%s'",
-                   model->name, keys[k].name);
+      missing[n_missing++] = keys[k].name;
     } else if (!keys[k].def_derived) {
       set_field(&sp->cfg, &keys[k], keys[k].def, (int64_t)keys[k].def, keys[k].def != 0);
       have[k] = true;
     }
+  }
+  if (n_missing && !S->syntax_errors) {
+    char list[512];
+    size_t len = 0;
+    for (int i = 0; i < n_missing && len < sizeof list; i++)
+      len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s'",
+                              i == 0 ? "" : (i == n_missing - 1 ? " and " : ", "), missing[i]);
+    diag_error(S->d, model->name_loc, "model '%s' does not set the required key%s %s",
+               model->name, n_missing > 1 ? "s" : "", list);
   }
   /* guided_channels defaults to min(3, in_channels): the official model guides 3 of 4. */
   int i_gc = spec_key_index("guided_channels"), i_in = spec_key_index("in_channels");
