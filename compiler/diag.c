@@ -51,6 +51,8 @@ static void print_excerpt(Diag *d, SrcSpan at, uint32_t line) {
   fputc('\n', d->out);
 }
 
+static void vreport(Diag *d, DiagLevel level, SrcSpan at, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 static void vreport(Diag *d, DiagLevel level, SrcSpan at, const char *fmt, va_list ap) {
   if (level == DIAG_ERROR) {
     d->n_errors++;
