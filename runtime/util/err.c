@@ -1,4 +1,5 @@
 /* err.c: DitErr helpers and status names. */
+#define _POSIX_C_SOURCE 200809L
 #include "err.h"
 
 #include <stdarg.h>
