@@ -21,11 +21,20 @@ static const bool OP_GRAD[] = {
 #undef OP
 };
 _Static_assert(sizeof OP_NAMES / sizeof OP_NAMES[0] == OP_COUNT, "ops.def table size");
-_Static_assert(OP_COUNT == 20, "ops.def changed: update docs/ir.md and cost.c");
+_Static_assert(OP_COUNT == 26, "ops.def changed: update docs/ir.md");
 
 const char *op_name(OpKind op) { return op < OP_COUNT ? OP_NAMES[op] : "?"; }
 int op_arity(OpKind op) { return op < OP_COUNT ? OP_ARITY[op] : -1; }
 bool op_differentiable(OpKind op) { return op < OP_COUNT && OP_GRAD[op]; }
+
+const char *activation_name(Activation a) {
+  switch (a) {
+  case ACT_NONE: return "none";
+  case ACT_GELU_TANH: return "gelu_tanh";
+  case ACT_SILU: return "silu";
+  }
+  return "?";
+}
 
 const char *dtype_name(DType t) {
   switch (t) {

@@ -16,7 +16,7 @@
 #include "status.h"
 
 #define IR_MAX_RANK 4
-#define IR_MAX_SRC 3
+#define IR_MAX_SRC 4
 #define IR_MAX_ELEMS ((int64_t)1 << 50) /* largest tensor ditc accepts, in elements */
 #define IR_NO_BLOCK (-1)
 
@@ -30,6 +30,8 @@ typedef enum {
 } OpKind;
 
 typedef int32_t ValueId;
+
+typedef enum { ACT_NONE = 0, ACT_GELU_TANH = 1, ACT_SILU = 2 } Activation;
 
 typedef struct TensorType {
   DType dtype;
@@ -47,6 +49,18 @@ typedef union NodeAttr {
   struct { double eps; } norm;                      /* LAYERNORM */
   struct { int64_t dim; double max_period; } tfreq; /* TIMESTEP_FREQ */
   struct { bool frozen; } param;                    /* PARAM: excluded from training */
+  struct { Activation act; } linear;                /* LINEAR */
+  struct {                                          /* LN_MODULATE, RES_GATE_LN_MODULATE */
+    double eps;
+    int64_t shift_col, scale_col; /* columns of mod: [N, shift_col .. +D) */
+    int64_t gate_col;             /* column of gmod (RES_GATE_LN_MODULATE only) */
+  } lnmod;
+  struct { int64_t heads, head_dim; double scale; } attn; /* ATTENTION */
+  struct {                                          /* PARAM_PACK */
+    int n_parts;
+    const char **names;   /* state-dict keys, in stacking order */
+    const int64_t *rows;  /* rows (axis 0) of each part */
+  } pack;
 } NodeAttr;
 
 typedef struct Node {
@@ -72,6 +86,7 @@ typedef struct Graph {
 } Graph;
 
 const char *op_name(OpKind op);
+const char *activation_name(Activation a);
 int op_arity(OpKind op);
 bool op_differentiable(OpKind op);
 const char *dtype_name(DType t);

@@ -176,13 +176,72 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
   case OP_OUTPUT:
     t = *s[0];
     break;
+  case OP_LINEAR: {
+    const TensorType *x = s[0], *w = s[1], *b = s[2];
+    if (w->rank != 2) FAIL("weight must be [M,K]");
+    if (x->dims[x->rank - 1] != w->dims[1])
+      FAIL("inner dims differ: %lld vs %lld", (long long)x->dims[x->rank - 1], (long long)w->dims[1]);
+    if (b->rank != 1 || b->dims[0] != w->dims[0]) FAIL("bias must be [M]");
+    if (n->attr.linear.act > ACT_SILU) FAIL("bad activation");
+    t = *x;
+    t.dims[t.rank - 1] = w->dims[0];
+    break;
+  }
+  case OP_PARAM_PACK: {
+    int64_t rows = 0;
+    t = n->type;
+    if (t.rank < 1 || n->attr.pack.n_parts < 1 || !n->attr.pack.names || !n->attr.pack.rows)
+      FAIL("needs parts");
+    for (int i = 0; i < n->attr.pack.n_parts; i++) {
+      if (!n->attr.pack.names[i] || n->attr.pack.rows[i] < 1) FAIL("bad part %d", i);
+      rows += n->attr.pack.rows[i];
+    }
+    if (rows != t.dims[0]) FAIL("parts do not add up to %lld rows", (long long)t.dims[0]);
+    break;
+  }
+  case OP_LN_MODULATE:
+  case OP_RES_GATE_LN_MODULATE: {
+    /* LN_MODULATE(x, mod); RES_GATE_LN_MODULATE(x, h, gmod, mod) */
+    const TensorType *x = s[0];
+    const TensorType *mod = s[n->n_src - 1];
+    if (x->rank != 3) FAIL("expects x [N,T,D]");
+    int64_t D = x->dims[2];
+    if (mod->rank != 2 || mod->dims[0] != x->dims[0]) FAIL("mod must be [N,M]");
+    const struct { int64_t col, width; } cols[2] = {{n->attr.lnmod.shift_col, mod->dims[1]},
+                                                    {n->attr.lnmod.scale_col, mod->dims[1]}};
+    for (int i = 0; i < 2; i++)
+      if (cols[i].col < 0 || cols[i].col > cols[i].width - D) FAIL("modulation column out of range");
+    if (n->op == OP_RES_GATE_LN_MODULATE) {
+      const TensorType *gm = s[2];
+      if (!same_dims(s[1], x)) FAIL("h must match x");
+      if (gm->rank != 2 || gm->dims[0] != x->dims[0]) FAIL("gmod must be [N,M]");
+      if (n->attr.lnmod.gate_col < 0 || n->attr.lnmod.gate_col > gm->dims[1] - D)
+        FAIL("gate column out of range");
+    }
+    if (!(n->attr.lnmod.eps > 0)) FAIL("eps must be positive");
+    t = *x;
+    break;
+  }
+  case OP_AUX:
+    if (g->nodes[n->src[0]].op != OP_RES_GATE_LN_MODULATE) FAIL("source has no second result");
+    t = *s[0];
+    break;
+  case OP_ATTENTION: {
+    const TensorType *q = s[0];
+    int64_t H = n->attr.attn.heads, hd = n->attr.attn.head_dim;
+    if (q->rank != 3) FAIL("expects qkv [N,T,3D]");
+    if (H < 1 || hd < 1 || q->dims[2] != 3 * H * hd) FAIL("qkv width is not 3 * heads * head_dim");
+    t = *q;
+    t.dims[2] = H * hd;
+    break;
+  }
   case OP_COUNT:
     FAIL("unknown op");
   }
   /* Operand dtypes: everything consumes f32 except the integer inputs above. */
   for (int i = 0; i < n->n_src; i++) {
     bool int_ok = (n->op == OP_TIMESTEP_FREQ && i == 0) || (n->op == OP_EMBEDDING && i == 1) ||
-                  n->op == OP_OUTPUT || n->op == OP_RESHAPE;
+                  n->op == OP_OUTPUT || n->op == OP_RESHAPE || n->op == OP_AUX;
     if (!int_ok && s[i]->dtype != DT_F32) FAIL("operand %d must be f32", i);
   }
   for (int i = 0; i < t.rank; i++)

@@ -34,6 +34,27 @@ static void print_attrs(const Node *n, FILE *out) {
   case OP_TIMESTEP_FREQ:
     fprintf(out, " {dim=%lld, max_period=%.9g}", (long long)a->tfreq.dim, a->tfreq.max_period);
     break;
+  case OP_LINEAR:
+    if (a->linear.act != ACT_NONE) fprintf(out, " {act=%s}", activation_name(a->linear.act));
+    break;
+  case OP_LN_MODULATE:
+    fprintf(out, " {eps=%.9g, shift=%lld, scale=%lld}", a->lnmod.eps, (long long)a->lnmod.shift_col,
+            (long long)a->lnmod.scale_col);
+    break;
+  case OP_RES_GATE_LN_MODULATE:
+    fprintf(out, " {eps=%.9g, gate=%lld, shift=%lld, scale=%lld}", a->lnmod.eps,
+            (long long)a->lnmod.gate_col, (long long)a->lnmod.shift_col, (long long)a->lnmod.scale_col);
+    break;
+  case OP_ATTENTION:
+    fprintf(out, " {heads=%lld, head_dim=%lld, scale=%.9g}", (long long)a->attn.heads,
+            (long long)a->attn.head_dim, a->attn.scale);
+    break;
+  case OP_PARAM_PACK:
+    fprintf(out, " {");
+    for (int i = 0; i < a->pack.n_parts; i++)
+      fprintf(out, "%s\"%s\"", i ? ", " : "", a->pack.names[i]);
+    fputc('}', out);
+    break;
   default: break;
   }
 }

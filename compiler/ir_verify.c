@@ -35,13 +35,22 @@ DitcStatus ir_verify(const Graph *g, char *err, size_t err_bytes) {
       return DITC_ERR_INTERNAL;
     }
     if (n->op == OP_OUTPUT) n_outputs++;
-    /* Parameter names are unique: they bind checkpoint tensors. */
-    if (n->op == OP_PARAM) {
-      for (size_t j = 0; j < i; j++) {
-        if (g->nodes[j].op == OP_PARAM && strcmp(g->nodes[j].name, n->name) == 0) {
-          snprintf(err, err_bytes, "%%%zu: parameter '%s' is defined twice (first %%%zu)", i,
-                   n->name, j);
-          return DITC_ERR_INTERNAL;
+    /* Weight names are unique across params and packs: they bind checkpoint tensors. */
+    if (n->op == OP_PARAM || n->op == OP_PARAM_PACK) {
+      int parts = n->op == OP_PARAM ? 1 : n->attr.pack.n_parts;
+      for (int p = 0; p < parts; p++) {
+        const char *name = n->op == OP_PARAM ? n->name : n->attr.pack.names[p];
+        for (size_t j = 0; j <= i; j++) {
+          const Node *m = &g->nodes[j];
+          int mparts = m->op == OP_PARAM ? 1 : (m->op == OP_PARAM_PACK ? m->attr.pack.n_parts : 0);
+          for (int q = 0; q < mparts; q++) {
+            if (j == i && q >= p) break;
+            const char *other = m->op == OP_PARAM ? m->name : m->attr.pack.names[q];
+            if (strcmp(other, name) == 0) {
+              snprintf(err, err_bytes, "%%%zu: weight '%s' is defined twice (first %%%zu)", i, name, j);
+              return DITC_ERR_INTERNAL;
+            }
+          }
         }
       }
     }

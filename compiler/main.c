@@ -18,7 +18,9 @@ static void usage(FILE *f) {
           "\n"
           "  --info       print the model report: parameters, Gflops, tokens, weight bytes\n"
           "  --json       with --info: print the report as one JSON object\n"
-          "  --dump-ir    print the graph IR (stable text, for golden tests)\n"
+          "  --dump-ir    print the graph IR after the last pass (stable text)\n"
+          "  --dump-after STAGE  with --dump-ir: print it after STAGE instead: lower, cse,\n"
+          "               fuse-linear, fuse-attention, hoist-adaln, fuse-ln-modulate, fuse-residual\n"
           "  --batch N    rows of one forward pass (default 1, at most %d)\n"
           "  -o FILE      write the output to FILE (atomically) instead of stdout\n"
           "  --version    print the version\n"
@@ -56,7 +58,7 @@ int main(int argc, char **argv) {
       json = 1;
     } else if (!strcmp(a, "--dump-ir")) {
       dump_ir = 1;
-    } else if (!strcmp(a, "--batch") || !strcmp(a, "-o")) {
+    } else if (!strcmp(a, "--batch") || !strcmp(a, "-o") || !strcmp(a, "--dump-after")) {
       if (i + 1 >= argc) {
         fprintf(stderr, "ditc: error: %s needs a value\n", a);
         return 2;
@@ -64,6 +66,13 @@ int main(int argc, char **argv) {
       const char *v = argv[++i];
       if (a[1] == 'o') {
         o.out_path = v;
+      } else if (!strcmp(a, "--dump-after")) {
+        if (!pipeline_stage_exists(v)) {
+          fprintf(stderr, "ditc: error: --dump-after: unknown stage '%s' (see ditc --help)\n", v);
+          return 2;
+        }
+        o.dump_after = v;
+        dump_ir = 1;
       } else if (parse_batch(v, &o.batch)) {
         fprintf(stderr, "ditc: error: --batch takes an integer from 1 to %d, got '%s'\n",
                 DITC_MAX_BATCH, v);

@@ -20,6 +20,7 @@ typedef struct CompileOptions {
   EmitKind emit;
   const char *out_path; /* -o FILE: written atomically; NULL for the output stream */
   int64_t batch;        /* --batch N: rows of one forward */
+  const char *dump_after; /* --dump-after STAGE: "lower" or a pass name; NULL = the final graph */
 } CompileOptions;
 
 #endif

@@ -4,19 +4,37 @@
  * The verifier runs after lowering and after every pass. */
 #include "pipeline.h"
 
+#include <string.h>
+
 #include "atomic_file.h"
 #include "cost.h"
 #include "ir_print.h"
 #include "lower.h"
+#include "passes.h"
 #include "report.h"
 
-/* A graph-to-graph pass. The list is empty until the fusion passes land. */
+/* The graph-to-graph passes, in the order they run. */
 typedef struct Pass {
   const char *name;
-  DitcStatus (*run)(Graph *g, Diag *d);
+  DitcStatus (*run)(Graph **g);
 } Pass;
 
-static const Pass PASSES[] = {{NULL, NULL}};
+static const Pass PASSES[] = {
+    {"cse", pass_cse},
+    {"fuse-linear", pass_fuse_linear},
+    {"fuse-attention", pass_fuse_attention},
+    {"hoist-adaln", pass_hoist_adaln},
+    {"fuse-ln-modulate", pass_fuse_ln_modulate},
+    {"fuse-residual", pass_fuse_residual},
+    {NULL, NULL},
+};
+
+bool pipeline_stage_exists(const char *name) {
+  if (strcmp(name, "lower") == 0) return true;
+  for (const Pass *p = PASSES; p->name; p++)
+    if (strcmp(p->name, name) == 0) return true;
+  return false;
+}
 
 static DitcStatus verify(const Graph *g, Diag *d, const char *after) {
   char why[256];
@@ -28,6 +46,7 @@ static DitcStatus verify(const Graph *g, Diag *d, const char *after) {
 typedef struct Emit {
   const CompileOptions *opts;
   ReportInput report;
+  const Graph *dump; /* the graph --dump-ir prints */
 } Emit;
 
 static int emit_to(FILE *f, void *ctx) {
@@ -35,7 +54,7 @@ static int emit_to(FILE *f, void *ctx) {
   switch (e->opts->emit) {
   case EMIT_REPORT: report_text(&e->report, f); break;
   case EMIT_JSON: report_json(&e->report, f); break;
-  case EMIT_IR: ir_print(e->report.graph, f); break;
+  case EMIT_IR: ir_print(e->dump, f); break;
   }
   return ferror(f) ? -1 : 0;
 }
@@ -56,22 +75,31 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   if (st) goto done;
   st = lower_forward(arena, &diag, spec, opts->batch, &g);
   if (st) goto done;
-  st = verify(g, &diag, "lowering");
+  st = verify(g, &diag, "lower");
   if (st) goto done;
-  for (const Pass *p = PASSES; p->name; p++) {
-    st = p->run(g, &diag);
-    if (st) goto done;
-    st = verify(g, &diag, p->name);
-    if (st) goto done;
-  }
+  /* The report describes the model, so it is computed on the unfused graph. */
   st = cost_graph(g, &cost);
   if (st) {
     diag_error(&diag, spec->model_loc, "model '%s' is too large: its parameter count overflows",
                spec->cfg.name);
     goto done;
   }
+  const Graph *lowered = g, *dump = NULL;
+  if (opts->dump_after && strcmp(opts->dump_after, "lower") == 0) dump = g;
+  for (const Pass *p = PASSES; p->name; p++) {
+    st = p->run(&g);
+    if (st) {
+      diag_error(&diag, span_none(), "internal error: pass %s failed: %s", p->name,
+                 ditc_status_str(st));
+      goto done;
+    }
+    st = verify(g, &diag, p->name);
+    if (st) goto done;
+    if (opts->dump_after && strcmp(opts->dump_after, p->name) == 0) dump = g;
+  }
+  if (!dump) dump = g;
 
-  Emit e = {opts, {opts->spec.path, spec, g, &cost}};
+  Emit e = {opts, {opts->spec.path, spec, lowered, &cost}, dump};
   if (opts->out_path) {
     st = atomic_write(&diag, opts->out_path, emit_to, &e);
   } else if (emit_to(out, &e) != 0 || fflush(out) != 0) {

@@ -10,4 +10,7 @@
  * diagnostics to `err`. */
 DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err);
 
+/* Whether `name` is "lower" or the name of a pass (for --dump-after). */
+bool pipeline_stage_exists(const char *name);
+
 #endif

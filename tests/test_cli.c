@@ -4,6 +4,7 @@
  * usage errors exit 2; -o is atomic; --dump-ir matches the golden IR. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -238,15 +239,19 @@ static void test_atomic_output(void **state) {
   rmdir(dir);
 }
 
-/* --dump-ir is stable: it matches the golden dumps byte for byte. */
+/* --dump-ir is stable: the lowered and the fused graphs match the golden
+ * dumps byte for byte. */
 static void test_golden_ir(void **state) {
   (void)state;
-  static const char *const specs[] = {"tiny", "tiny_pixel"};
-  for (int i = 0; i < 2; i++) {
+  static const char *const specs[] = {"tiny", "tiny_pixel", "tiny", "tiny_pixel"};
+  for (int i = 0; i < 4; i++) {
+    bool fused = i >= 2;
     char spec[512], golden[512];
     snprintf(spec, sizeof spec, "specs/tests/%s.dit", specs[i]);
-    snprintf(golden, sizeof golden, "%s/tests/golden/ir/%s.ir", DIT_SOURCE_DIR, specs[i]);
-    ToolResult r = ditc(DIT_SOURCE_DIR, spec, "--dump-ir", "--batch", "2", NULL);
+    snprintf(golden, sizeof golden, "%s/tests/golden/ir/%s%s.ir", DIT_SOURCE_DIR, specs[i],
+             fused ? ".fused" : "");
+    ToolResult r = fused ? ditc(DIT_SOURCE_DIR, spec, "--dump-ir", "--batch", "2", NULL)
+                         : ditc(DIT_SOURCE_DIR, spec, "--dump-after", "lower", "--batch", "2");
     assert_int_equal(r.exit_code, 0);
     char *want = read_text_file(golden, NULL);
     assert_non_null(want);

@@ -93,8 +93,8 @@ static void test_defaults_and_optional_keys(void **state) {
   r = compile_capture("p.dit", pixel, EMIT_IR, 1);
   assert_int_equal(r.status, DITC_OK);
   assert_non_null(strstr(r.out, "\"y_embedder.embedding_table.weight\" : f32[10,32]"));
-  assert_non_null(strstr(r.out, "layernorm %"));
-  assert_non_null(strstr(r.out, "{eps=1e-05}"));
+  assert_non_null(strstr(r.out, "ln_modulate %"));
+  assert_non_null(strstr(r.out, "{eps=1e-05, shift="));
   compile_result_free(&r);
 }
 

@@ -11,6 +11,7 @@ for f in *.dit; do
 done
 cd "$root"
 for spec in tiny tiny_pixel; do
-  "$ditc" "specs/tests/$spec.dit" --dump-ir --batch 2 >"tests/golden/ir/$spec.ir"
+  "$ditc" "specs/tests/$spec.dit" --dump-ir --dump-after lower --batch 2 >"tests/golden/ir/$spec.ir"
+  "$ditc" "specs/tests/$spec.dit" --dump-ir --batch 2 >"tests/golden/ir/$spec.fused.ir"
 done
 echo "golden files regenerated; review with: git diff tests/golden"
