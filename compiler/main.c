@@ -12,22 +12,28 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: ditc SPEC [--info [--json] | --dump-ir] [--batch N] [-o FILE]\n"
+          "usage: ditc SPEC -o PLAN [--batch N] [--dtype fp32|tf32|bf16] [--arch LIST|none]\n"
+          "       ditc SPEC [--info [--json] | --dump-ir [--dump-after STAGE]] [--batch N] [-o FILE]\n"
           "\n"
-          "Compiles a DiT spec (.dit) ahead of time.\n"
+          "Compiles a DiT spec (.dit) ahead of time into a plan (plan.bin) that the dit\n"
+          "runtime executes with the weights of a checkpoint.\n"
           "\n"
+          "  -o PLAN      write the compiled plan (atomically)\n"
+          "  --batch N    the most rows one forward may run (default 1, at most %d);\n"
+          "               the runtime runs any batch from 1 to N\n"
+          "  --dtype T    precision of the plan: fp32 (default), tf32 or bf16\n"
+          "  --arch LIST  GPU architectures to compile kernels for; only 'none' (CPU)\n"
+          "               is available until the CUDA backend lands\n"
           "  --info       print the model report: parameters, Gflops, tokens, weight bytes\n"
           "  --json       with --info: print the report as one JSON object\n"
           "  --dump-ir    print the graph IR after the last pass (stable text)\n"
           "  --dump-after STAGE  with --dump-ir: print it after STAGE instead: lower, cse,\n"
           "               fuse-linear, fuse-attention, hoist-adaln, fuse-ln-modulate, fuse-residual\n"
-          "  --batch N    rows of one forward pass (default 1, at most %d)\n"
-          "  -o FILE      write the output to FILE (atomically) instead of stdout\n"
+          "  -o FILE      with --info or --dump-ir: write that output to FILE instead of stdout\n"
           "  --version    print the version\n"
           "  -h, --help   print this help\n"
           "\n"
-          "Without an output option ditc prints the report. Writing plan.bin is not\n"
-          "available yet; see docs/plan-format.md when it is.\n",
+          "Without -o or an output option ditc prints the report.\n",
           DITC_MAX_BATCH);
 }
 
@@ -58,7 +64,8 @@ int main(int argc, char **argv) {
       json = 1;
     } else if (!strcmp(a, "--dump-ir")) {
       dump_ir = 1;
-    } else if (!strcmp(a, "--batch") || !strcmp(a, "-o") || !strcmp(a, "--dump-after")) {
+    } else if (!strcmp(a, "--batch") || !strcmp(a, "-o") || !strcmp(a, "--dump-after") ||
+               !strcmp(a, "--dtype") || !strcmp(a, "--arch")) {
       if (i + 1 >= argc) {
         fprintf(stderr, "ditc: error: %s needs a value\n", a);
         return 2;
@@ -66,6 +73,20 @@ int main(int argc, char **argv) {
       const char *v = argv[++i];
       if (a[1] == 'o') {
         o.out_path = v;
+      } else if (!strcmp(a, "--dtype")) {
+        if (!strcmp(v, "fp32")) o.dtype = PLAN_DT_F32;
+        else if (!strcmp(v, "tf32")) o.dtype = PLAN_DT_TF32;
+        else if (!strcmp(v, "bf16")) o.dtype = PLAN_DT_BF16;
+        else {
+          fprintf(stderr, "ditc: error: --dtype takes fp32, tf32 or bf16, got '%s'\n", v);
+          return 2;
+        }
+      } else if (!strcmp(a, "--arch")) {
+        if (strcmp(v, "none") != 0) {
+          fprintf(stderr, "ditc: error: --arch %s: GPU kernels are not available in this version "
+                          "(the CUDA backend is issue #5); use --arch none\n", v);
+          return 2;
+        }
       } else if (!strcmp(a, "--dump-after")) {
         if (!pipeline_stage_exists(v)) {
           fprintf(stderr, "ditc: error: --dump-after: unknown stage '%s' (see ditc --help)\n", v);
@@ -102,12 +123,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ditc: error: choose one of --info and --dump-ir\n");
     return 2;
   }
-  if (o.out_path && !info && !dump_ir) {
-    fprintf(stderr, "ditc: error: writing plan.bin is not available yet; "
-                    "-o currently takes the output of --info or --dump-ir\n");
-    return 2;
-  }
   o.emit = dump_ir ? EMIT_IR : (json ? EMIT_JSON : EMIT_REPORT);
+  if (o.out_path && !info && !dump_ir) o.emit = EMIT_PLAN;
   DitcStatus st = compile_pipeline(&o, stdout, stderr);
   switch (st) {
   case DITC_OK: return 0;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../runtime/include/dit/plan_format.h"
 #include "sema.h"
 
 #define DITC_MAX_BATCH 65536
@@ -12,7 +13,8 @@
 typedef enum {
   EMIT_REPORT, /* --info: readable model report */
   EMIT_JSON,   /* --info --json */
-  EMIT_IR      /* --dump-ir: the graph after the last pass */
+  EMIT_IR,     /* --dump-ir: the graph after the last pass */
+  EMIT_PLAN    /* -o PLAN: plan.bin */
 } EmitKind;
 
 typedef struct CompileOptions {
@@ -20,6 +22,7 @@ typedef struct CompileOptions {
   EmitKind emit;
   const char *out_path; /* -o FILE: written atomically; NULL for the output stream */
   int64_t batch;        /* --batch N: rows of one forward */
+  PlanDType dtype;      /* --dtype */
   const char *dump_after; /* --dump-after STAGE: "lower" or a pass name; NULL = the final graph */
 } CompileOptions;
 

@@ -10,7 +10,9 @@
 #include "cost.h"
 #include "ir_print.h"
 #include "lower.h"
+#include "memplan.h"
 #include "passes.h"
+#include "plan.h"
 #include "report.h"
 
 /* The graph-to-graph passes, in the order they run. */
@@ -55,6 +57,7 @@ static int emit_to(FILE *f, void *ctx) {
   case EMIT_REPORT: report_text(&e->report, f); break;
   case EMIT_JSON: report_json(&e->report, f); break;
   case EMIT_IR: ir_print(e->dump, f); break;
+  case EMIT_PLAN: return -1; /* written by plan_write */
   }
   return ferror(f) ? -1 : 0;
 }
@@ -99,7 +102,27 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   }
   if (!dump) dump = g;
 
-  Emit e = {opts, {opts->spec.path, spec, lowered, &cost}, dump};
+  MemPlan mp;
+  st = memplan_run(g, &mp);
+  if (st) {
+    diag_error(&diag, span_none(), "internal error: memory planning failed: %s", ditc_status_str(st));
+    goto done;
+  }
+  char why[256];
+  st = memplan_check(g, &mp, why, sizeof why);
+  if (st) {
+    diag_error(&diag, span_none(), "internal error: memory plan invalid: %s", why);
+    goto done;
+  }
+  if (opts->emit == EMIT_PLAN) {
+    Plan *plan = NULL;
+    st = plan_build(arena, &diag, g, &mp, opts->dtype, &plan);
+    if (!st && opts->out_path) st = plan_write(&diag, plan, opts->out_path);
+    else if (!st && plan_write_stream(plan, out) != 0) st = DITC_ERR_IO;
+    goto done;
+  }
+
+  Emit e = {opts, {opts->spec.path, spec, lowered, &cost, &mp}, dump};
   if (opts->out_path) {
     st = atomic_write(&diag, opts->out_path, emit_to, &e);
   } else if (emit_to(out, &e) != 0 || fflush(out) != 0) {

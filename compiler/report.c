@@ -76,6 +76,9 @@ void report_text(const ReportInput *r, FILE *out) {
           k->flops / per / 1e9);
   fprintf(out, "  graph         %zu nodes at batch %lld\n", r->graph->n_nodes,
           (long long)r->graph->batch);
+  fprintf(out, "  activations   %s bytes in the planned arena at batch %lld (%s bytes unplanned)\n",
+          commas(r->mem->arena_bytes, b1, sizeof b1), (long long)r->graph->batch,
+          commas(r->mem->unplanned_bytes, b2, sizeof b2));
   fprintf(out, "  by op         %-14s %6s %12s %12s\n", "op", "nodes", "GMACs/img", "GFLOP/img");
   for (int op = 0; op < OP_COUNT; op++) {
     if (!k->nodes_by_op[op] || (k->flops_by_op[op] == 0 && k->macs_by_op[op] == 0)) continue;
@@ -111,9 +114,10 @@ void report_json(const ReportInput *r, FILE *out) {
   fprintf(out,
           ",\"tokens\":%lld,\"params\":%lld,\"params_frozen\":%lld,\"param_tensors\":%lld"
           ",\"gmacs\":%.6f,\"gflops\":%.6f,\"weight_bytes_fp32\":%lld,\"weight_bytes_bf16\":%lld"
-          ",\"graph_nodes\":%zu,\"batch\":%lld}\n",
+          ",\"graph_nodes\":%zu,\"batch\":%lld,\"arena_bytes\":%lld,\"unplanned_bytes\":%lld}\n",
           (long long)c->tokens, (long long)k->params, (long long)k->params_frozen,
           (long long)k->param_tensors, k->macs / per / 1e9, k->flops / per / 1e9,
           (long long)k->params * 4, (long long)k->params * 2, r->graph->n_nodes,
-          (long long)r->graph->batch);
+          (long long)r->graph->batch, (long long)r->mem->arena_bytes,
+          (long long)r->mem->unplanned_bytes);
 }

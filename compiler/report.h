@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "cost.h"
+#include "memplan.h"
 #include "sema.h"
 
 typedef struct ReportInput {
@@ -12,6 +13,7 @@ typedef struct ReportInput {
   const Spec *spec;
   const Graph *graph;
   const GraphCost *cost;
+  const MemPlan *mem; /* of the fused graph, at the graph's batch */
 } ReportInput;
 
 void report_text(const ReportInput *r, FILE *out);

@@ -158,6 +158,7 @@ static void test_unreadable_file(void **state) {
 static void test_usage_errors(void **state) {
   (void)state;
   const char *spec = DIT_SOURCE_DIR "/specs/S8_256.dit";
+  unlink("/tmp/ditc_should_not_exist.bin");
   ToolResult r = ditc(NULL, NULL, NULL, NULL, NULL, NULL);
   expect_failure(&r, 2, "ditc: error: no spec file given");
   tool_result_free(&r);
@@ -179,8 +180,14 @@ static void test_usage_errors(void **state) {
   r = ditc(NULL, spec, spec, NULL, NULL, NULL);
   expect_failure(&r, 2, "more than one spec file given");
   tool_result_free(&r);
-  r = ditc(NULL, spec, "-o", "/tmp/ditc_should_not_exist.bin", NULL, NULL);
-  expect_failure(&r, 2, "writing plan.bin is not available yet");
+  r = ditc(NULL, spec, "--arch", "sm_90", "-o", "/tmp/ditc_should_not_exist.bin");
+  expect_failure(&r, 2, "--arch sm_90: GPU kernels are not available in this version");
+  tool_result_free(&r);
+  r = ditc(NULL, spec, "--dtype", "fp64", "-o", "/tmp/ditc_should_not_exist.bin");
+  expect_failure(&r, 2, "--dtype takes fp32, tf32 or bf16, got 'fp64'");
+  tool_result_free(&r);
+  r = ditc(NULL, spec, "--dump-after", "frobnicate", NULL, NULL);
+  expect_failure(&r, 2, "--dump-after: unknown stage 'frobnicate'");
   tool_result_free(&r);
   assert_int_not_equal(access("/tmp/ditc_should_not_exist.bin", F_OK), 0);
 }

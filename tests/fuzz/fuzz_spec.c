@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FILE *out = open_memstream(&out_buf, &out_len);
   FILE *err = open_memstream(&err_buf, &err_len);
   if (!out || !err) abort();
-  CompileOptions o = {.emit = EMIT_JSON, .batch = 2};
+  /* alternate between the report and the plan so both back ends are fuzzed */
+  CompileOptions o = {.emit = (size & 1) ? EMIT_PLAN : EMIT_JSON, .batch = 2};
   o.spec.path = "fuzz.dit";
   o.spec.data = (const char *)data;
   o.spec.len_bytes = size;

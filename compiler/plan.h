@@ -1,0 +1,40 @@
+/* plan.h: the in-memory plan, section by section as plan.bin stores them
+ * (runtime/include/dit/plan_format.h). plan_build.c is its only producer and
+ * plan_write.c its only serialiser. */
+#ifndef DIT_COMPILER_PLAN_H
+#define DIT_COMPILER_PLAN_H
+
+#include <stdio.h>
+
+#include "../runtime/include/dit/plan_format.h"
+#include "diag.h"
+#include "ir.h"
+#include "memplan.h"
+
+typedef struct Plan {
+  PlanDType dtype;
+  uint32_t max_batch;
+  PlanModel model;
+  char *strings;
+  size_t strings_bytes, strings_cap;
+  PlanWeight *weights;
+  size_t n_weights;
+  PlanValue *values;
+  size_t n_values;
+  PlanOp *ops;
+  size_t n_ops;
+  PlanIO io;
+} Plan;
+
+/* Builds the plan of a fused graph and its memory plan. Fails with an
+ * internal error naming the op when the graph holds an op the runtime cannot
+ * execute (a pass did not fuse it). */
+DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, PlanDType dtype,
+                      Plan **out);
+
+/* Writes plan.bin (all sections, checksums) atomically. */
+DitcStatus plan_write(Diag *d, const Plan *p, const char *path);
+/* The same bytes to an open stream (tests, fuzzing); returns 0 on success. */
+int plan_write_stream(const Plan *p, FILE *f);
+
+#endif

@@ -1,0 +1,157 @@
+/* dit/plan_format.h: the byte layout of plan.bin, shared by the compiler
+ * (which writes it) and the runtime (which validates and executes it).
+ * docs/plan-format.md is the prose version of this header. All integers are
+ * little-endian; every struct has a fixed size asserted below; enum values
+ * are explicit and never reused. A plan holds no weights: it names the
+ * checkpoint tensors it needs and where each goes in the weight buffer. */
+#ifndef DIT_PLAN_FORMAT_H
+#define DIT_PLAN_FORMAT_H
+
+#include <stdint.h>
+
+#define DIT_PLAN_MAGIC "DITPLAN" /* 8 bytes with the terminating NUL */
+#define DIT_PLAN_VERSION 1u
+#define DIT_PLAN_ALIGN 64u       /* every section starts on this boundary */
+#define DIT_PLAN_MAX_RANK 4
+#define DIT_PLAN_NONE 0xFFFFFFFFu /* "no value" in a value-id field */
+
+/* File header, at offset 0. */
+typedef struct PlanHeader {
+  char magic[8];               /* DIT_PLAN_MAGIC */
+  uint32_t version;            /* DIT_PLAN_VERSION */
+  uint32_t header_bytes;       /* sizeof(PlanHeader) */
+  char compiler[32];           /* "ditc 0.1.0", NUL-padded */
+  uint64_t file_bytes;         /* size of the whole file */
+  uint64_t section_table;      /* offset of PlanSection[n_sections] */
+  uint32_t n_sections;
+  uint32_t dtype;              /* PlanDType: the precision the plan was compiled for */
+  uint32_t max_batch;          /* rows one forward may run, 1 .. max_batch */
+  uint32_t flags;              /* reserved, 0 */
+  uint32_t header_crc32;       /* CRC-32 of this header with this field set to 0 */
+  uint32_t reserved[7];
+} PlanHeader;
+
+typedef enum PlanDType { PLAN_DT_F32 = 0, PLAN_DT_TF32 = 1, PLAN_DT_BF16 = 2 } PlanDType;
+
+/* One entry of the section table. */
+typedef struct PlanSection {
+  uint32_t kind;   /* PlanSectionKind */
+  uint32_t count;  /* records in the section (for record sections) */
+  uint64_t offset; /* from the start of the file, a multiple of DIT_PLAN_ALIGN */
+  uint64_t bytes;
+  uint32_t crc32;  /* CRC-32 (IEEE) of the section's bytes */
+  uint32_t flags;  /* PLAN_SECTION_OPTIONAL: a reader that does not know the kind may skip it */
+} PlanSection;
+
+#define PLAN_SECTION_OPTIONAL 1u
+
+typedef enum PlanSectionKind {
+  PLAN_SEC_MODEL = 1,   /* PlanModel, count 1 */
+  PLAN_SEC_STRINGS = 2, /* NUL-terminated UTF-8 strings; fields hold byte offsets into it */
+  PLAN_SEC_WEIGHTS = 3, /* PlanWeight[count]: the checkpoint tensors to bind */
+  PLAN_SEC_VALUES = 4,  /* PlanValue[count]: every tensor the ops read or write */
+  PLAN_SEC_OPS = 5,     /* PlanOp[count], in execution order */
+  PLAN_SEC_IO = 6,      /* PlanIO, count 1 */
+  /* 100-199: GPU kernel images per architecture (CUDA backend, issue #5) */
+  PLAN_SEC_CUDA_CUBIN = 100,
+  PLAN_SEC_CUDA_PTX = 101,
+  /* 200-299: training plans (issue #6) */
+} PlanSectionKind;
+
+/* The model's configuration, as the compiler validated it. */
+typedef struct PlanModel {
+  uint32_t name;         /* string offset: "DiT-XL/2" */
+  uint32_t learn_sigma;  /* 0 or 1 */
+  int64_t image_size, latent_scale, latent_size, in_channels, out_channels;
+  int64_t patch_size, grid, tokens, hidden_size, depth, num_heads, head_dim;
+  int64_t mlp_hidden, num_classes, label_rows, guided_channels, freq_embed_size;
+  double mlp_ratio, class_dropout, layernorm_eps, max_period;
+  int64_t reserved[8];
+} PlanModel;
+
+/* A checkpoint tensor and its place in the weight buffer (float32). */
+typedef struct PlanWeight {
+  uint32_t name;    /* string offset: official state-dict key */
+  uint32_t flags;   /* PLAN_WEIGHT_FROZEN: not trained (pos_embed) */
+  uint32_t rank;
+  uint32_t dtype;   /* PlanValueDType of the bound data: F32 */
+  int64_t dims[DIT_PLAN_MAX_RANK];
+  uint64_t offset;  /* bytes into the weight buffer */
+  uint64_t bytes;
+} PlanWeight;
+
+#define PLAN_WEIGHT_FROZEN 1u
+
+typedef enum PlanStorage { PLAN_STORE_ARENA = 1, PLAN_STORE_WEIGHTS = 2 } PlanStorage;
+typedef enum PlanValueDType { PLAN_VDT_F32 = 0, PLAN_VDT_I64 = 1 } PlanValueDType;
+
+/* A tensor: where it lives and its shape at max_batch. Dim 0 of every arena
+ * value is the batch when batch_major is 1: the runtime runs n <= max_batch
+ * rows by scaling that dim, and offsets stay as planned. */
+typedef struct PlanValue {
+  uint32_t storage;     /* PlanStorage */
+  uint32_t dtype;       /* PlanValueDType */
+  uint32_t rank;
+  uint32_t batch_major; /* 1 when dims[0] is the batch */
+  int64_t dims[DIT_PLAN_MAX_RANK];
+  uint64_t offset;      /* bytes into the arena or weight buffer */
+  uint64_t bytes;       /* at max_batch */
+} PlanValue;
+
+/* Executable ops. Attribute slots are listed per kind in docs/plan-format.md. */
+typedef enum PlanOpKind {
+  PLAN_OP_PATCHIFY = 1,             /* in: x[N,C,H,W]; out [N,T,C*p*p]; i[0] = p */
+  PLAN_OP_LINEAR = 2,               /* in: x[...,K], W[M,K], b[M]; out [...,M]; i[0] = PlanActivation */
+  PLAN_OP_ADD = 3,                  /* in: a, b (b broadcast over a's leading dims); out like a */
+  PLAN_OP_TIMESTEP_FREQ = 4,        /* in: t[N] i64; out [N,dim]; i[0] = dim; f[0] = max_period */
+  PLAN_OP_EMBEDDING = 5,            /* in: table[V,D], ids[N] i64; out [N,D] */
+  PLAN_OP_SILU = 6,                 /* in: x; out like x */
+  PLAN_OP_LN_MODULATE = 7,          /* in: x[N,T,D], mod[N,M]; out [N,T,D]; i[0] shift col, i[1] scale col; f[0] eps */
+  PLAN_OP_RES_GATE_LN_MODULATE = 8, /* in: x, h [N,T,D], gmod[N,Mg], mod[N,M]; out [N,T,D]; out2: r = x + gate*h;
+                                       i[0] shift, i[1] scale, i[2] gate col; f[0] eps */
+  PLAN_OP_ATTENTION = 9,            /* in: qkv[N,T,3D]; out [N,T,D]; i[0] heads, i[1] head_dim; f[0] scale */
+  PLAN_OP_UNPATCHIFY = 10,          /* in: x[N,T,p*p*C]; out [N,C,H,W]; i[0] = p, i[1] = C */
+} PlanOpKind;
+
+typedef enum PlanActivation { PLAN_ACT_NONE = 0, PLAN_ACT_GELU_TANH = 1, PLAN_ACT_SILU = 2 } PlanActivation;
+
+typedef struct PlanOp {
+  uint32_t kind;    /* PlanOpKind */
+  uint32_t n_in;
+  uint32_t in[4];   /* value ids */
+  uint32_t out;     /* value id */
+  uint32_t out2;    /* second result, or DIT_PLAN_NONE */
+  int64_t i[8];     /* integer attributes */
+  double f[4];      /* float attributes */
+} PlanOp;
+
+/* The plan's inputs and output. */
+typedef struct PlanIO {
+  uint32_t x, t, y; /* value ids: x f32 [N,C,H,W], t i64 [N], y i64 [N] */
+  uint32_t out;     /* value id: f32 [N,C_out,H,W] */
+  uint64_t arena_bytes;   /* size of the activation arena */
+  uint64_t weight_bytes;  /* size of the weight buffer */
+  uint64_t unplanned_bytes; /* what the activations would take without reuse (statistics) */
+  uint32_t reserved[8];
+} PlanIO;
+
+_Static_assert(sizeof(PlanHeader) == 112, "PlanHeader layout");
+_Static_assert(sizeof(PlanSection) == 32, "PlanSection layout");
+_Static_assert(sizeof(PlanModel) == 240, "PlanModel layout");
+_Static_assert(sizeof(PlanWeight) == 64, "PlanWeight layout");
+_Static_assert(sizeof(PlanValue) == 64, "PlanValue layout");
+_Static_assert(sizeof(PlanOp) == 128, "PlanOp layout");
+_Static_assert(sizeof(PlanIO) == 72, "PlanIO layout");
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib) used for header and sections. */
+static inline uint32_t dit_plan_crc32(uint32_t crc, const void *data, uint64_t n) {
+  const unsigned char *p = (const unsigned char *)data;
+  crc = ~crc;
+  for (uint64_t k = 0; k < n; k++) {
+    crc ^= p[k];
+    for (int b = 0; b < 8; b++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+#endif
