@@ -1,0 +1,251 @@
+/* main.c: the dit command line over the runtime's public API. The only
+ * runtime file that exits.
+ *   dit forward PLAN --weights W --x X.npy --t T.npy --y Y.npy -o OUT.npy
+ *               [--cfg-scale S] [--device cpu|cuda|auto] [--threads N]
+ *   dit info PLAN
+ * exit 0: success   1: a file or the data is bad   2: usage */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dit/dit.h"
+#include "npy.h"
+#include "plan/plan_view.h"
+
+#define DIT_VERSION "0.1.0"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: dit forward PLAN --weights CKPT --x X.npy --t T.npy --y Y.npy -o OUT.npy\n"
+          "                   [--cfg-scale S] [--device cpu|cuda|auto] [--threads N]\n"
+          "       dit info PLAN\n"
+          "\n"
+          "  forward    one forward pass of a compiled DiT plan (ditc SPEC -o PLAN)\n"
+          "             X float32 [N,C,H,W]; T and Y int64 or int32 [N]; OUT float32 [N,C_out,H,W]\n"
+          "             CKPT: a .pt state dict or train.py checkpoint (its 'ema'), or safetensors\n"
+          "             in the official or the diffusers naming\n"
+          "  --cfg-scale S  the official forward_with_cfg: X and Y hold the N conditional rows;\n"
+          "             OUT holds the N guided rows\n"
+          "  --device   cpu (default), cuda, or auto (the GPU when there is one)\n"
+          "  --threads  CPU threads (default: all cores)\n"
+          "  info       what a plan holds\n");
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_float(const char *s, float *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v == v) || v > 1e30 || v < -1e30) return -1;
+  *out = (float)v;
+  return 0;
+}
+
+static const char *op_kind_name(uint32_t k) {
+  switch (k) {
+  case PLAN_OP_PATCHIFY: return "patchify";
+  case PLAN_OP_LINEAR: return "linear";
+  case PLAN_OP_ADD: return "add";
+  case PLAN_OP_TIMESTEP_FREQ: return "timestep_freq";
+  case PLAN_OP_EMBEDDING: return "embedding";
+  case PLAN_OP_SILU: return "silu";
+  case PLAN_OP_LN_MODULATE: return "ln_modulate";
+  case PLAN_OP_RES_GATE_LN_MODULATE: return "res_gate_ln_modulate";
+  case PLAN_OP_ATTENTION: return "attention";
+  case PLAN_OP_UNPATCHIFY: return "unpatchify";
+  default: return "?";
+  }
+}
+
+static int cmd_info(int argc, char **argv) {
+  if (argc != 3) {
+    usage(stderr);
+    return 2;
+  }
+  PlanView pv;
+  DitErr e = {0};
+  if (plan_load(argv[2], &pv, &e)) {
+    fprintf(stderr, "dit: error: %s\n", e.msg);
+    return 1;
+  }
+  const PlanModel *m = pv.model;
+  static const char *const dtypes[] = {"fp32", "tf32", "bf16"};
+  printf("%s  (%s, plan format %u, %s)\n", plan_string(&pv, m->name), argv[2], pv.header->version,
+         pv.header->compiler);
+  printf("  model       %lldx%lld px, latent %lldx%lldx%lld, patch %lld, %lld tokens\n",
+         (long long)m->image_size, (long long)m->image_size, (long long)m->latent_size,
+         (long long)m->latent_size, (long long)m->in_channels, (long long)m->patch_size,
+         (long long)m->tokens);
+  printf("  transformer depth %lld, hidden %lld, %lld heads x %lld, MLP %lld\n", (long long)m->depth,
+         (long long)m->hidden_size, (long long)m->num_heads, (long long)m->head_dim,
+         (long long)m->mlp_hidden);
+  printf("  classes     %lld%s; output channels %lld; guidance mixes %lld\n",
+         (long long)m->num_classes, m->label_rows > m->num_classes ? " + null class" : "",
+         (long long)m->out_channels, (long long)m->guided_channels);
+  printf("  plan        dtype %s, batch 1 to %u rows\n", dtypes[pv.header->dtype], pv.header->max_batch);
+  printf("  weights     %zu tensors, %llu bytes (bound from a checkpoint at run time)\n", pv.n_weights,
+         (unsigned long long)pv.io->weight_bytes);
+  printf("  activations %llu bytes in one arena (%llu without reuse)\n",
+         (unsigned long long)pv.io->arena_bytes, (unsigned long long)pv.io->unplanned_bytes);
+  int counts[16] = {0};
+  for (size_t i = 0; i < pv.n_ops; i++)
+    if (pv.ops[i].kind < 16) counts[pv.ops[i].kind]++;
+  printf("  ops         %zu:", pv.n_ops);
+  for (uint32_t k = 1; k < 16; k++)
+    if (counts[k]) printf(" %s x%d", op_kind_name(k), counts[k]);
+  printf("\n");
+  plan_view_free(&pv);
+  return 0;
+}
+
+typedef struct ForwardArgs {
+  const char *plan, *weights, *x, *t, *y, *out, *device;
+  long threads;
+  float cfg;
+  int has_cfg;
+} ForwardArgs;
+
+static int parse_forward(int argc, char **argv, ForwardArgs *a) {
+  memset(a, 0, sizeof *a);
+  for (int i = 2; i < argc; i++) {
+    const char *s = argv[i];
+    const char **slot = NULL;
+    if (!strcmp(s, "--weights")) slot = &a->weights;
+    else if (!strcmp(s, "--x")) slot = &a->x;
+    else if (!strcmp(s, "--t")) slot = &a->t;
+    else if (!strcmp(s, "--y")) slot = &a->y;
+    else if (!strcmp(s, "-o")) slot = &a->out;
+    else if (!strcmp(s, "--device")) slot = &a->device;
+    if (slot || !strcmp(s, "--threads") || !strcmp(s, "--cfg-scale")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "dit: error: %s needs a value\n", s);
+        return -1;
+      }
+      const char *v = argv[++i];
+      if (slot) {
+        *slot = v;
+      } else if (!strcmp(s, "--threads")) {
+        if (parse_int(v, 1, 1024, &a->threads)) {
+          fprintf(stderr, "dit: error: --threads takes 1 to 1024, got '%s'\n", v);
+          return -1;
+        }
+      } else if (parse_float(v, &a->cfg)) {
+        fprintf(stderr, "dit: error: --cfg-scale takes a number, got '%s'\n", v);
+        return -1;
+      } else {
+        a->has_cfg = 1;
+      }
+    } else if (s[0] == '-') {
+      fprintf(stderr, "dit: error: unknown option '%s'\n", s);
+      return -1;
+    } else if (a->plan) {
+      fprintf(stderr, "dit: error: more than one plan given\n");
+      return -1;
+    } else {
+      a->plan = s;
+    }
+  }
+  const char *missing = !a->plan ? "PLAN" : !a->weights ? "--weights" : !a->x ? "--x" : !a->t ? "--t"
+                        : !a->y ? "--y" : !a->out ? "-o" : NULL;
+  if (missing) {
+    fprintf(stderr, "dit: error: forward needs %s\n", missing);
+    return -1;
+  }
+  return 0;
+}
+
+static int cmd_forward(int argc, char **argv) {
+  ForwardArgs a;
+  if (parse_forward(argc, argv, &a)) {
+    usage(stderr);
+    return 2;
+  }
+  int rc = 1;
+  DitRuntime *rt = NULL;
+  NpyArray x = {0}, t = {0}, y = {0};
+  float *out = NULL;
+  DitErr e = {0};
+  DitError oe;
+  DitOptions opt = {(int)a.threads, a.device ? a.device : "cpu"};
+  if (dit_open(a.plan, &opt, &rt, &oe)) {
+    fprintf(stderr, "dit: error: %s\n", oe.message);
+    goto done;
+  }
+  if (a.device && !strcmp(a.device, "auto"))
+    fprintf(stderr, "dit: note: no GPU backend in this build; running on the CPU\n");
+  const DitModelInfo *mi = dit_model_info(rt);
+  if (npy_read(a.x, &x, &e) || npy_read(a.t, &t, &e) || npy_read(a.y, &y, &e)) {
+    fprintf(stderr, "dit: error: %s\n", e.msg);
+    goto done;
+  }
+  int64_t L = mi->latent_size;
+  if (x.type != NPY_F32 || x.rank != 4 || x.shape[1] != mi->in_channels || x.shape[2] != L ||
+      x.shape[3] != L) {
+    fprintf(stderr, "dit: error: %s: expected float32 [N,%lld,%lld,%lld]\n", a.x,
+            (long long)mi->in_channels, (long long)L, (long long)L);
+    goto done;
+  }
+  int64_t n = x.shape[0];
+  if (t.type != NPY_I64 || t.rank != 1 || t.shape[0] != n || y.type != NPY_I64 || y.rank != 1 ||
+      y.shape[0] != n) {
+    fprintf(stderr, "dit: error: --t and --y must be int64 or int32 vectors of length %lld (the rows of --x)\n",
+            (long long)n);
+    goto done;
+  }
+  if (dit_load_weights(rt, a.weights)) {
+    fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
+    goto done;
+  }
+  int64_t shape[4] = {n, mi->out_channels, L, L};
+  out = malloc((size_t)(n * mi->out_channels * L * L) * sizeof(float) + 1);
+  if (!out) {
+    fprintf(stderr, "dit: error: out of memory\n");
+    goto done;
+  }
+  DitStatus st = a.has_cfg ? dit_forward_cfg(rt, n, x.data, t.data, y.data, a.cfg, out)
+                           : dit_forward(rt, n, x.data, t.data, y.data, out);
+  if (st) {
+    fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
+    goto done;
+  }
+  if (npy_write_f32(a.out, out, 4, shape, &e)) {
+    fprintf(stderr, "dit: error: %s\n", e.msg);
+    goto done;
+  }
+  rc = 0;
+done:
+  free(out);
+  npy_free(&x);
+  npy_free(&t);
+  npy_free(&y);
+  dit_close(rt);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("dit %s\n", DIT_VERSION);
+    return 0;
+  }
+  if (!strcmp(argv[1], "forward")) return cmd_forward(argc, argv);
+  if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
+  fprintf(stderr, "dit: error: unknown command '%s' (forward, info)\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,42 @@
+/* cpu_attention.c: multi-head attention, one (batch row, head) pair per
+ * task: S = q k^T * scale with sgemm (q, k and v are read in place from qkv
+ * with a row stride of 3D), a numerically stable row softmax, then o = S v
+ * written straight into the head's columns of out. The T x T scores live in
+ * the calling thread's slice of the workspace. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+
+#include "cpu_ops.h"
+
+static void softmax_rows(float *s, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; i++) {
+    float *r = s + i * cols;
+    float mx = r[0];
+    for (int64_t j = 1; j < cols; j++) mx = r[j] > mx ? r[j] : mx;
+    float sum = 0.0f;
+    for (int64_t j = 0; j < cols; j++) {
+      r[j] = expf(r[j] - mx);
+      sum += r[j];
+    }
+    float inv = 1.0f / sum;
+    for (int64_t j = 0; j < cols; j++) r[j] *= inv;
+  }
+}
+
+void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H, int64_t hd,
+                   double scale, float *out) {
+  int64_t D = H * hd, ld = 3 * D;
+#pragma omp parallel for num_threads(c->n_threads) schedule(dynamic, 1)
+  for (int64_t task = 0; task < N * H; task++) {
+    int64_t n = task / H, h = task % H;
+    float *s = c->scratch + (int64_t)omp_get_thread_num() * c->scratch_per_thread;  // [T, T]
+    const float *q = qkv + n * T * ld + h * hd;       // [T, hd], row stride 3D
+    const float *k = q + D, *v = q + 2 * D;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, (float)scale, q,
+                (int)ld, k, (int)ld, 0.0f, s, (int)T);
+    softmax_rows(s, T, T);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, s, (int)T,
+                v, (int)ld, 0.0f, out + n * T * D + h * hd, (int)D);
+  }
+}

@@ -1,0 +1,49 @@
+/* cpu_ops.h: the CPU kernels, one per plan op kind: plain, readable C (the
+ * numerical reference of the project), GEMMs through OpenBLAS, parallel
+ * loops through OpenMP. Work is split into tiles of fixed size, so results
+ * are bit-identical whatever the thread count. Kernels never allocate:
+ * scratch comes from the caller's workspace. Shapes are in the comments. */
+#ifndef DIT_RUNTIME_CPU_OPS_H
+#define DIT_RUNTIME_CPU_OPS_H
+
+#include <stdint.h>
+
+typedef struct CpuCtx {
+  int n_threads;
+  float *scratch;          /* attention scores: n_threads * scratch_per_thread floats */
+  int64_t scratch_per_thread;
+} CpuCtx;
+
+/* x [N,C,H,W] -> out [N, (H/p)(W/p), C*p*p], patch vector order (c, i, j). */
+void cpu_patchify(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
+                  int64_t p, float *out);
+/* x [N, g*g, p*p*C] -> out [N, C, g*p, g*p], token vector order (i, j, c). */
+void cpu_unpatchify(const CpuCtx *c, const float *x, int64_t N, int64_t g, int64_t p, int64_t C,
+                    float *out);
+/* y [rows, M] = act(x [rows, K] @ W[M, K]^T + b[M]); act: 0 none, 1 GELU(tanh), 2 SiLU. */
+void cpu_linear(const CpuCtx *c, const float *x, int64_t rows, int64_t K, const float *W, int64_t M,
+                const float *b, int act, float *y);
+/* out[i] = a[i] + b[i % nb], i < n. */
+void cpu_add(const CpuCtx *c, const float *a, int64_t n, const float *b, int64_t nb, float *out);
+void cpu_silu(const CpuCtx *c, const float *x, int64_t n, float *out);
+/* t [N] -> out [N, 2*half] = [cos(t*f), sin(t*f)], f from dit_timestep_freqs. */
+void cpu_timestep_freq(const CpuCtx *c, const int64_t *t, int64_t N, int64_t half,
+                       double max_period, float *out);
+/* out [N, D] = table[ids[n], :] (ids already validated). */
+void cpu_embedding(const CpuCtx *c, const float *table, int64_t D, const int64_t *ids, int64_t N,
+                   float *out);
+/* out [N,T,D] = LN(x) * (1 + mod[n, scale_col..]) + mod[n, shift_col..]; mod [N, M]. */
+void cpu_ln_modulate(const CpuCtx *c, const float *x, int64_t N, int64_t T, int64_t D,
+                     const float *mod, int64_t M, int64_t shift_col, int64_t scale_col, double eps,
+                     float *out);
+/* r = x + gmod[n, gate_col..] * h; out = LN(r) * (1 + mod[scale]) + mod[shift].
+ * r may be x itself (in place). */
+void cpu_res_gate_ln_modulate(const CpuCtx *c, const float *x, const float *h, int64_t N,
+                              int64_t T, int64_t D, const float *gmod, int64_t Mg,
+                              int64_t gate_col, const float *mod, int64_t M, int64_t shift_col,
+                              int64_t scale_col, double eps, float *r, float *out);
+/* qkv [N, T, 3*H*hd] -> out [N, T, H*hd]: softmax(q k^T * scale) v per head. */
+void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H, int64_t hd,
+                   double scale, float *out);
+
+#endif

@@ -1,0 +1,86 @@
+/* executor.c: the op loop (see executor.h). Every shape and offset was
+ * checked by plan_check.c when the plan loaded; a batch-major value's first
+ * dim is the number of rows of this forward. */
+#include "executor.h"
+
+void *exec_value(const Executor *e, uint32_t id) {
+  const PlanValue *v = &e->pv->values[id];
+  return (v->storage == PLAN_STORE_ARENA ? e->arena : e->weights) + v->offset;
+}
+
+/* dims[k] of value id for a forward of n rows */
+static int64_t dim(const Executor *e, uint32_t id, uint32_t k, int64_t n) {
+  const PlanValue *v = &e->pv->values[id];
+  return k == 0 && v->batch_major ? n : v->dims[k];
+}
+
+static int64_t numel(const Executor *e, uint32_t id, int64_t n) {
+  const PlanValue *v = &e->pv->values[id];
+  int64_t m = 1;
+  for (uint32_t k = 0; k < v->rank; k++) m *= dim(e, id, k, n);
+  return m;
+}
+
+int64_t exec_scratch_per_thread(const PlanView *pv) {
+  int64_t need = 1;
+  for (size_t i = 0; i < pv->n_ops; i++) {
+    const PlanOp *op = &pv->ops[i];
+    if (op->kind == PLAN_OP_ATTENTION) {
+      int64_t T = pv->values[op->in[0]].dims[1];
+      if (T * T > need) need = T * T;
+    }
+    if (op->kind == PLAN_OP_TIMESTEP_FREQ && op->i[0] / 2 > need) need = op->i[0] / 2;
+  }
+  return need;
+}
+
+void exec_forward(const Executor *e, int64_t n) {
+  const PlanView *pv = e->pv;
+  const CpuCtx *c = &e->cpu;
+  for (size_t i = 0; i < pv->n_ops; i++) {
+    const PlanOp *op = &pv->ops[i];
+    const uint32_t *in = op->in;
+    float *out = exec_value(e, op->out);
+    const float *a = exec_value(e, in[0]);
+    switch ((PlanOpKind)op->kind) {
+    case PLAN_OP_PATCHIFY:
+      cpu_patchify(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), dim(e, in[0], 3, n), op->i[0], out);
+      break;
+    case PLAN_OP_UNPATCHIFY: {
+      int64_t g = dim(e, op->out, 2, n) / op->i[0];
+      cpu_unpatchify(c, a, n, g, op->i[0], op->i[1], out);
+      break;
+    }
+    case PLAN_OP_LINEAR: {
+      uint32_t r = e->pv->values[in[0]].rank;
+      int64_t K = dim(e, in[0], r - 1, n), rows = numel(e, in[0], n) / K;
+      cpu_linear(c, a, rows, K, exec_value(e, in[1]), dim(e, in[1], 0, n), exec_value(e, in[2]),
+                 (int)op->i[0], out);
+      break;
+    }
+    case PLAN_OP_ADD:
+      cpu_add(c, a, numel(e, in[0], n), exec_value(e, in[1]), numel(e, in[1], n), out);
+      break;
+    case PLAN_OP_SILU: cpu_silu(c, a, numel(e, in[0], n), out); break;
+    case PLAN_OP_TIMESTEP_FREQ:
+      cpu_timestep_freq(c, exec_value(e, in[0]), n, op->i[0] / 2, op->f[0], out);
+      break;
+    case PLAN_OP_EMBEDDING:
+      cpu_embedding(c, a, dim(e, in[0], 1, n), exec_value(e, in[1]), n, out);
+      break;
+    case PLAN_OP_LN_MODULATE:
+      cpu_ln_modulate(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), exec_value(e, in[1]),
+                      dim(e, in[1], 1, n), op->i[0], op->i[1], op->f[0], out);
+      break;
+    case PLAN_OP_RES_GATE_LN_MODULATE:
+      cpu_res_gate_ln_modulate(c, a, exec_value(e, in[1]), n, dim(e, in[0], 1, n),
+                               dim(e, in[0], 2, n), exec_value(e, in[2]), dim(e, in[2], 1, n),
+                               op->i[2], exec_value(e, in[3]), dim(e, in[3], 1, n), op->i[0],
+                               op->i[1], op->f[0], exec_value(e, op->out2), out);
+      break;
+    case PLAN_OP_ATTENTION:
+      cpu_attention(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out);
+      break;
+    }
+  }
+}

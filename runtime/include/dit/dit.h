@@ -1,0 +1,75 @@
+/* dit/dit.h: the public C API of the ditc runtime. Load a compiled plan
+ * (plan.bin, made by `ditc SPEC -o PLAN`), bind the weights of a checkpoint,
+ * and run forward passes. Everything is allocated when the plan and the
+ * weights load; dit_forward allocates nothing.
+ *
+ *   DitError err;
+ *   DitRuntime *rt;
+ *   if (dit_open("s2.plan", NULL, &rt, &err) != DIT_OK) { puts(err.message); ... }
+ *   if (dit_load_weights(rt, "DiT-S-2.pt") != DIT_OK) { puts(dit_last_error(rt)); ... }
+ *   dit_forward(rt, n, x, t, y, out);
+ *   dit_close(rt);
+ */
+#ifndef DIT_DIT_H
+#define DIT_DIT_H
+
+#include <stdint.h>
+
+#include "dit/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct DitRuntime DitRuntime;
+
+typedef struct DitError {
+  DitStatus status;
+  char message[1024];
+} DitError;
+
+typedef struct DitOptions {
+  int n_threads;      /* CPU threads; 0 = one per online core */
+  const char *device; /* "cpu" (default), "cuda" or "auto" */
+} DitOptions;
+
+/* What a loaded plan computes. Shapes of one forward with n rows:
+ *   x   float32 [n, in_channels, latent_size, latent_size]
+ *   t   int64   [n]  timesteps on the original 0..999 scale
+ *   y   int64   [n]  labels 0..num_classes-1, or num_classes (the null class) when has_null_class
+ *   out float32 [n, out_channels, latent_size, latent_size] */
+typedef struct DitModelInfo {
+  const char *name;
+  int64_t image_size, latent_size, in_channels, out_channels;
+  int64_t num_classes, guided_channels, patch_size, hidden_size, depth, num_heads;
+  int64_t max_batch;    /* rows one forward may run */
+  int has_null_class;
+  int learn_sigma;
+  uint64_t arena_bytes, weight_bytes;
+} DitModelInfo;
+
+DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **out, DitError *err);
+DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path);
+const DitModelInfo *dit_model_info(const DitRuntime *rt);
+const char *dit_device_name(const DitRuntime *rt);
+
+/* One forward pass of n rows, 1 <= n <= max_batch. */
+DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
+                      const int64_t *y, float *out);
+
+/* The official forward_with_cfg: x and y hold the n conditional rows; the
+ * runtime adds the n null-class rows itself (2n <= max_batch). out receives
+ * the n guided rows: channels below guided_channels are
+ * uncond + scale * (cond - uncond), the rest are the conditional outputs. */
+DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
+                          const int64_t *y, float cfg_scale, float *out);
+
+/* The message of the last failed call on rt. */
+const char *dit_last_error(const DitRuntime *rt);
+void dit_close(DitRuntime *rt); /* accepts NULL */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,268 @@
+/* plan_load.c: reading plan.bin and validating its structure: header,
+ * section table, checksums, record counts, the string table, and every
+ * weight and value record against the buffers they live in. Op shapes are
+ * checked in plan_check.c. Nothing in the file is trusted before it is
+ * checked. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plan_view.h"
+
+#define PLAN_MAX_FILE_BYTES ((size_t)1 << 31)
+#define PLAN_MAX_SECTIONS 64u
+#define PLAN_MAX_DIM ((int64_t)1 << 40)
+
+static const char *section_name(uint32_t kind) {
+  switch (kind) {
+  case PLAN_SEC_MODEL: return "model";
+  case PLAN_SEC_STRINGS: return "strings";
+  case PLAN_SEC_WEIGHTS: return "weights";
+  case PLAN_SEC_VALUES: return "values";
+  case PLAN_SEC_OPS: return "ops";
+  case PLAN_SEC_IO: return "io";
+  case PLAN_SEC_CUDA_CUBIN: return "cuda-cubin";
+  case PLAN_SEC_CUDA_PTX: return "cuda-ptx";
+  default: return "unknown";
+  }
+}
+
+const char *plan_string(const PlanView *pv, uint32_t offset) {
+  return offset < pv->strings_bytes ? pv->strings + offset : "?";
+}
+
+void plan_view_free(PlanView *pv) {
+  if (!pv) return;
+  free(pv->file);
+  memset(pv, 0, sizeof *pv);
+}
+
+/* Element count of dims[0..rank), or -1 when a dim is out of range or it overflows. */
+static int64_t checked_numel(uint32_t rank, const int64_t *dims) {
+  int64_t n = 1;
+  if (rank < 1 || rank > DIT_PLAN_MAX_RANK) return -1;
+  for (uint32_t i = 0; i < rank; i++) {
+    if (dims[i] < 1 || dims[i] > PLAN_MAX_DIM) return -1;
+    if (__builtin_mul_overflow(n, dims[i], &n)) return -1;
+  }
+  return n;
+}
+
+static bool range_ok(uint64_t offset, uint64_t bytes, uint64_t limit) {
+  return offset <= limit && bytes <= limit - offset;
+}
+
+static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
+  const PlanHeader *h = pv->header;
+  if (!range_ok(h->section_table, (uint64_t)h->n_sections * sizeof(PlanSection), pv->file_bytes))
+    return dit_err(err, DIT_ERR_FORMAT, "%s: section table lies outside the file", name);
+  const PlanSection *sec = (const PlanSection *)(pv->file + h->section_table);
+  const void *found[7] = {0};
+  uint32_t counts[7] = {0};
+  uint64_t bytes[7] = {0};
+  for (uint32_t i = 0; i < h->n_sections; i++) {
+    const PlanSection *s = &sec[i];
+    if (s->offset % DIT_PLAN_ALIGN || !range_ok(s->offset, s->bytes, pv->file_bytes))
+      return dit_err(err, DIT_ERR_FORMAT, "%s: section %u (%s) lies outside the file (truncated?)",
+                     name, i, section_name(s->kind));
+    if (dit_plan_crc32(0, pv->file + s->offset, s->bytes) != s->crc32)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: section %u (%s) is corrupt: checksum mismatch", name,
+                     i, section_name(s->kind));
+    if (s->kind >= PLAN_SEC_MODEL && s->kind <= PLAN_SEC_IO) {
+      if (found[s->kind])
+        return dit_err(err, DIT_ERR_FORMAT, "%s: section %s appears twice", name,
+                       section_name(s->kind));
+      found[s->kind] = pv->file + s->offset;
+      counts[s->kind] = s->count;
+      bytes[s->kind] = s->bytes;
+    } else if (!(s->flags & PLAN_SECTION_OPTIONAL) && s->kind != PLAN_SEC_CUDA_CUBIN &&
+               s->kind != PLAN_SEC_CUDA_PTX) {
+      return dit_err(err, DIT_ERR_VERSION,
+                     "%s: section kind %u is unknown to this runtime; the plan needs a newer dit",
+                     name, s->kind);
+    }
+  }
+  static const struct { uint32_t kind; size_t record; } need[] = {
+      {PLAN_SEC_MODEL, sizeof(PlanModel)}, {PLAN_SEC_STRINGS, 1},
+      {PLAN_SEC_WEIGHTS, sizeof(PlanWeight)}, {PLAN_SEC_VALUES, sizeof(PlanValue)},
+      {PLAN_SEC_OPS, sizeof(PlanOp)}, {PLAN_SEC_IO, sizeof(PlanIO)}};
+  for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+    uint32_t k = need[i].kind;
+    if (!found[k])
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section is missing", name, section_name(k));
+    if (k != PLAN_SEC_STRINGS && (uint64_t)counts[k] * need[i].record != bytes[k])
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section holds %llu bytes, not %u records",
+                     name, section_name(k), (unsigned long long)bytes[k], counts[k]);
+    if ((k == PLAN_SEC_MODEL || k == PLAN_SEC_IO) && counts[k] != 1)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section must hold one record", name,
+                     section_name(k));
+  }
+  pv->model = found[PLAN_SEC_MODEL];
+  pv->strings = found[PLAN_SEC_STRINGS];
+  pv->strings_bytes = bytes[PLAN_SEC_STRINGS];
+  pv->weights = found[PLAN_SEC_WEIGHTS];
+  pv->n_weights = counts[PLAN_SEC_WEIGHTS];
+  pv->values = found[PLAN_SEC_VALUES];
+  pv->n_values = counts[PLAN_SEC_VALUES];
+  pv->ops = found[PLAN_SEC_OPS];
+  pv->n_ops = counts[PLAN_SEC_OPS];
+  pv->io = found[PLAN_SEC_IO];
+  if (pv->strings_bytes == 0 || pv->strings[pv->strings_bytes - 1] != '\0')
+    return dit_err(err, DIT_ERR_FORMAT, "%s: the string table is not NUL-terminated", name);
+  return DIT_OK;
+}
+
+static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err) {
+  const PlanModel *m = pv->model;
+  const PlanIO *io = pv->io;
+  if (m->name >= pv->strings_bytes)
+    return dit_err(err, DIT_ERR_FORMAT, "%s: model name is outside the string table", name);
+  const int64_t sizes[] = {m->image_size, m->latent_size, m->in_channels, m->out_channels,
+                           m->patch_size, m->tokens, m->hidden_size, m->depth,
+                           m->num_heads, m->num_classes, m->label_rows};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+    if (sizes[i] < 1 || sizes[i] > PLAN_MAX_DIM)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the model section holds an impossible size", name);
+  if (m->guided_channels < 0 || m->guided_channels > m->in_channels ||
+      m->label_rows < m->num_classes || m->label_rows > m->num_classes + 1)
+    return dit_err(err, DIT_ERR_FORMAT, "%s: the model section is inconsistent", name);
+  if (pv->header->max_batch < 1 || pv->header->max_batch > (1u << 20))
+    return dit_err(err, DIT_ERR_FORMAT, "%s: max batch %u is out of range", name,
+                   pv->header->max_batch);
+  if (io->arena_bytes > ((uint64_t)1 << 44) || io->weight_bytes > ((uint64_t)1 << 44))
+    return dit_err(err, DIT_ERR_FORMAT, "%s: buffer sizes are out of range", name);
+  for (size_t i = 0; i < pv->n_weights; i++) {
+    const PlanWeight *w = &pv->weights[i];
+    int64_t numel = checked_numel(w->rank, w->dims);
+    if (w->name >= pv->strings_bytes || numel < 0 || w->dtype != PLAN_VDT_F32 ||
+        (uint64_t)numel * 4 != w->bytes || w->offset % 4 ||
+        !range_ok(w->offset, w->bytes, io->weight_bytes))
+      return dit_err(err, DIT_ERR_FORMAT, "%s: weight record %zu is invalid", name, i);
+  }
+  for (size_t i = 0; i < pv->n_values; i++) {
+    const PlanValue *v = &pv->values[i];
+    int64_t numel = checked_numel(v->rank, v->dims);
+    uint64_t limit = v->storage == PLAN_STORE_ARENA ? io->arena_bytes : io->weight_bytes;
+    uint64_t elem = v->dtype == PLAN_VDT_I64 ? 8 : 4;
+    bool ok = numel >= 0 && (v->storage == PLAN_STORE_ARENA || v->storage == PLAN_STORE_WEIGHTS) &&
+              v->dtype <= PLAN_VDT_I64 && (uint64_t)numel * elem == v->bytes &&
+              v->offset % elem == 0 && range_ok(v->offset, v->bytes, limit) &&
+              v->batch_major <= 1 &&
+              (!v->batch_major || v->dims[0] == (int64_t)pv->header->max_batch);
+    if (!ok) return dit_err(err, DIT_ERR_FORMAT, "%s: value record %zu is invalid", name, i);
+  }
+  uint32_t ids[4] = {io->x, io->t, io->y, io->out};
+  for (int k = 0; k < 4; k++)
+    if (ids[k] >= pv->n_values || pv->values[ids[k]].storage != PLAN_STORE_ARENA)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the io section names an invalid value", name);
+  const PlanValue *x = &pv->values[io->x], *t = &pv->values[io->t], *y = &pv->values[io->y];
+  const PlanValue *o = &pv->values[io->out];
+  int64_t L = m->latent_size;
+  if (x->rank != 4 || x->dtype != PLAN_VDT_F32 || x->dims[1] != m->in_channels || x->dims[2] != L ||
+      x->dims[3] != L || t->rank != 1 || t->dtype != PLAN_VDT_I64 || y->rank != 1 ||
+      y->dtype != PLAN_VDT_I64 || o->rank != 4 || o->dtype != PLAN_VDT_F32 ||
+      o->dims[1] != m->out_channels || o->dims[2] != L || o->dims[3] != L || !x->batch_major ||
+      !t->batch_major || !y->batch_major || !o->batch_major)
+    return dit_err(err, DIT_ERR_FORMAT, "%s: input or output shapes disagree with the model", name);
+  return DIT_OK;
+}
+
+DitStatus plan_load_buffer(unsigned char *data, size_t bytes, const char *name, PlanView *pv,
+                           DitErr *err) {
+  DitStatus st;
+  memset(pv, 0, sizeof *pv);
+  pv->file = data;
+  pv->file_bytes = bytes;
+  if (bytes < sizeof(PlanHeader) || memcmp(data, DIT_PLAN_MAGIC, 8) != 0) {
+    st = dit_err(err, DIT_ERR_FORMAT, "%s: not a ditc plan (bad magic); compile one with ditc SPEC -o PLAN",
+                 name);
+    goto fail;
+  }
+  /* the header may be unaligned in a caller's buffer: copy it out */
+  PlanHeader h;
+  memcpy(&h, data, sizeof h);
+  if (h.version != DIT_PLAN_VERSION) {
+    st = dit_err(err, DIT_ERR_VERSION,
+                 "%s: plan format version %u, but this runtime reads version %u; recompile it with "
+                 "this ditc",
+                 name, h.version, DIT_PLAN_VERSION);
+    goto fail;
+  }
+  uint32_t crc = h.header_crc32;
+  h.header_crc32 = 0;
+  if (h.header_bytes != sizeof h || dit_plan_crc32(0, &h, sizeof h) != crc) {
+    st = dit_err(err, DIT_ERR_FORMAT, "%s: the plan header is corrupt (checksum mismatch)", name);
+    goto fail;
+  }
+  if (h.file_bytes != bytes) {
+    st = dit_err(err, DIT_ERR_FORMAT, "%s: truncated or padded: the header says %llu bytes, the file has %zu",
+                 name, (unsigned long long)h.file_bytes, bytes);
+    goto fail;
+  }
+  if (h.n_sections > PLAN_MAX_SECTIONS || h.section_table % 8 || h.dtype > PLAN_DT_BF16) {
+    st = dit_err(err, DIT_ERR_FORMAT, "%s: the plan header is invalid", name);
+    goto fail;
+  }
+  /* from here on the buffer is malloc'ed and 8-aligned, so records can be read in place */
+  pv->header = (const PlanHeader *)data;
+  st = check_sections(pv, name, err);
+  if (st) goto fail;
+  st = check_records(pv, name, err);
+  if (st) goto fail;
+  st = plan_check_ops(pv, err);
+  if (st) {
+    dit_err_context(err, "%s", name);
+    goto fail;
+  }
+  return DIT_OK;
+fail:
+  plan_view_free(pv);
+  return st;
+}
+
+DitStatus plan_load(const char *path, PlanView *pv, DitErr *err) {
+  DitStatus st = DIT_ERR_IO;
+  unsigned char *buf = NULL;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  struct stat sb;
+  memset(pv, 0, sizeof *pv);
+  if (fd < 0) {
+    st = dit_err(err, DIT_ERR_IO, "%s: cannot open plan: %s", path, strerror(errno));
+    goto fail;
+  }
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    st = dit_err(err, DIT_ERR_IO, "%s: not a regular file", path);
+    goto fail;
+  }
+  if ((uint64_t)sb.st_size > PLAN_MAX_FILE_BYTES) {
+    st = dit_err(err, DIT_ERR_FORMAT, "%s: too large to be a plan (%lld bytes)", path,
+                 (long long)sb.st_size);
+    goto fail;
+  }
+  size_t n = (size_t)sb.st_size, got = 0;
+  buf = malloc(n ? n : 1);
+  if (!buf) {
+    st = dit_err(err, DIT_ERR_NOMEM, "%s: out of memory", path);
+    goto fail;
+  }
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      st = dit_err(err, DIT_ERR_IO, "%s: cannot read plan: %s", path, r < 0 ? strerror(errno) : "unexpected end");
+      goto fail;
+    }
+    got += (size_t)r;
+  }
+  close(fd);
+  return plan_load_buffer(buf, n, path, pv, err);
+fail:
+  free(buf);
+  if (fd >= 0) close(fd);
+  return st;
+}

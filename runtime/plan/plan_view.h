@@ -1,0 +1,41 @@
+/* plan_view.h: a validated, read-only view of a loaded plan.bin. After
+ * plan_load succeeds, every count, offset, size, value id and op shape in it
+ * has been checked, so the executor can trust it. */
+#ifndef DIT_RUNTIME_PLAN_VIEW_H
+#define DIT_RUNTIME_PLAN_VIEW_H
+
+#include <stddef.h>
+
+#include "dit/plan_format.h"
+#include "err.h"
+
+typedef struct PlanView {
+  unsigned char *file; /* the whole file, owned */
+  size_t file_bytes;
+  const PlanHeader *header;
+  const PlanModel *model;
+  const char *strings;
+  size_t strings_bytes;
+  const PlanWeight *weights;
+  size_t n_weights;
+  const PlanValue *values;
+  size_t n_values;
+  const PlanOp *ops;
+  size_t n_ops;
+  const PlanIO *io;
+} PlanView;
+
+/* Reads and validates plan.bin. Messages name the file and what is wrong. */
+DitStatus plan_load(const char *path, PlanView *out, DitErr *err);
+/* The same over a buffer that the view takes ownership of (malloc'ed). */
+DitStatus plan_load_buffer(unsigned char *data, size_t bytes, const char *name, PlanView *out,
+                           DitErr *err);
+void plan_view_free(PlanView *pv);
+
+/* A string of the string table (validated offsets only). */
+const char *plan_string(const PlanView *pv, uint32_t offset);
+
+/* Per-op checks of shapes and attributes (plan_check.c); called by plan_load. */
+DitStatus plan_check_ops(const PlanView *pv, DitErr *err);
+
+#endif

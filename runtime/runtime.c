@@ -1,0 +1,208 @@
+/* runtime.c: the public API (dit/dit.h): opening a plan, allocating every
+ * buffer once, binding checkpoint weights, and the forward entry points,
+ * including the official classifier-free-guidance forward. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dit/dit.h"
+#include "executor.h"
+#include "weights/checkpoint.h"
+#include "weights/dit_weights.h"
+
+struct DitRuntime {
+  PlanView pv;
+  Executor ex;
+  DitModelInfo info;
+  int has_weights;
+  DitErr err;
+};
+
+static void *alloc_zeroed(size_t bytes) {
+  size_t n = (bytes + 255) / 256 * 256;
+  void *p = aligned_alloc(256, n ? n : 256);
+  if (p) memset(p, 0, n ? n : 256);
+  return p;
+}
+
+static DitStatus fail(DitRuntime *rt, DitStatus st) {
+  rt->err.status = st;
+  return st;
+}
+
+static void fill_info(DitRuntime *rt) {
+  const PlanModel *m = rt->pv.model;
+  DitModelInfo *i = &rt->info;
+  i->name = plan_string(&rt->pv, m->name);
+  i->image_size = m->image_size;
+  i->latent_size = m->latent_size;
+  i->in_channels = m->in_channels;
+  i->out_channels = m->out_channels;
+  i->num_classes = m->num_classes;
+  i->guided_channels = m->guided_channels;
+  i->patch_size = m->patch_size;
+  i->hidden_size = m->hidden_size;
+  i->depth = m->depth;
+  i->num_heads = m->num_heads;
+  i->max_batch = rt->pv.header->max_batch;
+  i->has_null_class = m->label_rows > m->num_classes;
+  i->learn_sigma = (int)m->learn_sigma;
+  i->arena_bytes = rt->pv.io->arena_bytes;
+  i->weight_bytes = rt->pv.io->weight_bytes;
+}
+
+DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **out, DitError *err) {
+  DitErr e = {0};
+  DitStatus st;
+  *out = NULL;
+  DitRuntime *rt = calloc(1, sizeof *rt);
+  if (!rt) {
+    st = dit_err(&e, DIT_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  const char *device = opts && opts->device ? opts->device : "cpu";
+  if (strcmp(device, "cuda") == 0) {
+    st = dit_err(&e, DIT_ERR_DEVICE,
+                 "device 'cuda': this build of dit has no CUDA backend yet; use --device cpu or auto");
+    goto fail;
+  }
+  if (strcmp(device, "cpu") != 0 && strcmp(device, "auto") != 0) {
+    st = dit_err(&e, DIT_ERR_ARG, "unknown device '%s' (expected cpu, cuda or auto)", device);
+    goto fail;
+  }
+  st = plan_load(plan_path, &rt->pv, &e);
+  if (st) goto fail;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int threads = opts && opts->n_threads > 0 ? opts->n_threads : (cores > 0 ? (int)cores : 1);
+  Executor *ex = &rt->ex;
+  ex->pv = &rt->pv;
+  ex->cpu.n_threads = threads;
+  ex->cpu.scratch_per_thread = exec_scratch_per_thread(&rt->pv);
+  ex->arena = alloc_zeroed(rt->pv.io->arena_bytes);
+  ex->weights = alloc_zeroed(rt->pv.io->weight_bytes);
+  ex->cpu.scratch = alloc_zeroed((size_t)threads * (size_t)ex->cpu.scratch_per_thread * sizeof(float));
+  if (!ex->arena || !ex->weights || !ex->cpu.scratch) {
+    st = dit_err(&e, DIT_ERR_NOMEM, "%s: cannot allocate %llu bytes of activations and %llu bytes of weights",
+                 plan_path, (unsigned long long)rt->pv.io->arena_bytes,
+                 (unsigned long long)rt->pv.io->weight_bytes);
+    goto fail;
+  }
+  fill_info(rt);
+  *out = rt;
+  return DIT_OK;
+fail:
+  if (err) {
+    err->status = st;
+    snprintf(err->message, sizeof err->message, "%s", e.msg);
+  }
+  dit_close(rt);
+  return st;
+}
+
+DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path) {
+  Checkpoint *ck = NULL;
+  WeightRequest *req = NULL;
+  const PlanView *pv = &rt->pv;
+  DitStatus st = ckpt_open(checkpoint_path, &ck, &rt->err);
+  if (st) return fail(rt, st);
+  req = calloc(pv->n_weights ? pv->n_weights : 1, sizeof *req);
+  if (!req) {
+    st = dit_err(&rt->err, DIT_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < pv->n_weights; i++) {
+    const PlanWeight *w = &pv->weights[i];
+    req[i].name = plan_string(pv, w->name);
+    req[i].rank = (int)w->rank;
+    for (uint32_t k = 0; k < w->rank; k++) req[i].shape[k] = w->dims[k];
+    req[i].dst = (float *)(rt->ex.weights + w->offset);
+  }
+  DitGeometry geo = {pv->model->depth, pv->model->hidden_size, pv->model->grid};
+  st = dit_weights_bind(ck, req, pv->n_weights, &geo, &rt->err);
+  if (st) dit_err_context(&rt->err, "%s", checkpoint_path);
+  else rt->has_weights = 1;
+done:
+  free(req);
+  ckpt_close(ck);
+  return fail(rt, st);
+}
+
+const DitModelInfo *dit_model_info(const DitRuntime *rt) { return &rt->info; }
+const char *dit_device_name(const DitRuntime *rt) { (void)rt; return "cpu"; }
+const char *dit_last_error(const DitRuntime *rt) { return rt ? rt->err.msg : "no runtime"; }
+
+/* Checks the batch and the labels, then copies x, t and y into the arena rows [row0, row0 + n). */
+static DitStatus stage_inputs(DitRuntime *rt, int64_t row0, int64_t n, const float *x,
+                              const int64_t *t, const int64_t *y) {
+  const PlanIO *io = rt->pv.io;
+  const PlanModel *m = rt->pv.model;
+  for (int64_t i = 0; i < n; i++) {
+    if (y[i] < 0 || y[i] >= m->label_rows)
+      return dit_err(&rt->err, DIT_ERR_ARG, "label %lld of row %lld is out of range [0, %lld]",
+                     (long long)y[i], (long long)i, (long long)m->label_rows - 1);
+  }
+  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
+  memcpy((float *)exec_value(&rt->ex, io->x) + row0 * xs, x, (size_t)(n * xs) * sizeof(float));
+  memcpy((int64_t *)exec_value(&rt->ex, io->t) + row0, t, (size_t)n * sizeof(int64_t));
+  memcpy((int64_t *)exec_value(&rt->ex, io->y) + row0, y, (size_t)n * sizeof(int64_t));
+  return DIT_OK;
+}
+
+static DitStatus check_ready(DitRuntime *rt, int64_t rows) {
+  if (!rt->has_weights)
+    return dit_err(&rt->err, DIT_ERR_ARG, "no weights are bound: call dit_load_weights first");
+  if (rows < 1 || rows > (int64_t)rt->info.max_batch)
+    return dit_err(&rt->err, DIT_ERR_ARG,
+                   "a forward of %lld rows does not fit this plan (1 to %lld rows; compile with --batch)",
+                   (long long)rows, (long long)rt->info.max_batch);
+  return DIT_OK;
+}
+
+DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
+                      const int64_t *y, float *out) {
+  DitStatus st = check_ready(rt, n);
+  if (!st) st = stage_inputs(rt, 0, n, x, t, y);
+  if (st) return fail(rt, st);
+  exec_forward(&rt->ex, n);
+  int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
+  memcpy(out, exec_value(&rt->ex, rt->pv.io->out), (size_t)(n * os) * sizeof(float));
+  return DIT_OK;
+}
+
+DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
+                          const int64_t *y, float cfg_scale, float *out) {
+  DitStatus st = check_ready(rt, 2 * n);
+  if (!st && !rt->info.has_null_class)
+    st = dit_err(&rt->err, DIT_ERR_ARG, "guidance needs the null class: this model has class_dropout 0");
+  /* rows [0, n): conditional; rows [n, 2n): the same x and t with the null label */
+  if (!st) st = stage_inputs(rt, 0, n, x, t, y);
+  if (!st) st = stage_inputs(rt, n, n, x, t, y);
+  if (st) return fail(rt, st);
+  int64_t *ya = exec_value(&rt->ex, rt->pv.io->y);
+  for (int64_t i = 0; i < n; i++) ya[n + i] = rt->info.num_classes;
+  exec_forward(&rt->ex, 2 * n);
+  const float *o = exec_value(&rt->ex, rt->pv.io->out);
+  int64_t C = rt->info.out_channels, hw = rt->info.latent_size * rt->info.latent_size;
+  for (int64_t i = 0; i < n; i++) {
+    for (int64_t ch = 0; ch < C; ch++) {
+      const float *cond = o + (i * C + ch) * hw, *unc = o + ((n + i) * C + ch) * hw;
+      float *dst = out + (i * C + ch) * hw;
+      if (ch < rt->info.guided_channels)
+        for (int64_t k = 0; k < hw; k++) dst[k] = unc[k] + cfg_scale * (cond[k] - unc[k]);
+      else
+        memcpy(dst, cond, (size_t)hw * sizeof(float));
+    }
+  }
+  return DIT_OK;
+}
+
+void dit_close(DitRuntime *rt) {
+  if (!rt) return;
+  free(rt->ex.arena);
+  free(rt->ex.weights);
+  free(rt->ex.cpu.scratch);
+  plan_view_free(&rt->pv);
+  free(rt);
+}

@@ -1,0 +1,15 @@
+/* atomic_write.h: output files that readers see whole or not at all: a temp
+ * file in the same directory, fsync, rename. On failure the old file stays
+ * and no temp file is left behind. */
+#ifndef DIT_RUNTIME_ATOMIC_WRITE_H
+#define DIT_RUNTIME_ATOMIC_WRITE_H
+
+#include <stdio.h>
+
+#include "err.h"
+
+typedef int (*WriteBodyFn)(FILE *f, void *ctx); /* returns 0 on success */
+
+DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr *err);
+
+#endif
