@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "dit/dit.h"
 #include "executor.h"
 #include "weights/checkpoint.h"
@@ -76,6 +78,8 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
   if (st) goto fail;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   int threads = opts && opts->n_threads > 0 ? opts->n_threads : (cores > 0 ? (int)cores : 1);
+  /* GEMM tiles run on ditc's threads: each OpenBLAS call uses one thread */
+  openblas_set_num_threads(1);
   Executor *ex = &rt->ex;
   ex->pv = &rt->pv;
   ex->cpu.n_threads = threads;

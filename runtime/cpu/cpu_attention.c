@@ -4,22 +4,24 @@
  * written straight into the head's columns of out. The T x T scores live in
  * the calling thread's slice of the workspace. */
 #include <cblas.h>
-#include <math.h>
 #include <omp.h>
 
+#include "cpu_math.h"
 #include "cpu_ops.h"
 
-static void softmax_rows(float *s, int64_t rows, int64_t cols) {
+DIT_HOT static void softmax_rows(float *s, int64_t rows, int64_t cols) {
   for (int64_t i = 0; i < rows; i++) {
     float *r = s + i * cols;
     float mx = r[0];
     for (int64_t j = 1; j < cols; j++) mx = r[j] > mx ? r[j] : mx;
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < cols; j++) {
-      r[j] = expf(r[j] - mx);
+      r[j] = dit_expf(r[j] - mx);
       sum += r[j];
     }
     float inv = 1.0f / sum;
+#pragma omp simd
     for (int64_t j = 0; j < cols; j++) r[j] *= inv;
   }
 }

@@ -2,20 +2,28 @@
  * and columns in fixed-size tiles that the threads share, with the bias and
  * activation applied to each tile while it is still in cache. */
 #include <cblas.h>
-#include <math.h>
 
+#include "cpu_math.h"
 #include "cpu_ops.h"
 
 enum { TILE_ROWS = 256, TILE_COLS_FEW_ROWS = 512 };
 
-static float gelu_tanh(float v) {
-  const float k_beta = 0.7978845608028654f; /* sqrt(2/pi) */
-  const float k_kappa = 0.044715f;
-  float inner = k_beta * (v + k_kappa * v * v * v);
-  return 0.5f * v * (1.0f + tanhf(inner));
+/* row[j] = act(row[j] + bias[j]) */
+DIT_HOT static void epilogue(float *row, const float *bias, int64_t n, int act) {
+  switch (act) {
+  case 1:
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) row[j] = dit_gelu_tanh(row[j] + bias[j]);
+    break;
+  case 2:
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) row[j] = dit_silu(row[j] + bias[j]);
+    break;
+  default:
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) row[j] += bias[j];
+  }
 }
-
-static float silu(float v) { return v / (1.0f + expf(-v)); }
 
 void cpu_linear(const CpuCtx *c, const float *x, int64_t rows, int64_t K, const float *W, int64_t M,
                 const float *b, int act, float *y) {
@@ -31,19 +39,6 @@ void cpu_linear(const CpuCtx *c, const float *x, int64_t rows, int64_t K, const 
     float *yt = y + r0 * M + c0;                      // [nr, nc] within [rows, M]
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, (int)K, 1.0f,
                 x + r0 * K, (int)K, W + c0 * K, (int)K, 0.0f, yt, (int)M);
-    for (int64_t i = 0; i < nr; i++) {
-      float *row = yt + i * M;
-      const float *bias = b + c0;
-      switch (act) {
-      case 1:
-        for (int64_t j = 0; j < nc; j++) row[j] = gelu_tanh(row[j] + bias[j]);
-        break;
-      case 2:
-        for (int64_t j = 0; j < nc; j++) row[j] = silu(row[j] + bias[j]);
-        break;
-      default:
-        for (int64_t j = 0; j < nc; j++) row[j] += bias[j];
-      }
-    }
+    for (int64_t i = 0; i < nr; i++) epilogue(yt + i * M, b + c0, nc, act);
   }
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu_math.h"
 #include "cpu_ops.h"
 #include "model/timestep_freqs.h"
 
@@ -41,7 +42,8 @@ void cpu_add(const CpuCtx *c, const float *a, int64_t n, const float *b, int64_t
 
 void cpu_silu(const CpuCtx *c, const float *x, int64_t n, float *out) {
   (void)c;
-  for (int64_t i = 0; i < n; i++) out[i] = x[i] / (1.0f + expf(-x[i]));
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) out[i] = dit_silu(x[i]);
 }
 
 void cpu_timestep_freq(const CpuCtx *c, const int64_t *t, int64_t N, int64_t half,
