@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hashset.h"
 #include "ir.h"
 
 DitcStatus ir_verify(const Graph *g, char *err, size_t err_bytes) {
@@ -10,6 +11,14 @@ DitcStatus ir_verify(const Graph *g, char *err, size_t err_bytes) {
   if (g->n_nodes == 0) {
     snprintf(err, err_bytes, "graph is empty");
     return DITC_ERR_INTERNAL;
+  }
+  HashSet names;
+  size_t n_names = 0;
+  for (size_t i = 0; i < g->n_nodes; i++)
+    n_names += g->nodes[i].op == OP_PARAM ? 1 : (g->nodes[i].op == OP_PARAM_PACK ? (size_t)g->nodes[i].attr.pack.n_parts : 0);
+  if (hashset_init(&names, g->arena, n_names)) {
+    snprintf(err, err_bytes, "out of memory");
+    return DITC_ERR_NOMEM;
   }
   for (size_t i = 0; i < g->n_nodes; i++) {
     const Node *n = &g->nodes[i];
@@ -36,23 +45,24 @@ DitcStatus ir_verify(const Graph *g, char *err, size_t err_bytes) {
     }
     if (n->op == OP_OUTPUT) n_outputs++;
     /* Weight names are unique across params and packs: they bind checkpoint tensors. */
-    if (n->op == OP_PARAM || n->op == OP_PARAM_PACK) {
-      int parts = n->op == OP_PARAM ? 1 : n->attr.pack.n_parts;
-      for (int p = 0; p < parts; p++) {
-        const char *name = n->op == OP_PARAM ? n->name : n->attr.pack.names[p];
-        for (size_t j = 0; j <= i; j++) {
-          const Node *m = &g->nodes[j];
-          int mparts = m->op == OP_PARAM ? 1 : (m->op == OP_PARAM_PACK ? m->attr.pack.n_parts : 0);
-          for (int q = 0; q < mparts; q++) {
-            if (j == i && q >= p) break;
-            const char *other = m->op == OP_PARAM ? m->name : m->attr.pack.names[q];
-            if (strcmp(other, name) == 0) {
-              snprintf(err, err_bytes, "%%%zu: weight '%s' is defined twice (first %%%zu)", i, name, j);
-              return DITC_ERR_INTERNAL;
-            }
+    int parts = n->op == OP_PARAM ? 1 : (n->op == OP_PARAM_PACK ? n->attr.pack.n_parts : 0);
+    for (int p = 0; p < parts; p++) {
+      const char *name = n->op == OP_PARAM ? n->name : n->attr.pack.names[p];
+      uint64_t key = hash_bytes(0, name, strlen(name));
+      size_t slot = 0;
+      for (int32_t j; (j = hashset_next(&names, key, &slot)) >= 0;) {
+        const Node *m = &g->nodes[j];
+        int mparts = m->op == OP_PARAM ? 1 : m->attr.pack.n_parts;
+        for (int q = 0; q < mparts; q++) {
+          const char *other = m->op == OP_PARAM ? m->name : m->attr.pack.names[q];
+          if ((size_t)j == i && q == p) continue;
+          if (strcmp(other, name) == 0) {
+            snprintf(err, err_bytes, "%%%zu: weight '%s' is defined twice (first %%%d)", i, name, j);
+            return DITC_ERR_INTERNAL;
           }
         }
       }
+      hashset_put(&names, key, (int32_t)i);
     }
   }
   if (n_outputs == 0) {
