@@ -38,6 +38,23 @@ bool pipeline_stage_exists(const char *name) {
   return false;
 }
 
+static DitcStatus verify(const Graph *g, Diag *d, const char *after);
+
+DitcStatus pipeline_run_passes(Graph **g, Diag *d, const char *dump_after, const Graph **dump) {
+  if (dump_after && dump && strcmp(dump_after, "lower") == 0) *dump = *g;
+  for (const Pass *p = PASSES; p->name; p++) {
+    DitcStatus st = p->run(g);
+    if (st) {
+      diag_error(d, span_none(), "internal error: pass %s failed: %s", p->name, ditc_status_str(st));
+      return st;
+    }
+    st = verify(*g, d, p->name);
+    if (st) return st;
+    if (dump_after && dump && strcmp(dump_after, p->name) == 0) *dump = *g;
+  }
+  return DITC_OK;
+}
+
 static DitcStatus verify(const Graph *g, Diag *d, const char *after) {
   char why[256];
   DitcStatus st = ir_verify(g, why, sizeof why);
@@ -88,18 +105,8 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
     goto done;
   }
   const Graph *lowered = g, *dump = NULL;
-  if (opts->dump_after && strcmp(opts->dump_after, "lower") == 0) dump = g;
-  for (const Pass *p = PASSES; p->name; p++) {
-    st = p->run(&g);
-    if (st) {
-      diag_error(&diag, span_none(), "internal error: pass %s failed: %s", p->name,
-                 ditc_status_str(st));
-      goto done;
-    }
-    st = verify(g, &diag, p->name);
-    if (st) goto done;
-    if (opts->dump_after && strcmp(opts->dump_after, p->name) == 0) dump = g;
-  }
+  st = pipeline_run_passes(&g, &diag, opts->dump_after, &dump);
+  if (st) goto done;
   if (!dump) dump = g;
 
   MemPlan mp;

@@ -3,9 +3,10 @@
 # those already installed. Usage: tools/deps.sh build|test
 set -euo pipefail
 what=${1:-build}
-pkgs=(build-essential cmake flex bison pkg-config)
+pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev)
 if [ "$what" = test ]; then
-  pkgs+=(libcmocka-dev)
+  # CMocka for the unit tests; Debian's PyTorch (CPU) and numpy as the numerical oracle
+  pkgs+=(libcmocka-dev python3-torch python3-numpy)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -148,8 +148,10 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
   if (!defined) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   for (size_t v = 0; v < pv->n_values; v++) defined[v] = true;
   for (size_t i = 0; i < pv->n_ops; i++) {
-    if (pv->ops[i].out < pv->n_values) defined[pv->ops[i].out] = false;
-    if (pv->ops[i].out2 < pv->n_values) defined[pv->ops[i].out2] = false;
+    uint32_t outs[2] = {pv->ops[i].out, pv->ops[i].out2};
+    for (int k = 0; k < 2; k++)
+      if (outs[k] < pv->n_values && pv->values[outs[k]].storage == PLAN_STORE_ARENA)
+        defined[outs[k]] = false;
   }
   for (size_t i = 0; i < pv->n_ops; i++) {
     const PlanOp *op = &pv->ops[i];
@@ -160,16 +162,16 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
       st = bad(&c, "wrong operand count or result id");
       goto done;
     }
+    const PlanValue *o = &pv->values[op->out];
+    if (o->storage != PLAN_STORE_ARENA || (res && pv->values[op->out2].storage != PLAN_STORE_ARENA)) {
+      st = bad(&c, "writes outside the activation arena");
+      goto done;
+    }
     for (uint32_t k = 0; k < op->n_in; k++) {
       if (op->in[k] >= pv->n_values || !defined[op->in[k]]) {
         st = bad(&c, "reads a value that is not defined before it");
         goto done;
       }
-    }
-    const PlanValue *o = &pv->values[op->out];
-    if (o->storage != PLAN_STORE_ARENA || (res && pv->values[op->out2].storage != PLAN_STORE_ARENA)) {
-      st = bad(&c, "writes outside the activation arena");
-      goto done;
     }
     /* results never overlap operands, except the residual written in place over x */
     for (uint32_t k = 0; k < op->n_in; k++) {
