@@ -32,6 +32,14 @@ static bool is_f32(const PlanValue *v, uint32_t rank) {
   return v->dtype == PLAN_VDT_F32 && (rank == 0 || v->rank == rank);
 }
 
+/* a * b * c without overflow, or -1 */
+static int64_t mul3(int64_t a, int64_t b, int64_t c) {
+  int64_t r;
+  if (a < 0 || b < 0 || c < 0 || __builtin_mul_overflow(a, b, &r) || __builtin_mul_overflow(r, c, &r))
+    return -1;
+  return r;
+}
+
 static bool overlaps(const PlanValue *a, const PlanValue *b) {
   return a->storage == b->storage && a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes;
 }
@@ -44,16 +52,16 @@ static DitStatus check_shapes(const Check *c) {
     int64_t p = op->i[0];
     if (!is_f32(a, 4) || !is_f32(o, 3) || p < 1 || a->dims[2] % p || a->dims[3] % p)
       return bad(c, "patchify shapes");
-    if (o->dims[0] != a->dims[0] || o->dims[1] != (a->dims[2] / p) * (a->dims[3] / p) ||
-        o->dims[2] != a->dims[1] * p * p)
+    if (o->dims[0] != a->dims[0] || o->dims[1] != mul3(a->dims[2] / p, a->dims[3] / p, 1) ||
+        o->dims[2] != mul3(a->dims[1], p, p))
       return bad(c, "patchify output shape");
     return DIT_OK;
   }
   case PLAN_OP_UNPATCHIFY: {
     int64_t p = op->i[0], ch = op->i[1], g = (int64_t)llround(sqrt((double)a->dims[1]));
     if (!is_f32(a, 3) || !is_f32(o, 4) || p < 1 || ch < 1 || g * g != a->dims[1] ||
-        a->dims[2] != p * p * ch || o->dims[0] != a->dims[0] || o->dims[1] != ch ||
-        o->dims[2] != g * p || o->dims[3] != g * p)
+        a->dims[2] != mul3(p, p, ch) || o->dims[0] != a->dims[0] || o->dims[1] != ch ||
+        o->dims[2] != mul3(g, p, 1) || o->dims[3] != mul3(g, p, 1))
       return bad(c, "unpatchify shapes");
     return DIT_OK;
   }
@@ -118,10 +126,12 @@ static DitStatus check_shapes(const Check *c) {
   }
   case PLAN_OP_ATTENTION: {
     int64_t H = op->i[0], hd = op->i[1];
-    if (!is_f32(a, 3) || !is_f32(o, 3) || H < 1 || hd < 1 || a->dims[2] != 3 * H * hd ||
-        o->dims[0] != a->dims[0] || o->dims[1] != a->dims[1] || o->dims[2] != H * hd ||
+    if (!is_f32(a, 3) || !is_f32(o, 3) || H < 1 || hd < 1 || a->dims[2] != mul3(3, H, hd) ||
+        o->dims[0] != a->dims[0] || o->dims[1] != a->dims[1] || o->dims[2] != mul3(H, hd, 1) ||
         !isfinite(op->f[0]))
       return bad(c, "attention shapes");
+    /* the CPU backend keeps one T x T score matrix per thread */
+    if (a->dims[1] > (1 << 20)) return bad(c, "attention over more than 2^20 tokens");
     return DIT_OK;
   }
   default:
