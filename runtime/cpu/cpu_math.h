@@ -26,6 +26,7 @@ static inline float dit_expf(float x) {
   x = x < -87.3365f ? -87.3365f : x;
   x = x > 88.7228f ? 88.7228f : x;
   float n = __builtin_floorf(x * log2e + 0.5f);
+  n = n == n ? n : 0.0f; /* NaN in, NaN out (through r below), without converting NaN to int */
   float r = x - n * ln2_hi;
   r = r - n * ln2_lo;
   /* e^r on [-ln2/2, ln2/2] (Cephes expf coefficients) */
