@@ -79,9 +79,14 @@ float ckpt_bf16_to_f32(uint16_t b) { return bits_to_f32((uint32_t)b << 16); }
 
 int64_t ckpt_shape_numel(int rank, const int64_t *shape) {
   int64_t n = 1;
+  int empty = 0;
   for (int i = 0; i < rank; i++) {
-    if (shape[i] < 0 || __builtin_mul_overflow(n, shape[i], &n)) return -1;
+    if (shape[i] < 0) return -1;
+    empty |= shape[i] == 0;
   }
+  if (empty) return 0; /* however large the other dims */
+  for (int i = 0; i < rank; i++)
+    if (__builtin_mul_overflow(n, shape[i], &n)) return -1;
   return n;
 }
 

@@ -33,7 +33,8 @@ struct Checkpoint {
 /* Appends a tensor record (copied); the name must already live in ck->arena. */
 DitStatus ckpt_add_tensor(Checkpoint *ck, const TensorRec *rec, DitErr *err);
 
-/* Product of shape[0..rank), or -1 when a dimension is negative or it overflows int64. */
+/* Product of shape[0..rank) (0 when a dimension is 0), or -1 when a dimension is
+ * negative or the product overflows int64. */
 int64_t ckpt_shape_numel(int rank, const int64_t *shape);
 
 /* Formats a shape as "[a,b,c]" into buf. */

@@ -355,7 +355,9 @@ static DitStatus parse_tensor(Json *js, Checkpoint *ck, const char *name, const 
   int64_t stride = 1;
   for (int d = rank - 1; d >= 0; d--) {
     rec.pub.strides[d] = stride;
-    stride *= shape[d] ? shape[d] : 1; /* no overflow: the product of the shape fits */
+    /* Zero-sized dims count as 1, as in torch. Only an empty tensor can overflow here, and
+     * its strides are never used. */
+    if (__builtin_mul_overflow(stride, shape[d] ? shape[d] : 1, &stride)) stride = 0;
   }
   uint64_t b = (uint64_t)offs[0], e = (uint64_t)offs[1];
   if (b > e || e > data_len)
