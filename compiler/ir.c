@@ -21,7 +21,7 @@ static const bool OP_GRAD[] = {
 #undef OP
 };
 _Static_assert(sizeof OP_NAMES / sizeof OP_NAMES[0] == OP_COUNT, "ops.def table size");
-_Static_assert(OP_COUNT == 26, "ops.def changed: update docs/ir.md");
+_Static_assert(OP_COUNT == 28, "ops.def changed: update docs/ir.md");
 
 const char *op_name(OpKind op) { return op < OP_COUNT ? OP_NAMES[op] : "?"; }
 int op_arity(OpKind op) { return op < OP_COUNT ? OP_ARITY[op] : -1; }

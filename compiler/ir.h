@@ -56,6 +56,8 @@ typedef union NodeAttr {
     int64_t gate_col;             /* column of gmod (RES_GATE_LN_MODULATE only) */
   } lnmod;
   struct { int64_t heads, head_dim; double scale; } attn; /* ATTENTION */
+  struct { int64_t guided; } cfg;                   /* CFG_MIX: channels guidance mixes */
+  struct { int64_t channels; bool learn_sigma; } step; /* DIFFUSION_STEP */
   struct {                                          /* PARAM_PACK */
     int n_parts;
     const char **names;   /* state-dict keys, in stacking order */

@@ -222,6 +222,21 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
     t = *x;
     break;
   }
+  case OP_CFG_MIX:
+    if (s[0]->rank != 4 || n->attr.cfg.guided < 0 || n->attr.cfg.guided > s[0]->dims[1])
+      FAIL("expects a model output [N,C,H,W] and guided <= C");
+    t = *s[0];
+    break;
+  case OP_DIFFUSION_STEP: {
+    /* (x [N,C,H,W], model output [N,C or 2C,H,W], noise [N,C,H,W]) */
+    int64_t C = n->attr.step.channels;
+    if (!same_dims(s[0], s[2]) || s[0]->rank != 4 || s[0]->dims[1] != C || s[1]->rank != 4 ||
+        s[1]->dims[0] != s[0]->dims[0] || s[1]->dims[2] != s[0]->dims[2] ||
+        s[1]->dims[3] != s[0]->dims[3] || s[1]->dims[1] != (n->attr.step.learn_sigma ? 2 : 1) * C)
+      FAIL("x, model output and noise shapes disagree");
+    t = *s[0];
+    break;
+  }
   case OP_AUX:
     if (g->nodes[n->src[0]].op != OP_RES_GATE_LN_MODULATE) FAIL("source has no second result");
     t = *s[0];

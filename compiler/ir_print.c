@@ -49,6 +49,10 @@ static void print_attrs(const Node *n, FILE *out) {
     fprintf(out, " {heads=%lld, head_dim=%lld, scale=%.9g}", (long long)a->attn.heads,
             (long long)a->attn.head_dim, a->attn.scale);
     break;
+  case OP_CFG_MIX: fprintf(out, " {guided=%lld}", (long long)a->cfg.guided); break;
+  case OP_DIFFUSION_STEP:
+    fprintf(out, " {channels=%lld, learn_sigma=%d}", (long long)a->step.channels, a->step.learn_sigma);
+    break;
   case OP_PARAM_PACK:
     fprintf(out, " {");
     for (int i = 0; i < a->pack.n_parts; i++)

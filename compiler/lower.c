@@ -152,6 +152,17 @@ DitcStatus lower_forward(Arena *a, Diag *d, const Spec *spec, int64_t batch, Gra
   ValueId img = final_layer(&L, tok, cond);                       // [N, Cout, H, W]
   ir_unary(g, OP_OUTPUT, img);
 
+  /* One sampler step on the model's output, run after the forward when
+   * sampling: guidance, then the DDPM/DDIM update of x with this step's noise. */
+  ValueId noise = ir_input(g, "noise", DT_F32, 4, xd);            // [N, C, H, W]
+  Node mix = {.op = OP_CFG_MIX, .n_src = 1, .src = {img}};
+  mix.attr.cfg.guided = c->guided_channels;
+  ValueId guided = ir_append(g, &mix);                            // [N, Cout, H, W]
+  Node step = {.op = OP_DIFFUSION_STEP, .n_src = 3, .src = {x, guided, noise}};
+  step.attr.step.channels = c->in_channels;
+  step.attr.step.learn_sigma = c->learn_sigma;
+  ir_unary(g, OP_OUTPUT, ir_append(g, &step));                    // x_{t-1} [N, C, H, W]
+
   if (g->status == DITC_ERR_LIMIT) {
     diag_error(d, spec->model_loc,
                "model '%s' is too large: %s (%lld tokens of width %lld)", c->name, g->error,

@@ -108,6 +108,8 @@ static bool to_plan_op(const Node *n, ValueId self, const Graph *g, PlanOp *op) 
       if (op->out2 == DIT_PLAN_NONE) return false;
     }
     break;
+  case OP_CFG_MIX: op->kind = PLAN_OP_CFG_MIX; op->i[0] = n->attr.cfg.guided; break;
+  case OP_DIFFUSION_STEP: op->kind = PLAN_OP_DIFFUSION_STEP; op->i[0] = n->attr.step.learn_sigma; break;
   case OP_ATTENTION:
     op->kind = PLAN_OP_ATTENTION;
     op->i[0] = n->attr.attn.heads;
@@ -131,7 +133,8 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
   p->ops = arena_array(a, g->n_nodes, sizeof(PlanOp));
   if (!p->values || !p->ops) return DITC_ERR_NOMEM;
   size_t wcap = 0;
-  p->io.x = p->io.t = p->io.y = p->io.out = DIT_PLAN_NONE;
+  p->io.x = p->io.t = p->io.y = p->io.out = p->io.noise = p->io.x_next = DIT_PLAN_NONE;
+  p->io.n_forward_ops = DIT_PLAN_NONE;
   for (size_t i = 0; i < g->n_nodes; i++) {
     const Node *n = &g->nodes[i];
     const MemSlot *s = &mp->slots[i];
@@ -141,8 +144,13 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
       if (!strcmp(n->name, "x")) p->io.x = (uint32_t)i;
       if (!strcmp(n->name, "t")) p->io.t = (uint32_t)i;
       if (!strcmp(n->name, "y")) p->io.y = (uint32_t)i;
+      if (!strcmp(n->name, "noise")) p->io.noise = (uint32_t)i;
       break;
-    case OP_OUTPUT: p->io.out = (uint32_t)i; break;
+    case OP_OUTPUT:
+      /* the model output, then the sampler step's result */
+      if (p->io.out == DIT_PLAN_NONE) p->io.out = (uint32_t)i;
+      else p->io.x_next = (uint32_t)i;
+      break;
     case OP_PARAM:
     case OP_PARAM_PACK:
       if (add_weights(a, p, n, s, &wcap)) return DITC_ERR_NOMEM;
@@ -151,6 +159,8 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
     case OP_AUX:
       break; /* views, and results written by their source op */
     default:
+      if (n->op == OP_CFG_MIX && p->io.n_forward_ops == DIT_PLAN_NONE)
+        p->io.n_forward_ops = (uint32_t)p->n_ops;
       if (!to_plan_op(n, (ValueId)i, g, &p->ops[p->n_ops])) {
         diag_error(d, span_none(), "internal error: op %%%zu (%s) has no runtime implementation",
                    i, op_name(n->op));
@@ -160,7 +170,8 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
     }
   }
   if (p->io.x == DIT_PLAN_NONE || p->io.t == DIT_PLAN_NONE || p->io.y == DIT_PLAN_NONE ||
-      p->io.out == DIT_PLAN_NONE) {
+      p->io.out == DIT_PLAN_NONE || p->io.noise == DIT_PLAN_NONE || p->io.x_next == DIT_PLAN_NONE ||
+      p->io.n_forward_ops == DIT_PLAN_NONE) {
     diag_error(d, span_none(), "internal error: the graph lacks an input or its output");
     return DITC_ERR_INTERNAL;
   }

@@ -34,53 +34,67 @@ int64_t exec_scratch_per_thread(const PlanView *pv) {
   return need;
 }
 
+static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp);
+
 void exec_forward(const Executor *e, int64_t n) {
-  const PlanView *pv = e->pv;
+  for (size_t i = 0; i < e->pv->io->n_forward_ops; i++) run_op(e, &e->pv->ops[i], n, NULL);
+}
+
+void exec_sampler(const Executor *e, int64_t n, const DitStepParams *p, int update) {
+  for (size_t i = e->pv->io->n_forward_ops; i < e->pv->n_ops; i++)
+    if (update || e->pv->ops[i].kind == PLAN_OP_CFG_MIX) run_op(e, &e->pv->ops[i], n, p);
+}
+
+static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
   const CpuCtx *c = &e->cpu;
-  for (size_t i = 0; i < pv->n_ops; i++) {
-    const PlanOp *op = &pv->ops[i];
-    const uint32_t *in = op->in;
-    float *out = exec_value(e, op->out);
-    const float *a = exec_value(e, in[0]);
-    switch ((PlanOpKind)op->kind) {
-    case PLAN_OP_PATCHIFY:
-      cpu_patchify(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), dim(e, in[0], 3, n), op->i[0], out);
-      break;
-    case PLAN_OP_UNPATCHIFY: {
-      int64_t g = dim(e, op->out, 2, n) / op->i[0];
-      cpu_unpatchify(c, a, n, g, op->i[0], op->i[1], out);
-      break;
-    }
-    case PLAN_OP_LINEAR: {
-      uint32_t r = e->pv->values[in[0]].rank;
-      int64_t K = dim(e, in[0], r - 1, n), rows = numel(e, in[0], n) / K;
-      cpu_linear(c, a, rows, K, exec_value(e, in[1]), dim(e, in[1], 0, n), exec_value(e, in[2]),
-                 (int)op->i[0], out);
-      break;
-    }
-    case PLAN_OP_ADD:
-      cpu_add(c, a, numel(e, in[0], n), exec_value(e, in[1]), numel(e, in[1], n), out);
-      break;
-    case PLAN_OP_SILU: cpu_silu(c, a, numel(e, in[0], n), out); break;
-    case PLAN_OP_TIMESTEP_FREQ:
-      cpu_timestep_freq(c, exec_value(e, in[0]), n, op->i[0] / 2, op->f[0], out);
-      break;
-    case PLAN_OP_EMBEDDING:
-      cpu_embedding(c, a, dim(e, in[0], 1, n), exec_value(e, in[1]), n, out);
-      break;
-    case PLAN_OP_LN_MODULATE:
-      cpu_ln_modulate(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), exec_value(e, in[1]),
-                      dim(e, in[1], 1, n), op->i[0], op->i[1], op->f[0], out);
-      break;
-    case PLAN_OP_RES_GATE_LN_MODULATE:
-      cpu_res_gate_ln_modulate(c, a, exec_value(e, in[1]), n, dim(e, in[0], 1, n),
-                               dim(e, in[0], 2, n), exec_value(e, in[2]), dim(e, in[2], 1, n),
-                               op->i[2], exec_value(e, in[3]), dim(e, in[3], 1, n), op->i[0],
-                               op->i[1], op->f[0], exec_value(e, op->out2), out);
-      break;
-    case PLAN_OP_ATTENTION:
-      cpu_attention(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out);
-      break;
-    }
+  const uint32_t *in = op->in;
+  float *out = exec_value(e, op->out);
+  const float *a = exec_value(e, in[0]);
+  switch ((PlanOpKind)op->kind) {
+  case PLAN_OP_PATCHIFY:
+    cpu_patchify(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), dim(e, in[0], 3, n), op->i[0], out);
+    break;
+  case PLAN_OP_UNPATCHIFY: {
+    int64_t g = dim(e, op->out, 2, n) / op->i[0];
+    cpu_unpatchify(c, a, n, g, op->i[0], op->i[1], out);
+    break;
+  }
+  case PLAN_OP_LINEAR: {
+    uint32_t r = e->pv->values[in[0]].rank;
+    int64_t K = dim(e, in[0], r - 1, n), rows = numel(e, in[0], n) / K;
+    cpu_linear(c, a, rows, K, exec_value(e, in[1]), dim(e, in[1], 0, n), exec_value(e, in[2]),
+               (int)op->i[0], out);
+    break;
+  }
+  case PLAN_OP_ADD:
+    cpu_add(c, a, numel(e, in[0], n), exec_value(e, in[1]), numel(e, in[1], n), out);
+    break;
+  case PLAN_OP_SILU: cpu_silu(c, a, numel(e, in[0], n), out); break;
+  case PLAN_OP_TIMESTEP_FREQ:
+    cpu_timestep_freq(c, exec_value(e, in[0]), n, op->i[0] / 2, op->f[0], out);
+    break;
+  case PLAN_OP_EMBEDDING:
+    cpu_embedding(c, a, dim(e, in[0], 1, n), exec_value(e, in[1]), n, out);
+    break;
+  case PLAN_OP_LN_MODULATE:
+    cpu_ln_modulate(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), exec_value(e, in[1]),
+                    dim(e, in[1], 1, n), op->i[0], op->i[1], op->f[0], out);
+    break;
+  case PLAN_OP_RES_GATE_LN_MODULATE:
+    cpu_res_gate_ln_modulate(c, a, exec_value(e, in[1]), n, dim(e, in[0], 1, n),
+                             dim(e, in[0], 2, n), exec_value(e, in[2]), dim(e, in[2], 1, n),
+                             op->i[2], exec_value(e, in[3]), dim(e, in[3], 1, n), op->i[0],
+                             op->i[1], op->f[0], exec_value(e, op->out2), out);
+    break;
+  case PLAN_OP_ATTENTION:
+    cpu_attention(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out);
+    break;
+  case PLAN_OP_CFG_MIX:
+    cpu_cfg_mix(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n) * dim(e, in[0], 3, n), op->i[0], sp, out);
+    break;
+  case PLAN_OP_DIFFUSION_STEP:
+    cpu_diffusion_step(c, a, exec_value(e, in[1]), exec_value(e, in[2]), n, dim(e, in[0], 1, n),
+                       dim(e, in[0], 2, n) * dim(e, in[0], 3, n), (int)op->i[0], sp, out);
+    break;
   }
 }

@@ -20,6 +20,11 @@ void *exec_value(const Executor *e, uint32_t id);
 /* One forward of n rows (1 <= n <= max_batch); inputs already in the arena. */
 void exec_forward(const Executor *e, int64_t n);
 
+/* The sampler ops on n images after a forward: guidance mixing, then (when
+ * update is set) the DDPM/DDIM step into io.x_next. With guidance the forward
+ * ran 2n rows. */
+void exec_sampler(const Executor *e, int64_t n, const DitStepParams *p, int update);
+
 /* Floats of scratch per thread the plan's ops need. */
 int64_t exec_scratch_per_thread(const PlanView *pv);
 

@@ -187,18 +187,11 @@ DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64
   int64_t *ya = exec_value(&rt->ex, rt->pv.io->y);
   for (int64_t i = 0; i < n; i++) ya[n + i] = rt->info.num_classes;
   exec_forward(&rt->ex, 2 * n);
-  const float *o = exec_value(&rt->ex, rt->pv.io->out);
-  int64_t C = rt->info.out_channels, hw = rt->info.latent_size * rt->info.latent_size;
-  for (int64_t i = 0; i < n; i++) {
-    for (int64_t ch = 0; ch < C; ch++) {
-      const float *cond = o + (i * C + ch) * hw, *unc = o + ((n + i) * C + ch) * hw;
-      float *dst = out + (i * C + ch) * hw;
-      if (ch < rt->info.guided_channels)
-        for (int64_t k = 0; k < hw; k++) dst[k] = unc[k] + cfg_scale * (cond[k] - unc[k]);
-      else
-        memcpy(dst, cond, (size_t)hw * sizeof(float));
-    }
-  }
+  DitStepParams p = {.use_cfg = 1, .cfg_scale = cfg_scale};
+  exec_sampler(&rt->ex, n, &p, 0); /* the guidance mix only */
+  const PlanOp *mix = &rt->pv.ops[rt->pv.io->n_forward_ops];
+  int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
+  memcpy(out, exec_value(&rt->ex, mix->out), (size_t)(n * os) * sizeof(float));
   return DIT_OK;
 }
 

@@ -89,7 +89,10 @@ static void test_round_trip(void **state) {
   assert_int_equal(pv.model->tokens, 16);
   assert_int_equal(pv.model->hidden_size, 64);
   assert_int_equal(pv.n_weights, 12 + 10 * 2);
-  assert_int_equal(pv.n_ops, 27);
+  assert_int_equal(pv.n_ops, 27 + 2); /* the forward, then guidance and the sampler step */
+  assert_int_equal(pv.io->n_forward_ops, 27);
+  assert_int_equal(pv.ops[27].kind, PLAN_OP_CFG_MIX);
+  assert_int_equal(pv.ops[28].kind, PLAN_OP_DIFFUSION_STEP);
   bool pos = false;
   for (size_t i = 0; i < pv.n_weights; i++)
     if (!strcmp(plan_string(&pv, pv.weights[i].name), "pos_embed"))

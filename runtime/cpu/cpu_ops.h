@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "../../kernels/kernel_abi.h"
+
 typedef struct CpuCtx {
   int n_threads;
   float *scratch;          /* attention scores: n_threads * scratch_per_thread floats */
@@ -45,5 +47,15 @@ void cpu_res_gate_ln_modulate(const CpuCtx *c, const float *x, const float *h, i
 /* qkv [N, T, 3*H*hd] -> out [N, T, H*hd]: softmax(q k^T * scale) v per head. */
 void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H, int64_t hd,
                    double scale, float *out);
+
+/* dst [n, C, H*W] = guided rows: channels < guided are unc + s * (cond - unc)
+ * with cond = out[i], unc = out[n + i]; the rest are cond. Without guidance, a copy of out[0, n). */
+void cpu_cfg_mix(const CpuCtx *c, const float *out, int64_t n, int64_t C, int64_t hw, int64_t guided,
+                 const DitStepParams *p, float *dst);
+/* x_next [n, C, hw] from x, the (mixed) model output [n, C or 2C, hw] and noise:
+ * DDPM with learned-range or fixed variance, or DDIM (dit-reference.md 3.4-3.6). */
+void cpu_diffusion_step(const CpuCtx *c, const float *x, const float *model_out, const float *noise,
+                        int64_t n, int64_t C, int64_t hw, int learn_sigma, const DitStepParams *p,
+                        float *x_next);
 
 #endif

@@ -134,6 +134,18 @@ static DitStatus check_shapes(const Check *c) {
     if (a->dims[1] > (1 << 20)) return bad(c, "attention over more than 2^20 tokens");
     return DIT_OK;
   }
+  case PLAN_OP_CFG_MIX:
+    if (!is_f32(a, 4) || !dims_eq(a, o) || op->i[0] < 0 || op->i[0] > a->dims[1])
+      return bad(c, "cfg_mix shapes");
+    return DIT_OK;
+  case PLAN_OP_DIFFUSION_STEP: {
+    const PlanValue *m = val(c, op->in[1]), *z = val(c, op->in[2]);
+    if (!is_f32(a, 4) || !dims_eq(a, o) || !dims_eq(a, z) || !is_f32(m, 4) || op->i[0] < 0 ||
+        op->i[0] > 1 || m->dims[0] != a->dims[0] || m->dims[1] != a->dims[1] * (op->i[0] ? 2 : 1) ||
+        m->dims[2] != a->dims[2] || m->dims[3] != a->dims[3])
+      return bad(c, "diffusion_step shapes");
+    return DIT_OK;
+  }
   default:
     return bad(c, "unknown op kind (the plan needs a newer runtime)");
   }
@@ -146,6 +158,7 @@ static uint32_t arity(uint32_t kind) {
   case PLAN_OP_EMBEDDING:
   case PLAN_OP_LN_MODULATE: return 2;
   case PLAN_OP_RES_GATE_LN_MODULATE: return 4;
+  case PLAN_OP_DIFFUSION_STEP: return 3;
   default: return 1;
   }
 }
@@ -167,6 +180,11 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
     const PlanOp *op = &pv->ops[i];
     Check c = {pv, op, i, err};
     bool res = op->kind == PLAN_OP_RES_GATE_LN_MODULATE;
+    bool sampler = op->kind == PLAN_OP_CFG_MIX || op->kind == PLAN_OP_DIFFUSION_STEP;
+    if (sampler != (i >= pv->io->n_forward_ops)) {
+      st = bad(&c, "a sampler op among the forward ops, or a forward op after them");
+      goto done;
+    }
     if (op->n_in != arity(op->kind) || op->out >= pv->n_values ||
         (res ? op->out2 >= pv->n_values : op->out2 != DIT_PLAN_NONE)) {
       st = bad(&c, "wrong operand count or result id");

@@ -156,13 +156,20 @@ static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err
               (!v->batch_major || v->dims[0] == (int64_t)pv->header->max_batch);
     if (!ok) return dit_err(err, DIT_ERR_FORMAT, "%s: value record %zu is invalid", name, i);
   }
-  uint32_t ids[4] = {io->x, io->t, io->y, io->out};
-  for (int k = 0; k < 4; k++)
+  uint32_t ids[6] = {io->x, io->t, io->y, io->out, io->noise, io->x_next};
+  if (io->n_forward_ops > pv->n_ops)
+    return dit_err(err, DIT_ERR_FORMAT, "%s: the io section's forward op count is out of range", name);
+  for (int k = 0; k < 6; k++)
     if (ids[k] >= pv->n_values || pv->values[ids[k]].storage != PLAN_STORE_ARENA)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the io section names an invalid value", name);
   const PlanValue *x = &pv->values[io->x], *t = &pv->values[io->t], *y = &pv->values[io->y];
   const PlanValue *o = &pv->values[io->out];
+  const PlanValue *z = &pv->values[io->noise], *xn = &pv->values[io->x_next];
   int64_t L = m->latent_size;
+  for (int k = 0; k < 4; k++)
+    if (z->dims[k] != x->dims[k] || xn->dims[k] != x->dims[k] || z->rank != 4 || xn->rank != 4 ||
+        z->dtype != PLAN_VDT_F32 || xn->dtype != PLAN_VDT_F32)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the sampler's values disagree with the input's shape", name);
   if (x->rank != 4 || x->dtype != PLAN_VDT_F32 || x->dims[1] != m->in_channels || x->dims[2] != L ||
       x->dims[3] != L || t->rank != 1 || t->dtype != PLAN_VDT_I64 || y->rank != 1 ||
       y->dtype != PLAN_VDT_I64 || o->rank != 4 || o->dtype != PLAN_VDT_F32 ||

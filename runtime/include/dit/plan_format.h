@@ -111,6 +111,10 @@ typedef enum PlanOpKind {
                                        i[0] shift, i[1] scale, i[2] gate col; f[0] eps */
   PLAN_OP_ATTENTION = 9,            /* in: qkv[N,T,3D]; out [N,T,D]; i[0] heads, i[1] head_dim; f[0] scale */
   PLAN_OP_UNPATCHIFY = 10,          /* in: x[N,T,p*p*C]; out [N,C,H,W]; i[0] = p, i[1] = C */
+  /* sampler ops, after io.n_forward_ops; their per-step parameters are a DitStepParams */
+  PLAN_OP_CFG_MIX = 11,             /* in: model output [rows,Cout,H,W]; out [n,Cout,H,W]; i[0] = guided channels */
+  PLAN_OP_DIFFUSION_STEP = 12,      /* in: x [n,C,H,W], mixed output [n,Cout,H,W], noise [n,C,H,W];
+                                       out x_{t-1} [n,C,H,W]; i[0] = learn_sigma */
 } PlanOpKind;
 
 typedef enum PlanActivation { PLAN_ACT_NONE = 0, PLAN_ACT_GELU_TANH = 1, PLAN_ACT_SILU = 2 } PlanActivation;
@@ -125,14 +129,18 @@ typedef struct PlanOp {
   double f[4];      /* float attributes */
 } PlanOp;
 
-/* The plan's inputs and output. */
+/* The plan's inputs and outputs. Ops [0, n_forward_ops) are the model's
+ * forward; the rest are one sampler step. */
 typedef struct PlanIO {
   uint32_t x, t, y; /* value ids: x f32 [N,C,H,W], t i64 [N], y i64 [N] */
-  uint32_t out;     /* value id: f32 [N,C_out,H,W] */
+  uint32_t out;     /* value id: the model output, f32 [N,C_out,H,W] */
   uint64_t arena_bytes;   /* size of the activation arena */
   uint64_t weight_bytes;  /* size of the weight buffer */
   uint64_t unplanned_bytes; /* what the activations would take without reuse (statistics) */
-  uint32_t reserved[8];
+  uint32_t noise;         /* value id: a step's noise, f32 [N,C,H,W] */
+  uint32_t x_next;        /* value id: the sampler step's result, f32 [N,C,H,W] */
+  uint32_t n_forward_ops;
+  uint32_t reserved[5];
 } PlanIO;
 
 _Static_assert(sizeof(PlanHeader) == 112, "PlanHeader layout");
