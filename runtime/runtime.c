@@ -9,18 +9,9 @@
 
 #include <cblas.h>
 
-#include "dit/dit.h"
-#include "executor.h"
+#include "runtime_internal.h"
 #include "weights/checkpoint.h"
 #include "weights/dit_weights.h"
-
-struct DitRuntime {
-  PlanView pv;
-  Executor ex;
-  DitModelInfo info;
-  int has_weights;
-  DitErr err;
-};
 
 static void *alloc_zeroed(size_t bytes) {
   size_t n = (bytes + 255) / 256 * 256;
@@ -29,7 +20,7 @@ static void *alloc_zeroed(size_t bytes) {
   return p;
 }
 
-static DitStatus fail(DitRuntime *rt, DitStatus st) {
+DitStatus rt_fail(DitRuntime *rt, DitStatus st) {
   rt->err.status = st;
   return st;
 }
@@ -110,7 +101,7 @@ DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path) {
   WeightRequest *req = NULL;
   const PlanView *pv = &rt->pv;
   DitStatus st = ckpt_open(checkpoint_path, &ck, &rt->err);
-  if (st) return fail(rt, st);
+  if (st) return rt_fail(rt, st);
   req = calloc(pv->n_weights ? pv->n_weights : 1, sizeof *req);
   if (!req) {
     st = dit_err(&rt->err, DIT_ERR_NOMEM, "out of memory");
@@ -130,23 +121,29 @@ DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path) {
 done:
   free(req);
   ckpt_close(ck);
-  return fail(rt, st);
+  return rt_fail(rt, st);
 }
 
 const DitModelInfo *dit_model_info(const DitRuntime *rt) { return &rt->info; }
 const char *dit_device_name(const DitRuntime *rt) { (void)rt; return "cpu"; }
 const char *dit_last_error(const DitRuntime *rt) { return rt ? rt->err.msg : "no runtime"; }
 
-/* Checks the batch and the labels, then copies x, t and y into the arena rows [row0, row0 + n). */
-static DitStatus stage_inputs(DitRuntime *rt, int64_t row0, int64_t n, const float *x,
-                              const int64_t *t, const int64_t *y) {
-  const PlanIO *io = rt->pv.io;
+DitStatus rt_check_labels(DitRuntime *rt, const int64_t *y, int64_t n) {
   const PlanModel *m = rt->pv.model;
   for (int64_t i = 0; i < n; i++) {
     if (y[i] < 0 || y[i] >= m->label_rows)
       return dit_err(&rt->err, DIT_ERR_ARG, "label %lld of row %lld is out of range [0, %lld]",
                      (long long)y[i], (long long)i, (long long)m->label_rows - 1);
   }
+  return DIT_OK;
+}
+
+DitStatus rt_stage_inputs(DitRuntime *rt, int64_t row0, int64_t n, const float *x,
+                          const int64_t *t, const int64_t *y) {
+  const PlanIO *io = rt->pv.io;
+  const PlanModel *m = rt->pv.model;
+  DitStatus st = rt_check_labels(rt, y, n);
+  if (st) return st;
   int64_t xs = m->in_channels * m->latent_size * m->latent_size;
   memcpy((float *)exec_value(&rt->ex, io->x) + row0 * xs, x, (size_t)(n * xs) * sizeof(float));
   memcpy((int64_t *)exec_value(&rt->ex, io->t) + row0, t, (size_t)n * sizeof(int64_t));
@@ -154,7 +151,7 @@ static DitStatus stage_inputs(DitRuntime *rt, int64_t row0, int64_t n, const flo
   return DIT_OK;
 }
 
-static DitStatus check_ready(DitRuntime *rt, int64_t rows) {
+DitStatus rt_check_ready(DitRuntime *rt, int64_t rows) {
   if (!rt->has_weights)
     return dit_err(&rt->err, DIT_ERR_ARG, "no weights are bound: call dit_load_weights first");
   if (rows < 1 || rows > (int64_t)rt->info.max_batch)
@@ -166,9 +163,9 @@ static DitStatus check_ready(DitRuntime *rt, int64_t rows) {
 
 DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
                       const int64_t *y, float *out) {
-  DitStatus st = check_ready(rt, n);
-  if (!st) st = stage_inputs(rt, 0, n, x, t, y);
-  if (st) return fail(rt, st);
+  DitStatus st = rt_check_ready(rt, n);
+  if (!st) st = rt_stage_inputs(rt, 0, n, x, t, y);
+  if (st) return rt_fail(rt, st);
   exec_forward(&rt->ex, n);
   int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
   memcpy(out, exec_value(&rt->ex, rt->pv.io->out), (size_t)(n * os) * sizeof(float));
@@ -177,13 +174,13 @@ DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *
 
 DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
                           const int64_t *y, float cfg_scale, float *out) {
-  DitStatus st = check_ready(rt, 2 * n);
+  DitStatus st = rt_check_ready(rt, 2 * n);
   if (!st && !rt->info.has_null_class)
     st = dit_err(&rt->err, DIT_ERR_ARG, "guidance needs the null class: this model has class_dropout 0");
   /* rows [0, n): conditional; rows [n, 2n): the same x and t with the null label */
-  if (!st) st = stage_inputs(rt, 0, n, x, t, y);
-  if (!st) st = stage_inputs(rt, n, n, x, t, y);
-  if (st) return fail(rt, st);
+  if (!st) st = rt_stage_inputs(rt, 0, n, x, t, y);
+  if (!st) st = rt_stage_inputs(rt, n, n, x, t, y);
+  if (st) return rt_fail(rt, st);
   int64_t *ya = exec_value(&rt->ex, rt->pv.io->y);
   for (int64_t i = 0; i < n; i++) ya[n + i] = rt->info.num_classes;
   exec_forward(&rt->ex, 2 * n);

@@ -3,7 +3,7 @@
 # those already installed. Usage: tools/deps.sh build|test
 set -euo pipefail
 what=${1:-build}
-pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev)
+pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev libpng-dev)
 if [ "$what" = test ]; then
   # CMocka for the unit tests; Debian's PyTorch (CPU) and numpy as the numerical oracle
   pkgs+=(libcmocka-dev python3-torch python3-numpy)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "dit/dit.h"
 #include "npy.h"
 #include "plan/plan_view.h"
@@ -19,6 +20,10 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: dit forward PLAN --weights CKPT --x X.npy --t T.npy --y Y.npy -o OUT.npy\n"
           "                   [--cfg-scale S] [--device cpu|cuda|auto] [--threads N]\n"
+          "       dit sample PLAN --weights CKPT [-n N] [--labels 207,360,...] [--sampler ddpm|ddim]\n"
+          "                  [--steps 250] [--eta 0] [--cfg-scale 4.0] [--seed 0] [-o OUT.npy]\n"
+          "                  [--png GRID.png] [--noise Z.npy] [--step-noise S.npy]\n"
+          "                  [--num-samples M --npz OUT.npz] [--device cpu] [--threads N]\n"
           "       dit info PLAN\n"
           "\n"
           "  forward    one forward pass of a compiled DiT plan (ditc SPEC -o PLAN)\n"
@@ -29,6 +34,13 @@ static void usage(FILE *f) {
           "             OUT holds the N guided rows\n"
           "  --device   cpu (default), cuda, or auto (the GPU when there is one)\n"
           "  --threads  CPU threads (default: all cores)\n"
+          "  sample     the official sampler from noise: DDPM (learned or fixed variance) or DDIM,\n"
+          "             respaced steps as \"250\", \"25\", \"10,20,30\" or \"ddim50\"; guidance when\n"
+          "             --cfg-scale > 1 (2N rows must fit the plan); writes the final latents to -o\n"
+          "             (default samples.npy) and, for pixel-space models, a PNG grid. --noise and\n"
+          "             --step-noise inject the initial latents and each step's noise.\n"
+          "             --num-samples M --npz OUT.npz: an evaluation set (uint8 arr_0) that a\n"
+          "             killed run resumes\n"
           "  info       what a plan holds\n");
 }
 
@@ -246,6 +258,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "forward")) return cmd_forward(argc, argv);
   if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
-  fprintf(stderr, "dit: error: unknown command '%s' (forward, info)\n", argv[1]);
+  if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
+  fprintf(stderr, "dit: error: unknown command '%s' (forward, sample, info)\n", argv[1]);
   return 2;
 }

@@ -38,8 +38,11 @@ DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr 
     goto fail;
   }
   errno = 0;
+  if (err) err->status = DIT_OK;
   if (fn(f, ctx) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-    st = dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, errno ? strerror(errno) : "write failed");
+    /* a writer that failed for its own reason has said why in err */
+    if (err && err->status) st = err->status;
+    else st = dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, errno ? strerror(errno) : "write failed");
     goto fail;
   }
   int rc = fclose(f);

@@ -8,7 +8,9 @@
 
 #include "err.h"
 
-typedef int (*WriteBodyFn)(FILE *f, void *ctx); /* returns 0 on success */
+/* Writes the body; returns 0 on success. A body that fails for a reason of
+ * its own records it in the DitErr the caller passed (its status non-zero). */
+typedef int (*WriteBodyFn)(FILE *f, void *ctx);
 
 DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr *err);
 

@@ -64,6 +64,32 @@ DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *
 DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
                           const int64_t *y, float cfg_scale, float *out);
 
+/* Sampling, as the official sample.py / sample_ddp.py do it (dit-reference.md 3, 4). */
+typedef enum DitSampler { DIT_DDPM = 0, DIT_DDIM = 1 } DitSampler;
+
+typedef struct DitSampleOptions {
+  int64_t n;                /* images; 2n rows must fit the plan with guidance, n without */
+  const int64_t *labels;    /* [n] class labels */
+  DitSampler sampler;
+  const char *steps;        /* respacing: "250", "25", "10,20,30", "ddim50"; NULL = "250" */
+  double eta;               /* DDIM only; 0 = deterministic */
+  float cfg_scale;          /* guidance when > 1 (the batch is doubled); <= 1: the plain forward */
+  uint64_t seed;            /* noise: stream 0 = initial latents, stream s + 1 = step s */
+  const float *noise;       /* optional [n, C, H, W] initial latents, instead of the seed's */
+  const float *step_noise;  /* optional [steps, n, C, H, W]: slice s is used by the s-th step executed */
+  void (*progress)(void *ctx, int step, int steps); /* after every step; may be NULL */
+  void *progress_ctx;
+} DitSampleOptions;
+
+/* The number of steps a respacing string gives, or -1 (message in rt's last error). */
+int dit_sample_steps(DitRuntime *rt, const char *steps);
+
+/* Runs the sampler from noise to the final latents out [n, C, H, W]. */
+DitStatus dit_sample(DitRuntime *rt, const DitSampleOptions *opts, float *out);
+
+/* Standard normal samples of one noise stream (as dit_sample draws them). */
+void dit_randn_stream(uint64_t seed, uint64_t stream, float *out, int64_t n);
+
 /* The message of the last failed call on rt. */
 const char *dit_last_error(const DitRuntime *rt);
 void dit_close(DitRuntime *rt); /* accepts NULL */

@@ -1,0 +1,8 @@
+/* cli.h: the subcommands of the dit command line, one file each. */
+#ifndef DIT_RUNTIME_CLI_H
+#define DIT_RUNTIME_CLI_H
+
+int cmd_sample(int argc, char **argv);
+int cmd_sample_set(const char *plan_path, void *args); /* --num-samples --npz: sample_set.c */
+
+#endif

@@ -1,0 +1,43 @@
+/* sample_args.h: the parsed arguments of `dit sample`, shared by
+ * cmd_sample.c (one batch) and sample_set.c (resumable evaluation sets). */
+#ifndef DIT_RUNTIME_SAMPLE_ARGS_H
+#define DIT_RUNTIME_SAMPLE_ARGS_H
+
+#include <stdint.h>
+
+#include "dit/dit.h"
+
+#define SAMPLE_MAX_LABELS 4096
+
+typedef struct SampleArgs {
+  const char *plan, *weights, *out, *png, *npz, *noise, *step_noise, *steps, *device;
+  int64_t n;             /* images per batch (0: default) */
+  int64_t num_samples;   /* --num-samples: images in the .npz */
+  int64_t labels[SAMPLE_MAX_LABELS];
+  int n_labels;
+  DitSampler sampler;
+  double eta;
+  float cfg_scale;
+  uint64_t seed;
+  int threads;
+} SampleArgs;
+
+typedef struct SampleProgress {
+  double t0;
+  int64_t images_done;  /* before this batch */
+  int64_t images_now;   /* in this batch */
+  int64_t images_total;
+} SampleProgress;
+
+typedef struct SampleSetCtx {
+  SampleArgs *args;
+  DitRuntime *rt;
+  int steps;
+} SampleSetCtx;
+
+int sample_parse_args(int argc, char **argv, SampleArgs *a);
+void sample_progress(void *ctx, int step, int steps);
+void sample_labels(const SampleArgs *a, const DitModelInfo *mi, uint64_t seed, int64_t first,
+                   int64_t n, int64_t *out);
+
+#endif

@@ -1,0 +1,184 @@
+/* sample_set.c: `dit sample --num-samples M --npz OUT.npz`: an evaluation
+ * set as sample_ddp.py makes it (uint8 [M, H, W, 3] under arr_0, for ADM's
+ * suite). Batches are written, each atomically, to OUT.npz.partial/ with a
+ * manifest of the run's settings; a killed run started again with the same
+ * command skips the batches it finished. Batch b draws its noise and labels
+ * from (seed, b) alone, so a resumed set equals an uninterrupted one. The
+ * .npz is assembled atomically at the end and the partial folder removed. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "atomic_write.h"
+#include "cli.h"
+#include "image.h"
+#include "sample_args.h"
+
+typedef struct SetRun {
+  SampleSetCtx *c;
+  char dir[4096];
+  int64_t H, W, per_batch, n_batches;
+} SetRun;
+
+static void batch_path(const SetRun *r, int64_t b, char *buf, size_t n) {
+  snprintf(buf, n, "%s/batch_%06lld.u8", r->dir, (long long)b);
+}
+
+static void manifest_text(const SetRun *r, char *buf, size_t n) {
+  const SampleArgs *a = r->c->args;
+  snprintf(buf, n,
+           "ditc sample set 1\nmodel %s\nplan_bytes %llu\nnum_samples %lld\nper_batch %lld\n"
+           "sampler %s\nsteps %s\neta %.17g\ncfg_scale %.9g\nseed %llu\nlabels %d\n",
+           dit_model_info(r->c->rt)->name, (unsigned long long)dit_model_info(r->c->rt)->weight_bytes,
+           (long long)a->num_samples, (long long)r->per_batch, a->sampler == DIT_DDIM ? "ddim" : "ddpm",
+           a->steps, a->eta, a->cfg_scale, (unsigned long long)a->seed, a->n_labels);
+}
+
+static int write_text(FILE *f, void *ctx) { return fputs((const char *)ctx, f) == EOF ? -1 : 0; }
+
+typedef struct Blob {
+  const uint8_t *data;
+  size_t n;
+} Blob;
+
+static int write_blob(FILE *f, void *ctx) {
+  const Blob *b = ctx;
+  return fwrite(b->data, 1, b->n, f) == b->n ? 0 : -1;
+}
+
+/* Creates the partial folder and its manifest, or checks that an existing
+ * one belongs to this very run. */
+static int open_partial(SetRun *r) {
+  char want[1024], path[4200], have[1024] = "";
+  manifest_text(r, want, sizeof want);
+  snprintf(path, sizeof path, "%s/manifest.txt", r->dir);
+  if (mkdir(r->dir, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "dit: error: %s: cannot create: %s\n", r->dir, strerror(errno));
+    return -1;
+  }
+  FILE *f = fopen(path, "r");
+  if (f) {
+    size_t k = fread(have, 1, sizeof have - 1, f);
+    have[k] = '\0';
+    fclose(f);
+    if (strcmp(have, want) != 0) {
+      fprintf(stderr, "dit: error: %s holds a different run (other settings); remove it or change --npz\n",
+              r->dir);
+      return -1;
+    }
+    return 0;
+  }
+  DitErr e = {0};
+  if (atomic_write_file(path, write_text, want, &e)) {
+    fprintf(stderr, "dit: error: %s\n", e.msg);
+    return -1;
+  }
+  return 0;
+}
+
+static DitStatus fill_from_batches(void *ctx, int64_t first, int64_t count, uint8_t *dst, DitErr *err) {
+  const SetRun *r = ctx;
+  size_t img = (size_t)(r->H * r->W * 3);
+  for (int64_t i = 0; i < count;) {
+    int64_t b = (first + i) / r->per_batch, off = (first + i) % r->per_batch;
+    int64_t take = r->per_batch - off < count - i ? r->per_batch - off : count - i;
+    char path[4200];
+    batch_path(r, b, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f || fseek(f, (long)((size_t)off * img), SEEK_SET) != 0 ||
+        fread(dst + (size_t)i * img, img, (size_t)take, f) != (size_t)take) {
+      if (f) fclose(f);
+      return dit_err(err, DIT_ERR_IO, "%s: missing or short batch file", path);
+    }
+    fclose(f);
+    i += take;
+  }
+  return DIT_OK;
+}
+
+static void remove_partial(const SetRun *r) {
+  DIR *d = opendir(r->dir);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", r->dir, e->d_name);
+    unlink(path);
+  }
+  if (d) closedir(d);
+  rmdir(r->dir);
+}
+
+int cmd_sample_set(const char *plan_path, void *vctx) {
+  (void)plan_path;
+  SampleSetCtx *c = vctx;
+  SampleArgs *a = c->args;
+  const DitModelInfo *mi = dit_model_info(c->rt);
+  SetRun r = {.c = c, .H = mi->latent_size, .W = mi->latent_size};
+  int rc = 1;
+  float *lat = NULL;
+  uint8_t *rgb = NULL;
+  if (mi->image_size != mi->latent_size) {
+    fprintf(stderr, "dit: error: --npz needs a pixel-space model (latent_scale 1); latent models need the VAE "
+                    "decoder, which this version does not have\n");
+    return 1;
+  }
+  int64_t rows_per_image = a->cfg_scale > 1.0f ? 2 : 1;
+  r.per_batch = a->n ? a->n : mi->max_batch / rows_per_image;
+  if (r.per_batch < 1 || r.per_batch * rows_per_image > mi->max_batch) {
+    fprintf(stderr, "dit: error: %lld images per batch do not fit the plan (at most %lld rows)\n",
+            (long long)r.per_batch, (long long)mi->max_batch);
+    return 1;
+  }
+  r.n_batches = (a->num_samples + r.per_batch - 1) / r.per_batch;
+  snprintf(r.dir, sizeof r.dir, "%s.partial", a->npz);
+  if (open_partial(&r)) return 1;
+  int64_t C = mi->in_channels, per = C * r.H * r.W;
+  lat = malloc((size_t)(r.per_batch * per) * sizeof(float));
+  rgb = malloc((size_t)(r.per_batch * r.H * r.W * 3));
+  int64_t *labels = malloc((size_t)r.per_batch * sizeof(int64_t));
+  if (!lat || !rgb || !labels) goto done;
+  SampleProgress prog = {0, 0, r.per_batch, r.n_batches * r.per_batch};
+  const char *abort_after = getenv("DIT_TEST_ABORT_AFTER_BATCHES"); /* tests: simulate a kill */
+  int64_t written = 0;
+  for (int64_t b = 0; b < r.n_batches; b++) {
+    char path[4200];
+    batch_path(&r, b, path, sizeof path);
+    struct stat sb;
+    prog.images_done = b * r.per_batch;
+    if (stat(path, &sb) == 0 && sb.st_size == (off_t)(r.per_batch * r.H * r.W * 3)) continue; /* done before */
+    uint64_t seed = a->seed * 0x9E3779B97F4A7C15ull + (uint64_t)b + 1; /* batch b's own noise */
+    sample_labels(a, mi, a->seed, b * r.per_batch, r.per_batch, labels);
+    DitSampleOptions so = {r.per_batch, labels, a->sampler, a->steps, a->eta, a->cfg_scale, seed,
+                           NULL, NULL, isatty(2) ? sample_progress : NULL, &prog};
+    if (dit_sample(c->rt, &so, lat)) {
+      fprintf(stderr, "dit: error: %s\n", dit_last_error(c->rt));
+      goto done;
+    }
+    images_to_rgb8(lat, r.per_batch, C, r.H, r.W, rgb);
+    Blob blob = {rgb, (size_t)(r.per_batch * r.H * r.W * 3)};
+    DitErr e = {0};
+    if (atomic_write_file(path, write_blob, &blob, &e)) {
+      fprintf(stderr, "dit: error: %s\n", e.msg);
+      goto done;
+    }
+    if (abort_after && ++written >= atoll(abort_after)) _exit(137);
+  }
+  DitErr e = {0};
+  if (npz_write_images(a->npz, a->num_samples, r.H, r.W, r.per_batch, fill_from_batches, &r, &e)) {
+    fprintf(stderr, "dit: error: %s\n", e.msg);
+    goto done;
+  }
+  remove_partial(&r);
+  fprintf(stderr, "dit: wrote %lld images to %s\n", (long long)a->num_samples, a->npz);
+  rc = 0;
+done:
+  free(lat);
+  free(rgb);
+  free(labels);
+  return rc;
+}

@@ -1,0 +1,28 @@
+/* runtime_internal.h: the DitRuntime object, shared by the files that
+ * implement the public API (runtime.c: loading and forward; sample/: the
+ * samplers). Not installed; nothing outside runtime/ includes it. */
+#ifndef DIT_RUNTIME_INTERNAL_H
+#define DIT_RUNTIME_INTERNAL_H
+
+#include "dit/dit.h"
+#include "executor.h"
+
+struct DitRuntime {
+  PlanView pv;
+  Executor ex;
+  DitModelInfo info;
+  int has_weights;
+  DitErr err;
+};
+
+/* Records st as the runtime's status (the message is already in rt->err). */
+DitStatus rt_fail(DitRuntime *rt, DitStatus st);
+/* Weights bound and 1 <= rows <= max_batch, else an error in rt->err. */
+DitStatus rt_check_ready(DitRuntime *rt, int64_t rows);
+/* Every label in [0, label_rows). */
+DitStatus rt_check_labels(DitRuntime *rt, const int64_t *y, int64_t n);
+/* Checks the labels, then copies x, t and y into the arena rows [row0, row0 + n). */
+DitStatus rt_stage_inputs(DitRuntime *rt, int64_t row0, int64_t n, const float *x, const int64_t *t,
+                          const int64_t *y);
+
+#endif

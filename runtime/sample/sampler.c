@@ -1,0 +1,75 @@
+/* sampler.c: dit_sample, the reverse-diffusion loop. Each step: stage the
+ * state (twice, with the null labels, under guidance) and the original
+ * timestep, run the plan's forward, draw or take this step's noise, run the
+ * plan's sampler ops (guidance mix + fused DDPM/DDIM update), copy the result
+ * back into the state. Every buffer was allocated when the plan loaded. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime_internal.h"
+#include "rng.h"
+#include "schedule.h"
+
+void dit_randn_stream(uint64_t seed, uint64_t stream, float *out, int64_t n) {
+  dit_randn(seed, stream, out, n, 1);
+}
+
+int dit_sample_steps(DitRuntime *rt, const char *steps) {
+  DiffusionSchedule s;
+  if (schedule_build(steps ? steps : "250", &s, &rt->err)) return -1;
+  int n = s.n;
+  schedule_free(&s);
+  return n;
+}
+
+DitStatus dit_sample(DitRuntime *rt, const DitSampleOptions *o, float *out) {
+  const DitModelInfo *mi = &rt->info;
+  const PlanIO *io = rt->pv.io;
+  int use_cfg = o->cfg_scale > 1.0f;
+  int64_t n = o->n, rows = use_cfg ? 2 * n : n;
+  DiffusionSchedule sched = {0};
+  DitStatus st = rt_check_ready(rt, rows);
+  if (!st && use_cfg && !mi->has_null_class)
+    st = dit_err(&rt->err, DIT_ERR_ARG, "guidance needs the null class: this model has class_dropout 0");
+  if (!st && o->sampler != DIT_DDPM && o->sampler != DIT_DDIM)
+    st = dit_err(&rt->err, DIT_ERR_ARG, "unknown sampler %d", (int)o->sampler);
+  if (!st) st = schedule_build(o->steps ? o->steps : "250", &sched, &rt->err);
+  if (st) return rt_fail(rt, st);
+
+  int64_t xs = mi->in_channels * mi->latent_size * mi->latent_size; /* floats per image */
+  float *x = exec_value(&rt->ex, io->x);                              // [rows, C, H, W]
+  int64_t *t = exec_value(&rt->ex, io->t), *y = exec_value(&rt->ex, io->y);
+  float *noise = exec_value(&rt->ex, io->noise);                      // [n, C, H, W]
+  const float *x_next = exec_value(&rt->ex, io->x_next);
+  int threads = rt->ex.cpu.n_threads;
+
+  /* the state starts as the initial noise; labels, then the null rows under guidance */
+  st = rt_check_labels(rt, o->labels, n);
+  if (st) goto done;
+  if (o->noise) memcpy(x, o->noise, (size_t)(n * xs) * sizeof(float));
+  else dit_randn(o->seed, 0, x, n * xs, threads);
+
+  for (int s = 0; s < sched.n; s++) {
+    int k = sched.n - 1 - s; /* respaced index, from the noisiest */
+    if (use_cfg) memcpy(x + n * xs, x, (size_t)(n * xs) * sizeof(float));
+    /* t and y every step: the planner reuses their bytes once the embeddings have read them */
+    for (int64_t r = 0; r < rows; r++) t[r] = sched.timestep_map[k]; /* the original timestep */
+    memcpy(y, o->labels, (size_t)n * sizeof(int64_t));
+    for (int64_t i = 0; i < n && use_cfg; i++) y[n + i] = mi->num_classes;
+    exec_forward(&rt->ex, rows);
+    if (o->step_noise) memcpy(noise, o->step_noise + (int64_t)s * n * xs, (size_t)(n * xs) * sizeof(float));
+    else dit_randn(o->seed, (uint64_t)s + 1, noise, n * xs, threads);
+    DitStepParams p;
+    schedule_step_params(&sched, k, o->sampler == DIT_DDIM ? DIT_SAMPLER_DDIM : DIT_SAMPLER_DDPM,
+                         mi->learn_sigma, o->eta, &p);
+    p.use_cfg = use_cfg;
+    p.cfg_scale = o->cfg_scale;
+    exec_sampler(&rt->ex, n, &p, 1);
+    memcpy(x, x_next, (size_t)(n * xs) * sizeof(float));
+    if (o->progress) o->progress(o->progress_ctx, s + 1, sched.n);
+  }
+  memcpy(out, x, (size_t)(n * xs) * sizeof(float));
+done:
+  schedule_free(&sched);
+  return rt_fail(rt, st);
+}
