@@ -3,6 +3,7 @@
 #include "memplan.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int64_t align_up(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
@@ -15,15 +16,6 @@ static int64_t value_bytes(const Node *n) {
 static ValueId find_root(const ValueId *parent, ValueId v) {
   while (parent[v] != v) v = parent[v];
   return v;
-}
-
-/* Latest last use over every value that shares root r's bytes. */
-static int32_t group_last_use(const Graph *g, const ValueId *parent, const int32_t *last_use,
-                              ValueId r) {
-  int32_t m = last_use[r];
-  for (size_t j = (size_t)r; j < g->n_nodes; j++)
-    if (find_root(parent, (ValueId)j) == r && last_use[j] > m) m = last_use[j];
-  return m;
 }
 
 typedef struct FreeBlock {
@@ -94,12 +86,19 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
 
   /* Aliases. Views (reshape, output) share their source's bytes. The
    * residual aux of res_gate_ln_modulate overwrites its input x in place when
-   * nothing reads x's bytes after the fused op. */
+   * nothing reads x's bytes after the fused op. grp_last[r] is the latest
+   * last use over the group of values sharing root r's bytes. */
   ValueId *parent = arena_array(g->arena, n, sizeof(ValueId));
-  if (!parent) return DITC_ERR_NOMEM;
+  int32_t *grp_last = arena_array(g->arena, n, sizeof(int32_t));
+  if (!parent || !grp_last) return DITC_ERR_NOMEM;
   for (size_t i = 0; i < n; i++) {
     const Node *nd = &g->nodes[i];
     parent[i] = (nd->op == OP_RESHAPE || nd->op == OP_OUTPUT) ? nd->src[0] : (ValueId)i;
+    grp_last[i] = last_use[i];
+  }
+  for (size_t i = 0; i < n; i++) {
+    ValueId r = find_root(parent, (ValueId)i);
+    if (last_use[i] > grp_last[r]) grp_last[r] = last_use[i];
   }
   for (size_t i = 0; i < n; i++) {
     const Node *nd = &g->nodes[i];
@@ -107,9 +106,10 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
     ValueId fused = nd->src[0];
     ValueId r = find_root(parent, g->nodes[fused].src[0]);
     int kind = g->nodes[r].op;
-    if (kind != OP_INPUT && kind != OP_PARAM && kind != OP_PARAM_PACK &&
-        group_last_use(g, parent, last_use, r) == fused)
+    if (kind != OP_INPUT && kind != OP_PARAM && kind != OP_PARAM_PACK && grp_last[r] == fused) {
       parent[i] = r;
+      if (grp_last[i] > grp_last[r]) grp_last[r] = grp_last[i];
+    }
   }
   for (size_t i = 0; i < n; i++) {
     const Node *nd = &g->nodes[i];
@@ -122,11 +122,7 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
     /* the residual aux is written when its fused op runs */
     s->def = nd->op == OP_AUX ? nd->src[0] : (int32_t)i;
   }
-  for (size_t i = 0; i < n; i++) {
-    MemSlot *s = &mp->slots[i];
-    if (s->root == (ValueId)i) s->last_use = group_last_use(g, parent, last_use, (ValueId)i);
-  }
-  for (size_t i = 0; i < n; i++) mp->slots[i].last_use = mp->slots[mp->slots[i].root].last_use;
+  for (size_t i = 0; i < n; i++) mp->slots[i].last_use = grp_last[mp->slots[i].root];
 
   /* Weights: in graph order, 64-byte aligned; a pack's parts are adjacent. */
   for (size_t i = 0; i < n; i++) {
@@ -136,33 +132,36 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
     mp->weight_bytes = s->offset + s->bytes;
   }
 
-  /* Arena: walk the nodes; before node i runs, free what node i-1 read last,
-   * then place node i's result (and an aux it writes). */
+  /* Arena: walk the nodes; before node i runs, free what died before it
+   * (roots bucketed by last use), then place node i's result and the
+   * non-aliased aux result it writes. */
   Placer p = {.arena = g->arena};
-  bool *placed = arena_array(g->arena, n, sizeof(bool));
-  bool *released = arena_array(g->arena, n, sizeof(bool));
-  if (!placed || !released) return DITC_ERR_NOMEM;
+  ValueId *dies_head = arena_array(g->arena, n + 1, sizeof(ValueId));
+  ValueId *dies_next = arena_array(g->arena, n, sizeof(ValueId));
+  ValueId *aux_of = arena_array(g->arena, n, sizeof(ValueId));
+  if (!dies_head || !dies_next || !aux_of) return DITC_ERR_NOMEM;
+  for (size_t i = 0; i <= n; i++) dies_head[i] = -1;
+  for (size_t i = 0; i < n; i++) aux_of[i] = -1;
   for (size_t i = 0; i < n; i++) {
-    for (size_t j = 0; j < i; j++) {
-      MemSlot *r = &mp->slots[j];
-      if (r->kind == MEM_ARENA && r->root == (ValueId)j && placed[j] && !released[j] &&
-          r->last_use < (int32_t)i) {
-        released[j] = true;
-        if (release(&p, r->offset, align_up(r->bytes, MEMPLAN_ALIGN))) return DITC_ERR_NOMEM;
-      }
-    }
-    for (size_t k = i; k < n; k++) {
-      /* node i itself, then the non-aliased aux results it writes */
-      if (k != i && !(g->nodes[k].op == OP_AUX && g->nodes[k].src[0] == (ValueId)i)) continue;
-      MemSlot *s = &mp->slots[k];
-      if (s->kind != MEM_ARENA || placed[k]) continue;
-      placed[k] = true;
-      if (s->root != (ValueId)k) continue; /* offsets of aliases are filled below */
+    const MemSlot *s = &mp->slots[i];
+    if (g->nodes[i].op == OP_AUX) aux_of[g->nodes[i].src[0]] = (ValueId)i;
+    if (s->kind != MEM_ARENA || s->root != (ValueId)i || s->last_use >= (int32_t)n) continue;
+    dies_next[i] = dies_head[s->last_use];
+    dies_head[s->last_use] = (ValueId)i;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0)
+      for (ValueId j = dies_head[i - 1]; j >= 0; j = dies_next[j])
+        if (release(&p, mp->slots[j].offset, align_up(mp->slots[j].bytes, MEMPLAN_ALIGN))) return DITC_ERR_NOMEM;
+    ValueId here[2] = {(ValueId)i, aux_of[i]};
+    for (int h = 0; h < 2; h++) {
+      if (here[h] < 0) continue;
+      MemSlot *s = &mp->slots[here[h]];
+      if (s->kind != MEM_ARENA || s->root != here[h]) continue;
       int64_t sz = align_up(s->bytes, MEMPLAN_ALIGN);
       s->offset = place(&p, sz);
       mp->unplanned_bytes += sz;
       if (p.end > mp->arena_bytes) mp->arena_bytes = p.end;
-      if (k == i && g->nodes[i].op != OP_RES_GATE_LN_MODULATE) break;
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -172,25 +171,43 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
   return DITC_OK;
 }
 
+static int by_def(const void *a, const void *b) {
+  const MemSlot *x = *(const MemSlot *const *)a, *y = *(const MemSlot *const *)b;
+  return (x->def > y->def) - (x->def < y->def);
+}
+
 DitcStatus memplan_check(const Graph *g, const MemPlan *mp, char *err, size_t err_bytes) {
+  /* sweep the arena roots in order of definition, against the ones still live */
+  size_t n_roots = 0;
+  const MemSlot **roots = arena_array(g->arena, g->n_nodes + 1, sizeof(MemSlot *));
+  const MemSlot **live = arena_array(g->arena, g->n_nodes + 1, sizeof(MemSlot *));
+  if (!roots || !live) return DITC_ERR_NOMEM;
   for (size_t i = 0; i < g->n_nodes; i++) {
     const MemSlot *a = &mp->slots[i];
     if (a->kind != MEM_ARENA || a->root != (ValueId)i) continue;
-    if (a->offset % MEMPLAN_ALIGN || a->offset + a->bytes > mp->arena_bytes) {
+    if (a->offset % MEMPLAN_ALIGN || a->offset < 0 || a->offset + a->bytes > mp->arena_bytes) {
       snprintf(err, err_bytes, "%%%zu is misaligned or outside the arena", i);
       return DITC_ERR_INTERNAL;
     }
-    for (size_t j = i + 1; j < g->n_nodes; j++) {
-      const MemSlot *b = &mp->slots[j];
-      if (b->kind != MEM_ARENA || b->root != (ValueId)j) continue;
-      bool live_together = a->def <= b->last_use && b->def <= a->last_use;
-      bool overlap = a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes;
-      if (live_together && overlap) {
-        snprintf(err, err_bytes, "%%%zu [%d,%d] and %%%zu [%d,%d] overlap in the arena", i, a->def,
-                 a->last_use, j, b->def, b->last_use);
+    roots[n_roots++] = a;
+  }
+  qsort(roots, n_roots, sizeof roots[0], by_def);
+  size_t n_live = 0;
+  for (size_t r = 0; r < n_roots; r++) {
+    const MemSlot *b = roots[r];
+    size_t k = 0;
+    for (size_t j = 0; j < n_live; j++)
+      if (live[j]->last_use >= b->def) live[k++] = live[j];
+    n_live = k;
+    for (size_t j = 0; j < n_live; j++) {
+      const MemSlot *a = live[j];
+      if (a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes) {
+        snprintf(err, err_bytes, "%%%d [%d,%d] and %%%d [%d,%d] overlap in the arena", a->root, a->def,
+                 a->last_use, b->root, b->def, b->last_use);
         return DITC_ERR_INTERNAL;
       }
     }
+    live[n_live++] = b;
   }
   return DITC_OK;
 }
