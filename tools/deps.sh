@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building and testing ditc need, skipping
-# those already installed. Usage: tools/deps.sh build|test
+# Installs the Debian packages that building, the demo and testing ditc need,
+# skipping those already installed. Usage: tools/deps.sh build|demo|test
 set -euo pipefail
 what=${1:-build}
 pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev libpng-dev)
+if [ "$what" = demo ] || [ "$what" = test ]; then
+  # Debian's PyTorch (CPU) and numpy: the numerical oracle, and the demo's random weights
+  pkgs+=(python3-torch python3-numpy)
+fi
 if [ "$what" = test ]; then
-  # CMocka for the unit tests; Debian's PyTorch (CPU) and numpy as the numerical oracle
-  pkgs+=(libcmocka-dev python3-torch python3-numpy)
+  pkgs+=(libcmocka-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -74,6 +74,8 @@ static const char *op_kind_name(uint32_t k) {
   case PLAN_OP_RES_GATE_LN_MODULATE: return "res_gate_ln_modulate";
   case PLAN_OP_ATTENTION: return "attention";
   case PLAN_OP_UNPATCHIFY: return "unpatchify";
+  case PLAN_OP_CFG_MIX: return "cfg_mix";
+  case PLAN_OP_DIFFUSION_STEP: return "diffusion_step";
   default: return "?";
   }
 }
@@ -111,7 +113,8 @@ static int cmd_info(int argc, char **argv) {
   int counts[16] = {0};
   for (size_t i = 0; i < pv.n_ops; i++)
     if (pv.ops[i].kind < 16) counts[pv.ops[i].kind]++;
-  printf("  ops         %zu:", pv.n_ops);
+  printf("  ops         %u forward, %zu per sampler step:", pv.io->n_forward_ops,
+         pv.n_ops - pv.io->n_forward_ops);
   for (uint32_t k = 1; k < 16; k++)
     if (counts[k]) printf(" %s x%d", op_kind_name(k), counts[k]);
   printf("\n");

@@ -138,7 +138,7 @@ static DitStatus load_string(Vm *vm, int len_bytes, int is_signed, PyKind kind) 
   if (n > vm->len - vm->pos)
     return vm_fail(vm, "truncated: a string of %llu bytes, the pickle has %zu left",
                    (unsigned long long)n, vm->len - vm->pos);
-  PyValue *v;
+  PyValue *v = NULL;
   st = make_str(vm, kind, vm->data + vm->pos, (size_t)n, &v);
   if (st) return st;
   vm->pos += (size_t)n;
@@ -232,7 +232,7 @@ static DitStatus memo_put(Vm *vm, uint64_t idx) {
   if (idx >= PICKLE_MAX_MEMO)
     return vm_fail(vm, "memo index %llu is past the limit of %d", (unsigned long long)idx,
                    PICKLE_MAX_MEMO);
-  PyValue *v;
+  PyValue *v = NULL;
   DitStatus st = top(vm, &v);
   if (st) return st;
   if (idx >= vm->memo_cap) {
@@ -381,7 +381,7 @@ static DitStatus read_line(Vm *vm, const char **out) {
 }
 
 static DitStatus make_global(Vm *vm, const char *module, const char *name) {
-  PyValue *v;
+  PyValue *v = NULL;
   DitStatus st = make_value(vm, PY_GLOBAL, &v);
   if (st) return st;
   v->u.global.module = module;
@@ -395,7 +395,7 @@ static DitStatus op_long(Vm *vm, int len_bytes) {
   if (st) return st;
   if (len_bytes == 4 && (n & 0x80000000u)) return vm_fail(vm, "negative LONG4 length");
   if ((st = need(vm, (size_t)n))) return st;
-  PyValue *v;
+  PyValue *v = NULL;
   if (n > 8) {
     /* Too big for int64: representable only as an opaque value (e.g. a seed in args). */
     st = make_value(vm, PY_OPAQUE, &v);
@@ -414,7 +414,7 @@ static DitStatus op_int(Vm *vm, int len_bytes) {
   uint64_t u;
   DitStatus st = arg_u(vm, len_bytes, &u);
   if (st) return st;
-  PyValue *v;
+  PyValue *v = NULL;
   if ((st = make_value(vm, PY_INT, &v))) return st;
   if (len_bytes == 4) v->u.i = (int32_t)(uint32_t)u;
   else v->u.i = (int64_t)u;
@@ -427,19 +427,19 @@ static DitStatus op_float(Vm *vm) {
   uint64_t u = 0;
   for (int i = 0; i < 8; i++) u = (u << 8) | vm->data[vm->pos + (size_t)i]; /* big-endian */
   vm->pos += 8;
-  PyValue *v;
+  PyValue *v = NULL;
   if ((st = make_value(vm, PY_FLOAT, &v))) return st;
   memcpy(&v->u.f, &u, sizeof u);
   return push(vm, v);
 }
 
 static DitStatus op_tuple_n(Vm *vm, size_t n) {
-  PyValue *items[3];
+  PyValue *items[3] = {NULL, NULL, NULL};
   for (size_t i = n; i-- > 0;) {
     DitStatus st = pop(vm, &items[i]);
     if (st) return st;
   }
-  PyValue *t;
+  PyValue *t = NULL;
   DitStatus st = make_seq(vm, PY_TUPLE, items, n, &t);
   return st ? st : push(vm, t);
 }
@@ -450,7 +450,7 @@ static DitStatus op_from_mark(Vm *vm, PyKind kind) {
   DitStatus st = pop_mark(vm, &base);
   if (st) return st;
   size_t n = vm->sp - base;
-  PyValue *v;
+  PyValue *v = NULL;
   if (kind == PY_DICT) {
     if (n % 2) return vm_fail(vm, "DICT with an odd number of items");
     st = make_value(vm, PY_DICT, &v);
@@ -468,7 +468,7 @@ static DitStatus op_from_mark(Vm *vm, PyKind kind) {
 static DitStatus op_setitems(Vm *vm, int many) {
   size_t base = 0;
   DitStatus st;
-  PyValue *target;
+  PyValue *target = NULL;
   if (many) {
     if ((st = pop_mark(vm, &base))) return st;
     if ((vm->sp - base) % 2) return vm_fail(vm, "SETITEMS with an odd number of items");
@@ -491,7 +491,7 @@ static DitStatus op_setitems(Vm *vm, int many) {
 static DitStatus op_append(Vm *vm, int many, PyKind want) {
   size_t base = 0;
   DitStatus st;
-  PyValue *target;
+  PyValue *target = NULL;
   if (many) {
     if ((st = pop_mark(vm, &base))) return st;
   } else {
@@ -511,7 +511,7 @@ static DitStatus op_append(Vm *vm, int many, PyKind want) {
 
 /* REDUCE, NEWOBJ, NEWOBJ_EX. */
 static DitStatus op_call(Vm *vm, int newobj_ex, int reduce) {
-  PyValue *kwargs = NULL, *args, *callable, *out;
+  PyValue *kwargs = NULL, *args = NULL, *callable = NULL, *out = NULL;
   DitStatus st = DIT_OK;
   if (newobj_ex) st = pop(vm, &kwargs);
   if (!st) st = pop(vm, &args);
@@ -526,7 +526,7 @@ static DitStatus op_call(Vm *vm, int newobj_ex, int reduce) {
 }
 
 static DitStatus op_build(Vm *vm) {
-  PyValue *state, *obj;
+  PyValue *state = NULL, *obj = NULL;
   DitStatus st = pop(vm, &state);
   if (!st) st = top(vm, &obj);
   if (st) return st;
@@ -538,7 +538,7 @@ static DitStatus op_build(Vm *vm) {
 /* Runs one opcode; *done is set by STOP. */
 static DitStatus step(Vm *vm, PyValue **result, int *done) {
   DitStatus st;
-  PyValue *v;
+  PyValue *v = NULL;
   uint64_t u;
   vm->op_pos = vm->pos;
   vm->op = vm->data[vm->pos++];
@@ -604,7 +604,7 @@ static DitStatus step(Vm *vm, PyValue **result, int *done) {
     return make_global(vm, module, name);
   }
   case 0x93: { /* STACK_GLOBAL */
-    PyValue *m, *n;
+    PyValue *m = NULL, *n = NULL;
     if ((st = pop(vm, &n)) || (st = pop(vm, &m))) return st;
     if (m->kind != PY_STR || n->kind != PY_STR)
       return vm_fail(vm, "STACK_GLOBAL needs two strings");
