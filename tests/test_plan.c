@@ -109,11 +109,13 @@ static void test_bad_magic_and_version(void **state) {
   b.data[0] = 'X';
   expect_error(&b, DIT_ERR_FORMAT, "test.plan: not a ditc plan (bad magic)");
   b.data[0] = 'D';
-  ((PlanHeader *)b.data)->version = 2;
+  ((PlanHeader *)b.data)->version = DIT_PLAN_VERSION + 1;
   reseal(&b);
-  expect_error(&b, DIT_ERR_VERSION,
-               "test.plan: plan format version 2, but this runtime reads version 1");
-  ((PlanHeader *)b.data)->version = 1;
+  char want[128];
+  snprintf(want, sizeof want, "test.plan: plan format version %u, but this runtime reads version %u",
+           DIT_PLAN_VERSION + 1, DIT_PLAN_VERSION);
+  expect_error(&b, DIT_ERR_VERSION, want);
+  ((PlanHeader *)b.data)->version = DIT_PLAN_VERSION;
   reseal(&b);
   b.data[20] ^= 0x40; /* inside the compiler version string */
   expect_error(&b, DIT_ERR_FORMAT, "the plan header is corrupt (checksum mismatch)");

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define DIT_PLAN_MAGIC "DITPLAN" /* 8 bytes with the terminating NUL */
-#define DIT_PLAN_VERSION 1u
+#define DIT_PLAN_VERSION 2u
 #define DIT_PLAN_ALIGN 64u       /* every section starts on this boundary */
 #define DIT_PLAN_MAX_RANK 4
 #define DIT_PLAN_NONE 0xFFFFFFFFu /* "no value" in a value-id field */
