@@ -54,6 +54,12 @@ ValueId ir_resolve_cols(const Graph *g, ValueId v, int64_t *col) {
   return v;
 }
 
+DitcStatus rw_finish(Rewriter *rw, Graph **gp) {
+  if (rw->out->status) return rw->out->status;
+  *gp = rw->out;
+  return ir_dce(gp);
+}
+
 DitcStatus ir_dce(Graph **gp) {
   const Graph *g = *gp;
   bool *live = arena_array(g->arena, g->n_nodes, sizeof(bool));

@@ -29,6 +29,10 @@ ValueId rw_get(const Rewriter *rw, ValueId old);
  * not such a slice. */
 ValueId ir_resolve_cols(const Graph *g, ValueId v, int64_t *col);
 
+/* Ends a pass: the first error of the rebuild, or *g replaced by the new
+ * graph without its dead nodes. */
+DitcStatus rw_finish(Rewriter *rw, Graph **g);
+
 /* Dead-node elimination: keeps what outputs need, in order. */
 DitcStatus ir_dce(Graph **g);
 

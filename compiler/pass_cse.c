@@ -50,7 +50,5 @@ DitcStatus pass_cse(Graph **gp) {
     ValueId v = rw_copy(&rw, i);
     if (pure && v >= 0) hashset_put(&seen, node_hash(&rw.out->nodes[v]), v);
   }
-  if (rw.out->status) return rw.out->status;
-  *gp = rw.out;
-  return ir_dce(gp);
+  return rw_finish(&rw, gp);
 }

@@ -70,7 +70,5 @@ DitcStatus pass_fuse_attention(Graph **gp) {
     if (match(&rw, i, &fused)) rw.map[i] = rw_emit(&rw, i, &fused);
     else rw_copy(&rw, i);
   }
-  if (rw.out->status) return rw.out->status;
-  *gp = rw.out;
-  return ir_dce(gp);
+  return rw_finish(&rw, gp);
 }

@@ -39,7 +39,5 @@ DitcStatus pass_fuse_linear(Graph **gp) {
     if (rw.map[i] >= 0) continue; /* an activation folded above */
     rw_copy(&rw, i);
   }
-  if (rw.out->status) return rw.out->status;
-  *gp = rw.out;
-  return ir_dce(gp);
+  return rw_finish(&rw, gp);
 }

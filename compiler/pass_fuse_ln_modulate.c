@@ -32,7 +32,5 @@ DitcStatus pass_fuse_ln_modulate(Graph **gp) {
     }
     rw_copy(&rw, i);
   }
-  if (rw.out->status) return rw.out->status;
-  *gp = rw.out;
-  return ir_dce(gp);
+  return rw_finish(&rw, gp);
 }

@@ -88,7 +88,5 @@ DitcStatus pass_hoist_adaln(Graph **gp) {
     }
     rw_copy(&rw, i);
   }
-  if (rw.out->status) return rw.out->status;
-  *gp = rw.out;
-  return ir_dce(gp);
+  return rw_finish(&rw, gp);
 }
