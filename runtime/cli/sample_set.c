@@ -174,7 +174,7 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
     goto done;
   }
   remove_partial(&r);
-  fprintf(stderr, "dit: wrote %lld images to %s\n", (long long)a->num_samples, a->npz);
+  if (isatty(2)) fprintf(stderr, "dit: wrote %lld images to %s\n", (long long)a->num_samples, a->npz);
   rc = 0;
 done:
   free(lat);
