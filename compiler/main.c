@@ -22,8 +22,11 @@ static void usage(FILE *f) {
           "  --batch N    the most rows one forward may run (default 1, at most %d);\n"
           "               the runtime runs any batch from 1 to N\n"
           "  --dtype T    precision of the plan: fp32 (default), tf32 or bf16\n"
-          "  --arch LIST  GPU architectures to compile kernels for; only 'none' (CPU)\n"
-          "               is available until the CUDA backend lands\n"
+          "  --arch LIST  GPU architectures to compile kernels for (sm_80,sm_90); plans\n"
+          "               take only 'none' (CPU) until the CUDA backend lands\n"
+          "  --kernel-report  compile the graph's GPU kernels with NVRTC for --arch\n"
+          "               (default sm_80,sm_90) and print registers, shared memory and\n"
+          "               spills; fails on any spill\n"
           "  --info       print the model report: parameters, Gflops, tokens, weight bytes\n"
           "  --json       with --info: print the report as one JSON object\n"
           "  --dump-ir    print the graph IR after the last pass (stable text)\n"
@@ -48,7 +51,7 @@ static int parse_batch(const char *s, int64_t *out) {
 
 int main(int argc, char **argv) {
   CompileOptions o = {.emit = EMIT_REPORT, .batch = 1};
-  int info = 0, json = 0, dump_ir = 0;
+  int info = 0, json = 0, dump_ir = 0, kernel_report = 0;
   o.spec.allow_include = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -62,6 +65,8 @@ int main(int argc, char **argv) {
       info = 1;
     } else if (!strcmp(a, "--json")) {
       json = 1;
+    } else if (!strcmp(a, "--kernel-report")) {
+      kernel_report = 1;
     } else if (!strcmp(a, "--dump-ir")) {
       dump_ir = 1;
     } else if (!strcmp(a, "--batch") || !strcmp(a, "-o") || !strcmp(a, "--dump-after") ||
@@ -82,11 +87,13 @@ int main(int argc, char **argv) {
           return 2;
         }
       } else if (!strcmp(a, "--arch")) {
-        if (strcmp(v, "none") != 0) {
-          fprintf(stderr, "ditc: error: --arch %s: GPU kernels are not available in this version "
-                          "(the CUDA backend is issue #5); use --arch none\n", v);
-          return 2;
+        for (const char *p = v; *p; p++) {
+          if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == ',')) {
+            fprintf(stderr, "ditc: error: --arch takes a list like sm_80,sm_90 or none, got '%s'\n", v);
+            return 2;
+          }
         }
+        o.arch = strcmp(v, "none") ? v : NULL;
       } else if (!strcmp(a, "--dump-after")) {
         if (!pipeline_stage_exists(v)) {
           fprintf(stderr, "ditc: error: --dump-after: unknown stage '%s' (see ditc --help)\n", v);
@@ -125,6 +132,18 @@ int main(int argc, char **argv) {
   }
   o.emit = dump_ir ? EMIT_IR : (json ? EMIT_JSON : EMIT_REPORT);
   if (o.out_path && !info && !dump_ir) o.emit = EMIT_PLAN;
+  if (kernel_report) {
+    if (info || dump_ir || o.out_path) {
+      fprintf(stderr, "ditc: error: --kernel-report goes alone (no --info, --dump-ir or -o)\n");
+      return 2;
+    }
+    o.emit = EMIT_KERNEL_REPORT;
+  }
+  if (o.emit == EMIT_PLAN && o.arch) {
+    fprintf(stderr, "ditc: error: --arch %s: plans with GPU kernels are not available in this "
+                    "version (the CUDA backend is issue #5); use --arch none\n", o.arch);
+    return 2;
+  }
   DitcStatus st = compile_pipeline(&o, stdout, stderr);
   switch (st) {
   case DITC_OK: return 0;

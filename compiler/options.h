@@ -14,7 +14,8 @@ typedef enum {
   EMIT_REPORT, /* --info: readable model report */
   EMIT_JSON,   /* --info --json */
   EMIT_IR,     /* --dump-ir: the graph after the last pass */
-  EMIT_PLAN    /* -o PLAN: plan.bin */
+  EMIT_PLAN,   /* -o PLAN: plan.bin */
+  EMIT_KERNEL_REPORT /* --kernel-report: compile the GPU kernels, print their resources */
 } EmitKind;
 
 typedef struct CompileOptions {
@@ -23,6 +24,7 @@ typedef struct CompileOptions {
   const char *out_path; /* -o FILE: written atomically; NULL for the output stream */
   int64_t batch;        /* --batch N: rows of one forward */
   PlanDType dtype;      /* --dtype */
+  const char *arch;     /* --arch LIST: "sm_80,sm_90"; NULL = none */
   const char *dump_after; /* --dump-after STAGE: "lower" or a pass name; NULL = the final graph */
 } CompileOptions;
 

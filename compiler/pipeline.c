@@ -9,6 +9,7 @@
 #include "atomic_file.h"
 #include "cost.h"
 #include "ir_print.h"
+#include "kernel_plan.h"
 #include "lower.h"
 #include "memplan.h"
 #include "passes.h"
@@ -74,7 +75,8 @@ static int emit_to(FILE *f, void *ctx) {
   case EMIT_REPORT: report_text(&e->report, f); break;
   case EMIT_JSON: report_json(&e->report, f); break;
   case EMIT_IR: ir_print(e->dump, f); break;
-  case EMIT_PLAN: return -1; /* written by plan_write */
+  case EMIT_PLAN:
+  case EMIT_KERNEL_REPORT: return -1; /* written elsewhere */
   }
   return ferror(f) ? -1 : 0;
 }
@@ -119,6 +121,10 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   st = memplan_check(g, &mp, why, sizeof why);
   if (st) {
     diag_error(&diag, span_none(), "internal error: memory plan invalid: %s", why);
+    goto done;
+  }
+  if (opts->emit == EMIT_KERNEL_REPORT) {
+    st = kernel_report(g, opts->arch ? opts->arch : "sm_80,sm_90", &diag, out);
     goto done;
   }
   if (opts->emit == EMIT_PLAN) {

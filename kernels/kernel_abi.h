@@ -6,7 +6,11 @@
 #ifndef DIT_KERNELS_KERNEL_ABI_H
 #define DIT_KERNELS_KERNEL_ABI_H
 
+#if defined(__CUDACC_RTC__)
+typedef int int32_t; /* NVRTC has no libc headers; only 32-bit fields are used */
+#else
 #include <stdint.h>
+#endif
 
 typedef enum DitSamplerKind { DIT_SAMPLER_DDPM = 0, DIT_SAMPLER_DDIM = 1 } DitSamplerKind;
 
@@ -31,6 +35,10 @@ typedef struct DitStepParams {
   float reserved1[2];
 } DitStepParams;
 
+#ifdef __cplusplus
+static_assert(sizeof(DitStepParams) == 64, "DitStepParams layout");
+#else
 _Static_assert(sizeof(DitStepParams) == 64, "DitStepParams layout");
+#endif
 
 #endif

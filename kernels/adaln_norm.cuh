@@ -1,0 +1,65 @@
+// adaln_norm.cuh: LayerNorm + adaLN modulate, alone or after the gated
+// residual (plan ops ln_modulate and res_gate_ln_modulate). One block per
+// token row of D channels; the row stays in registers (ceil(D / THREADS)
+// values per thread), so the activations are read once and written once.
+//   D        hidden size (compile-time: the loops unroll, no local memory)
+//   THREADS  threads per block, a multiple of 32: a tile knob for the autotuner
+#pragma once
+
+#include "common.cuh"
+
+namespace dit {
+
+template <int D, int THREADS>
+struct AdaLnTraits {
+  static_assert(THREADS % 32 == 0 && THREADS <= 1024, "THREADS must be a multiple of 32");
+  static constexpr int PER_THREAD = (D + THREADS - 1) / THREADS;
+  static constexpr bool EXACT = D % THREADS == 0; // no bounds checks needed
+};
+
+// r = x + gmod[n, gate_col..] * h (when RESIDUAL); out = LN(r) * (1 + mod[scale]) + mod[shift]
+template <int D, int THREADS, bool RESIDUAL>
+__global__ void __launch_bounds__(THREADS)
+adaln_norm_kernel(const float *__restrict__ x, const float *__restrict__ h,
+                  const float *__restrict__ gmod, long long gmod_cols, long long gate_col,
+                  const float *__restrict__ mod, long long mod_cols, long long shift_col,
+                  long long scale_col, float eps, long long tokens, float *r, float *__restrict__ out) {
+  using Traits = AdaLnTraits<D, THREADS>;
+  constexpr int P = Traits::PER_THREAD;
+  __shared__ float red[THREADS / 32];
+  const long long row = blockIdx.x;
+  const long long n = row / tokens;
+  const float *xr = x + row * D;
+  float v[P];
+#pragma unroll
+  for (int i = 0; i < P; i++) {
+    const int d = threadIdx.x + i * THREADS;
+    v[i] = 0.0f;
+    if (!Traits::EXACT && d >= D) continue;
+    v[i] = xr[d];
+    if (RESIDUAL) {
+      v[i] = v[i] + gmod[n * gmod_cols + gate_col + d] * h[row * D + d];
+      r[row * D + d] = v[i];  // may be x itself: each element is read before it is written
+    }
+  }
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < P; i++) s += v[i];
+  const float mean = block_sum<THREADS>(s, red) / D;
+  float q = 0.0f;
+#pragma unroll
+  for (int i = 0; i < P; i++) {
+    const int d = threadIdx.x + i * THREADS;
+    if (Traits::EXACT || d < D) q += (v[i] - mean) * (v[i] - mean);
+  }
+  const float rstd = rsqrtf(block_sum<THREADS>(q, red) / D + eps);
+  const float *m = mod + n * mod_cols;
+#pragma unroll
+  for (int i = 0; i < P; i++) {
+    const int d = threadIdx.x + i * THREADS;
+    if (!Traits::EXACT && d >= D) continue;
+    out[row * D + d] = (v[i] - mean) * rstd * (1.0f + m[scale_col + d]) + m[shift_col + d];
+  }
+}
+
+}  // namespace dit
