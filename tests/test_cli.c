@@ -181,7 +181,10 @@ static void test_usage_errors(void **state) {
   expect_failure(&r, 2, "more than one spec file given");
   tool_result_free(&r);
   r = ditc(NULL, spec, "--arch", "sm_90", "-o", "/tmp/ditc_should_not_exist.bin");
-  expect_failure(&r, 2, "--arch sm_90: GPU kernels are not available in this version");
+  expect_failure(&r, 2, "--arch sm_90: plans with GPU kernels are not available in this version");
+  tool_result_free(&r);
+  r = ditc(NULL, spec, "--arch", "sm_90;rm", "-o", "/tmp/ditc_should_not_exist.bin");
+  expect_failure(&r, 2, "--arch takes a list like sm_80,sm_90 or none, got 'sm_90;rm'");
   tool_result_free(&r);
   r = ditc(NULL, spec, "--dtype", "fp64", "-o", "/tmp/ditc_should_not_exist.bin");
   expect_failure(&r, 2, "--dtype takes fp32, tf32 or bf16, got 'fp64'");
