@@ -27,6 +27,7 @@ static void usage(FILE *f) {
           "  --kernel-report  compile the graph's GPU kernels with NVRTC for --arch\n"
           "               (default sm_80,sm_90) and print registers, shared memory and\n"
           "               spills; fails on any spill\n"
+          "  --emit-cuda  print the CUDA source of the graph's kernels (as kept in generated/)\n"
           "  --info       print the model report: parameters, Gflops, tokens, weight bytes\n"
           "  --json       with --info: print the report as one JSON object\n"
           "  --dump-ir    print the graph IR after the last pass (stable text)\n"
@@ -51,7 +52,7 @@ static int parse_batch(const char *s, int64_t *out) {
 
 int main(int argc, char **argv) {
   CompileOptions o = {.emit = EMIT_REPORT, .batch = 1};
-  int info = 0, json = 0, dump_ir = 0, kernel_report = 0;
+  int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0;
   o.spec.allow_include = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -67,6 +68,8 @@ int main(int argc, char **argv) {
       json = 1;
     } else if (!strcmp(a, "--kernel-report")) {
       kernel_report = 1;
+    } else if (!strcmp(a, "--emit-cuda")) {
+      emit_cuda = 1;
     } else if (!strcmp(a, "--dump-ir")) {
       dump_ir = 1;
     } else if (!strcmp(a, "--batch") || !strcmp(a, "-o") || !strcmp(a, "--dump-after") ||
@@ -131,7 +134,15 @@ int main(int argc, char **argv) {
     return 2;
   }
   o.emit = dump_ir ? EMIT_IR : (json ? EMIT_JSON : EMIT_REPORT);
-  if (o.out_path && !info && !dump_ir) o.emit = EMIT_PLAN;
+  if (emit_cuda) {
+    if (info || dump_ir || kernel_report) {
+      fprintf(stderr, "ditc: error: --emit-cuda goes alone (with -o FILE at most)\n");
+      return 2;
+    }
+    o.emit = EMIT_CUDA;
+  } else if (o.out_path && !info && !dump_ir) {
+    o.emit = EMIT_PLAN;
+  }
   if (kernel_report) {
     if (info || dump_ir || o.out_path) {
       fprintf(stderr, "ditc: error: --kernel-report goes alone (no --info, --dump-ir or -o)\n");

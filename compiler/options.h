@@ -15,7 +15,8 @@ typedef enum {
   EMIT_JSON,   /* --info --json */
   EMIT_IR,     /* --dump-ir: the graph after the last pass */
   EMIT_PLAN,   /* -o PLAN: plan.bin */
-  EMIT_KERNEL_REPORT /* --kernel-report: compile the GPU kernels, print their resources */
+  EMIT_KERNEL_REPORT, /* --kernel-report: compile the GPU kernels, print their resources */
+  EMIT_CUDA          /* --emit-cuda: the CUDA source of the kernels (generated/) */
 } EmitKind;
 
 typedef struct CompileOptions {

@@ -75,6 +75,7 @@ static int emit_to(FILE *f, void *ctx) {
   case EMIT_REPORT: report_text(&e->report, f); break;
   case EMIT_JSON: report_json(&e->report, f); break;
   case EMIT_IR: ir_print(e->dump, f); break;
+  case EMIT_CUDA: kernel_emit_source(e->dump, e->opts->spec.path, f); break;
   case EMIT_PLAN:
   case EMIT_KERNEL_REPORT: return -1; /* written elsewhere */
   }

@@ -14,4 +14,7 @@ for spec in tiny tiny_pixel; do
   "$ditc" "specs/tests/$spec.dit" --dump-ir --dump-after lower --batch 2 >"tests/golden/ir/$spec.ir"
   "$ditc" "specs/tests/$spec.dit" --dump-ir --batch 2 >"tests/golden/ir/$spec.fused.ir"
 done
-echo "golden files regenerated; review with: git diff tests/golden"
+for spec in specs/*.dit; do
+  "$ditc" "$spec" --emit-cuda >"generated/$(basename "$spec" .dit).cu"
+done
+echo "golden files regenerated; review with: git diff tests/golden generated"

@@ -1,0 +1,72 @@
+// embed.cuh: the small ops around the transformer: patchify, unpatchify,
+// the broadcast add (bias, pos_embed), SiLU, the timestep features and the
+// label gather (plan ops 1, 10, 3, 6, 4, 5). One thread per output element;
+// the index arithmetic uses the compile-time sizes, like the CPU backend
+// (runtime/cpu/cpu_misc.c) whose results they must reproduce.
+#pragma once
+
+#include "common.cuh"
+
+namespace dit {
+
+// x [N,C,H,W] -> out [N, (H/P)(W/P), C*P*P], patch vector order (c, i, j)
+template <int C, int H, int W, int P>
+__global__ void patchify_kernel(const float *__restrict__ x, long long n, float *__restrict__ out) {
+  static_assert(H % P == 0 && W % P == 0, "the patch must tile the image");
+  constexpr int GW = W / P, T = (H / P) * GW, PD = C * P * P;
+  const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (e >= n * T * PD) return;
+  const long long img = e / (T * PD);
+  const int tok = (int)(e / PD % T), v = (int)(e % PD);
+  const int ch = v / (P * P), i = v / P % P, j = v % P, row = tok / GW, col = tok % GW;
+  out[e] = x[((img * C + ch) * H + row * P + i) * W + col * P + j];
+}
+
+// x [N, G*G, P*P*C] -> out [N, C, G*P, G*P], token vector order (i, j, c)
+template <int C, int G, int P>
+__global__ void unpatchify_kernel(const float *__restrict__ x, long long n, float *__restrict__ out) {
+  constexpr int S = G * P;
+  const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (e >= n * C * S * S) return;
+  const long long img = e / ((long long)C * S * S);
+  const int ch = (int)(e / (S * S) % C), y = (int)(e / S % S), xx = (int)(e % S);
+  const int row = y / P, i = y % P, col = xx / P, j = xx % P;
+  out[e] = x[(img * G * G + row * G + col) * (P * P * C) + (i * P + j) * C + ch];
+}
+
+// out[e] = a[e] + b[e % NB]: b broadcast over a's leading dims; NB = 0: b
+// has a's shape (at any batch)
+template <long long NB>
+__global__ void add_kernel(const float *__restrict__ a, const float *__restrict__ b, long long count,
+                           float *__restrict__ out) {
+  const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (e < count) out[e] = a[e] + (NB ? b[e % (NB ? NB : 1)] : b[e]);
+}
+
+__global__ void silu_kernel(const float *__restrict__ x, long long count, float *__restrict__ out) {
+  const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (e < count) out[e] = x[e] / (1.0f + expf(-x[e]));
+}
+
+// t [N] -> out [N, 2*HALF] = [cos(t f), sin(t f)]; freqs [HALF] comes from the host
+// (the official float32 table, runtime/model/timestep_freqs.c), never __sinf/__cosf.
+template <int HALF>
+__global__ void timestep_freq_kernel(const long long *__restrict__ t, const float *__restrict__ freqs,
+                                     long long n, float *__restrict__ out) {
+  const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (e >= n * 2 * HALF) return;
+  const long long row = e / (2 * HALF);
+  const int k = (int)(e % (2 * HALF));
+  const float arg = __fmul_rn((float)t[row], freqs[k % HALF]);
+  out[e] = k < HALF ? cosf(arg) : sinf(arg);
+}
+
+// out [N, D] = table[ids[n], :] (ids validated by the runtime)
+template <int D>
+__global__ void embedding_kernel(const float *__restrict__ table, const long long *__restrict__ ids,
+                                 long long n, float *__restrict__ out) {
+  const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (e < n * D) out[e] = table[ids[e / D] * D + e % D];
+}
+
+}  // namespace dit
