@@ -80,9 +80,18 @@ static int choose(const Graph *g, size_t i, KernelChoice *k, const char **missin
     k->header = "embed.cuh";
     snprintf(k->expr, sizeof k->expr, "dit::embedding_kernel<%lld>", (long long)n->type.dims[1]);
     return 1;
-  case OP_ATTENTION:
-    *missing = op_name(n->op);
-    return 0;
+  case OP_ATTENTION: {
+    /* the fp32 path; BLOCK_N keeps the K and V tiles within 32 KiB */
+    int64_t hd = n->attr.attn.head_dim;
+    if (hd > 128) {
+      *missing = "attention with a head dim over 128";
+      return 0;
+    }
+    k->header = "attention_simt.cuh";
+    snprintf(k->expr, sizeof k->expr, "dit::attention_simt_kernel<%lld, 4, %d>", (long long)hd,
+             hd > 64 ? 32 : 64);
+    return 1;
+  }
   default:
     return 0; /* inputs, weights, views; linear runs on cuBLASLt */
   }
@@ -116,7 +125,8 @@ void kernel_emit_source(const Graph *g, const char *spec_path, FILE *out) {
   fprintf(out, "// The GPU kernels of model \"%s\", specialised for its sizes: the source\n", g->cfg->name);
   fprintf(out, "// NVRTC compiles for each --arch (ditc --kernel-report). Compiles with nvcc too:\n");
   fprintf(out, "//   nvcc -std=c++17 -cubin -arch=sm_80 -I kernels generated/<spec>.cu\n");
-  static const char *const headers[] = {"adaln_norm.cuh", "embed.cuh", "sampler_step.cuh"};
+  static const char *const headers[] = {"adaln_norm.cuh", "attention_simt.cuh", "embed.cuh",
+                                        "sampler_step.cuh"};
   for (size_t h = 0; h < sizeof headers / sizeof headers[0]; h++) fprintf(out, "#include \"%s\"\n", headers[h]);
   fprintf(out, "\nextern const void *const dit_kernels[] = {\n");
   for (int j = 0; j < n_k; j++) fprintf(out, "    (const void *)&%s,\n", ks[j].expr);

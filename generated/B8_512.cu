@@ -3,6 +3,7 @@
 // NVRTC compiles for each --arch (ditc --kernel-report). Compiles with nvcc too:
 //   nvcc -std=c++17 -cubin -arch=sm_80 -I kernels generated/<spec>.cu
 #include "adaln_norm.cuh"
+#include "attention_simt.cuh"
 #include "embed.cuh"
 #include "sampler_step.cuh"
 
@@ -14,9 +15,9 @@ extern const void *const dit_kernels[] = {
     (const void *)&dit::add_kernel<0LL>,
     (const void *)&dit::silu_kernel,
     (const void *)&dit::adaln_norm_kernel<768, 128, false>,
+    (const void *)&dit::attention_simt_kernel<64, 4, 64>,
     (const void *)&dit::adaln_norm_kernel<768, 128, true>,
     (const void *)&dit::unpatchify_kernel<8, 8, 8>,
     (const void *)&dit::cfg_mix_kernel<8, 4096>,
     (const void *)&dit::diffusion_step_kernel<4, 4096, true>,
 };
-// no GPU template yet: attention
