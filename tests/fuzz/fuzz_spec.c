@@ -17,8 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FILE *out = open_memstream(&out_buf, &out_len);
   FILE *err = open_memstream(&err_buf, &err_len);
   if (!out || !err) abort();
-  /* alternate between the report and the plan so both back ends are fuzzed */
-  CompileOptions o = {.emit = (size & 1) ? EMIT_PLAN : EMIT_JSON, .batch = 2};
+  /* rotate between the report, the plan and the CUDA source so all back ends are fuzzed */
+  static const EmitKind kinds[3] = {EMIT_JSON, EMIT_PLAN, EMIT_CUDA};
+  CompileOptions o = {.emit = kinds[size % 3], .batch = 2};
   o.spec.path = "fuzz.dit";
   o.spec.data = (const char *)data;
   o.spec.len_bytes = size;
