@@ -840,6 +840,14 @@ class SelfTest:
         if not cond:
             self.failures += 1
 
+    def finish(self):
+        """Prints the verdict; returns the process exit code."""
+        if self.failures:
+            print("selftest: %d FAILED" % self.failures)
+            return 1
+        print("selftest: all passed")
+        return 0
+
 
 def selftest_freqs(st):
     """(e) ref 1.5: float32 table fl32(fl32(-ln 1e4)*k)/128 then expf -- not the double-exact one."""
@@ -1062,11 +1070,7 @@ def cmd_selftest(a):
         model = model_from_checkpoint(cfg, os.path.join(d, "diffusers.safetensors"))
         selftest_cfg(st, model, cfg)
         selftest_semantics(st, model, cfg)
-    if st.failures:
-        print("selftest: %d FAILED" % st.failures)
-        return 1
-    print("selftest: all passed")
-    return 0
+    return st.finish()
 
 
 # =================================================================================================

@@ -582,11 +582,7 @@ def cmd_selftest(a):
     selftest_tables(st)
     with tempfile.TemporaryDirectory() as tmp:
         selftest_sampling(st, tmp)
-    if st.failures:
-        print("selftest: %d FAILED" % st.failures)
-        return 1
-    print("selftest: all passed")
-    return 0
+    return st.finish()
 
 
 # =================================================================================================
