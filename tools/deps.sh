@@ -3,13 +3,15 @@
 # skipping those already installed. Usage: tools/deps.sh build|demo|test
 set -euo pipefail
 what=${1:-build}
-pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev libpng-dev)
+pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev libpng-dev zlib1g-dev)
 if [ "$what" = demo ] || [ "$what" = test ]; then
   # Debian's PyTorch (CPU) and numpy: the numerical oracle, and the demo's random weights
   pkgs+=(python3-torch python3-numpy)
 fi
 if [ "$what" = test ]; then
   pkgs+=(libcmocka-dev)
+  # PIL: the reference of `dit data images`; Fashion-MNIST: the IDX importer's real data
+  pkgs+=(python3-pil dataset-fashion-mnist)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,216 @@
+/* cmd_data.c: `dit data`: build DITDATA training sets (docs/dataset-format.md)
+ * and describe them.
+ *   dit data fashion-mnist [--split train|t10k | --images F --labels F] [--pad-to P]
+ *                          [--num-classes K] -o OUT.ditdata
+ *   dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata
+ *   dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)
+ *                    [--flipped-included | --flip-latents] [--num-classes K] -o OUT.ditdata
+ *   dit data info FILE [--no-verify]
+ * Returns main.c's exit codes: 0 success, 1 bad input or failure, 2 usage. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "data/dataset.h"
+#include "data/import.h"
+
+static void data_usage(FILE *f) {
+  fprintf(f,
+          "usage: dit data fashion-mnist [--split train|t10k | --images F --labels F] [--pad-to P]\n"
+          "                              [--num-classes 10] -o OUT.ditdata\n"
+          "       dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata\n"
+          "       dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)\n"
+          "                        [--flipped-included | --flip-latents] [--num-classes K] -o OUT.ditdata\n"
+          "       dit data info FILE [--no-verify]\n"
+          "\n"
+          "  fashion-mnist  IDX files (.gz or plain); by default Debian's dataset-fashion-mnist in\n"
+          "                 " FASHION_MNIST_DEBIAN_DIR "; --pad-to 32 pads 28x28 with zeros\n"
+          "  images         an ImageFolder tree of PNGs (root/<class>/...), RGB, ADM center crop to S\n"
+          "  latents        float32 latents: stacked .npy, or fast-DiT's per-sample feature/label\n"
+          "                 folders; --flipped-included: each sample holds [unflipped, flipped];\n"
+          "                 --flip-latents: training flips mirror the latent itself\n"
+          "  info           count, shape, classes and per-class counts; checks every byte\n"
+          "                 (--no-verify: the header and labels only)\n");
+}
+
+static int parse_count(const char *opt, const char *s, long lo, long hi, int64_t *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    fprintf(stderr, "dit: error: %s takes %ld to %ld, got '%s'\n", opt, lo, hi, s);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+typedef struct DataArgs {
+  const char *out, *images, *labels, *split, *root, *x, *y, *features_dir, *labels_dir, *file;
+  int64_t pad_to, num_classes, image_size, threads;
+  int flipped_included, flip_latents, no_verify;
+} DataArgs;
+
+/* Options shared by all the data subcommands; each checks its own below. */
+static int parse_data_args(int argc, char **argv, DataArgs *a) {
+  memset(a, 0, sizeof *a);
+  for (int i = 3; i < argc; i++) {
+    const char *s = argv[i];
+    const char **slot = NULL;
+    int64_t *num = NULL;
+    long lo = 1, hi = 65535;
+    if (!strcmp(s, "-o")) slot = &a->out;
+    else if (!strcmp(s, "--images")) slot = &a->images;
+    else if (!strcmp(s, "--labels")) slot = &a->labels;
+    else if (!strcmp(s, "--split")) slot = &a->split;
+    else if (!strcmp(s, "--root")) slot = &a->root;
+    else if (!strcmp(s, "--x")) slot = &a->x;
+    else if (!strcmp(s, "--y")) slot = &a->y;
+    else if (!strcmp(s, "--features-dir")) slot = &a->features_dir;
+    else if (!strcmp(s, "--labels-dir")) slot = &a->labels_dir;
+    else if (!strcmp(s, "--pad-to")) num = &a->pad_to;
+    else if (!strcmp(s, "--image-size")) num = &a->image_size, hi = 4096;
+    else if (!strcmp(s, "--threads")) num = &a->threads, hi = 1024;
+    else if (!strcmp(s, "--num-classes")) num = &a->num_classes, hi = 2147483647L;
+    if (slot || num) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "dit: error: %s needs a value\n", s);
+        return -1;
+      }
+      if (slot) *slot = argv[++i];
+      else if (parse_count(s, argv[++i], lo, hi, num)) return -1;
+    } else if (!strcmp(s, "--flipped-included")) {
+      a->flipped_included = 1;
+    } else if (!strcmp(s, "--flip-latents")) {
+      a->flip_latents = 1;
+    } else if (!strcmp(s, "--no-verify")) {
+      a->no_verify = 1;
+    } else if (s[0] == '-') {
+      fprintf(stderr, "dit: error: unknown option '%s'\n", s);
+      return -1;
+    } else if (a->file) {
+      fprintf(stderr, "dit: error: unexpected argument '%s'\n", s);
+      return -1;
+    } else {
+      a->file = s;
+    }
+  }
+  return 0;
+}
+
+static const char *dtype_name(DatasetDType t) { return t == DATASET_U8 ? "u8" : "f32"; }
+
+/* Prints what a DITDATA file holds; with verify, reads every sample byte. */
+static int print_info(const char *path, int verify, int per_class) {
+  DitDataset *ds = NULL;
+  DitErr e = {0};
+  int64_t *counts = NULL;
+  int rc = 1;
+  if (dataset_open(path, &ds, &e) || (verify && dataset_verify(ds, &e))) {
+    fprintf(stderr, "dit: error: %s\n", e.msg);
+    goto done;
+  }
+  int64_t n = dataset_count(ds), K = dataset_num_classes(ds);
+  uint32_t fl = dataset_flags(ds);
+  const char *flip = dataset_dtype(ds) == DATASET_U8                ? "flip mirrors"
+                     : (fl & DATASET_FLAG_FLIP_VARIANTS) ? "flip picks the stored flipped variant"
+                     : (fl & DATASET_FLAG_FLIP_MIRROR)   ? "flip mirrors"
+                                                         : "flip ignored";
+  printf("%s: DITDATA v%u, %lld samples %s [%lld, %lld, %lld], %lld classes, %s%s\n", path, DITDATA_VERSION,
+         (long long)n, dtype_name(dataset_dtype(ds)), (long long)dataset_channels(ds), (long long)dataset_height(ds),
+         (long long)dataset_width(ds), (long long)K, flip, verify ? ", checksums ok" : "");
+  if (per_class) {
+    if (!(counts = calloc((size_t)K, sizeof *counts))) {
+      fprintf(stderr, "dit: error: out of memory\n");
+      goto done;
+    }
+    const int64_t *lab = dataset_labels(ds);
+    for (int64_t i = 0; i < n; i++) counts[lab[i]]++;
+    int64_t empty = 0, shown = 0;
+    printf("  per class:");
+    for (int64_t k = 0; k < K; k++) {
+      if (!counts[k]) empty++;
+      if (K > 64 && !counts[k]) continue; /* many classes: the empty ones are only counted */
+      printf("%s%lld:%lld", shown++ % 10 == 0 ? "\n    " : " ", (long long)k, (long long)counts[k]);
+    }
+    printf("\n");
+    if (empty) printf("  %lld classes have no samples\n", (long long)empty);
+  }
+  rc = 0;
+done:
+  free(counts);
+  dataset_close(ds);
+  return rc;
+}
+
+static int need(const char *what, const char *v) {
+  if (v) return 0;
+  fprintf(stderr, "dit: error: %s is needed\n", what);
+  return -1;
+}
+
+int cmd_data(int argc, char **argv) {
+  if (argc < 3 || !strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")) {
+    data_usage(argc < 3 ? stderr : stdout);
+    return argc < 3 ? 2 : 0;
+  }
+  const char *sub = argv[2];
+  DataArgs a;
+  if (parse_data_args(argc, argv, &a)) {
+    data_usage(stderr);
+    return 2;
+  }
+  DitErr e = {0};
+  DitStatus st;
+  if (!strcmp(sub, "info")) {
+    if (need("FILE", a.file)) return 2;
+    return print_info(a.file, !a.no_verify, 1);
+  }
+  if (a.file) {
+    fprintf(stderr, "dit: error: unexpected argument '%s'\n", a.file);
+    return 2;
+  }
+  if (need("-o OUT.ditdata", a.out)) return 2;
+  if (!strcmp(sub, "fashion-mnist")) {
+    char img[512], lab[512];
+    if (!a.images != !a.labels || (a.images && a.split)) {
+      fprintf(stderr, "dit: error: give --images and --labels together, or --split\n");
+      return 2;
+    }
+    if (!a.images) {
+      const char *split = a.split ? a.split : "train";
+      if (strcmp(split, "train") && strcmp(split, "t10k")) {
+        fprintf(stderr, "dit: error: --split takes train or t10k, got '%s'\n", split);
+        return 2;
+      }
+      snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte.gz", FASHION_MNIST_DEBIAN_DIR, split);
+      snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", FASHION_MNIST_DEBIAN_DIR, split);
+      a.images = img;
+      a.labels = lab;
+    }
+    st = import_idx(a.images, a.labels, a.pad_to, a.num_classes ? a.num_classes : 10, a.out, &e);
+  } else if (!strcmp(sub, "images")) {
+    if (need("--root DIR", a.root) || need("--image-size S", a.image_size ? "" : NULL)) return 2;
+    st = import_image_folder(a.root, a.image_size, (int)a.threads, a.out, &e); /* 0: all cores */
+  } else if (!strcmp(sub, "latents")) {
+    int stacked = a.x || a.y, dirs = a.features_dir || a.labels_dir;
+    if (stacked == dirs || (stacked && !(a.x && a.y)) || (dirs && !(a.features_dir && a.labels_dir))) {
+      fprintf(stderr, "dit: error: give --x and --y, or --features-dir and --labels-dir\n");
+      return 2;
+    }
+    LatentImport li = {a.x, a.y, a.features_dir, a.labels_dir, a.flipped_included, a.flip_latents, a.num_classes};
+    st = import_latents(&li, a.out, &e);
+  } else {
+    fprintf(stderr, "dit: error: unknown data command '%s' (fashion-mnist, images, latents, info)\n", sub);
+    return 2;
+  }
+  if (st) {
+    fprintf(stderr, "dit: error: %s\n", e.msg);
+    return st == DIT_ERR_ARG ? 2 : 1;
+  }
+  printf("wrote ");
+  return print_info(a.out, 0, 0);
+}
