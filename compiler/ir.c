@@ -21,10 +21,18 @@ static const bool OP_GRAD[] = {
 #undef OP
 };
 _Static_assert(sizeof OP_NAMES / sizeof OP_NAMES[0] == OP_COUNT, "ops.def table size");
-_Static_assert(OP_COUNT == 28, "ops.def changed: update docs/ir.md");
+_Static_assert(OP_COUNT == 42, "ops.def changed: update docs/ir.md");
 
 const char *op_name(OpKind op) { return op < OP_COUNT ? OP_NAMES[op] : "?"; }
 int op_arity(OpKind op) { return op < OP_COUNT ? OP_ARITY[op] : -1; }
+int op_min_arity(OpKind op) {
+  switch (op) {
+  case OP_LINEAR_GRAD_X:
+  case OP_LN_MODULATE_GRAD:
+  case OP_ATTENTION_GRAD: return op_arity(op) - 1; /* the accumulator is optional */
+  default: return op_arity(op);
+  }
+}
 bool op_differentiable(OpKind op) { return op < OP_COUNT && OP_GRAD[op]; }
 
 const char *activation_name(Activation a) {

@@ -16,7 +16,7 @@
 #include "status.h"
 
 #define IR_MAX_RANK 4
-#define IR_MAX_SRC 4
+#define IR_MAX_SRC 6
 #define IR_MAX_ELEMS ((int64_t)1 << 50) /* largest tensor ditc accepts, in elements */
 #define IR_NO_BLOCK (-1)
 
@@ -57,7 +57,9 @@ typedef union NodeAttr {
   } lnmod;
   struct { int64_t heads, head_dim; double scale; } attn; /* ATTENTION */
   struct { int64_t guided; } cfg;                   /* CFG_MIX: channels guidance mixes */
-  struct { int64_t channels; bool learn_sigma; } step; /* DIFFUSION_STEP */
+  struct { int64_t channels; bool learn_sigma; } step; /* DIFFUSION_STEP, DIFFUSION_LOSS, LOSS_GRAD */
+  struct { Activation act; } act_grad;              /* ACT_GRAD */
+  struct { int64_t steps; } qs;                     /* Q_SAMPLE: timesteps of the training diffusion */
   struct {                                          /* PARAM_PACK */
     int n_parts;
     const char **names;   /* state-dict keys, in stacking order */
@@ -89,7 +91,8 @@ typedef struct Graph {
 
 const char *op_name(OpKind op);
 const char *activation_name(Activation a);
-int op_arity(OpKind op);
+int op_arity(OpKind op);     /* the most operands */
+int op_min_arity(OpKind op); /* fewer when the op takes an optional accumulator */
 bool op_differentiable(OpKind op);
 const char *dtype_name(DType t);
 

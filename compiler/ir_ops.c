@@ -31,12 +31,14 @@ static bool same_dims(const TensorType *a, const TensorType *b) {
 DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *err,
                          size_t err_bytes) {
   if (n->op >= OP_COUNT) FAIL("unknown op %d", (int)n->op);
-  if (n->n_src != op_arity(n->op)) FAIL("takes %d operands, got %d", op_arity(n->op), n->n_src);
+  if (n->n_src > op_arity(n->op) || n->n_src < op_min_arity(n->op))
+    FAIL("takes %d operands, got %d", op_arity(n->op), n->n_src);
   const TensorType *s[IR_MAX_SRC] = {0};
   for (int i = 0; i < n->n_src; i++) {
     if (n->src[i] < 0 || (size_t)n->src[i] >= g->n_nodes) FAIL("operand %d is undefined", i);
     s[i] = &g->nodes[n->src[i]].type;
-    if (g->nodes[n->src[i]].op == OP_OUTPUT) FAIL("operand %d is an output marker", i);
+    if (g->nodes[n->src[i]].op == OP_OUTPUT || g->nodes[n->src[i]].op == OP_PARAM_GRAD)
+      FAIL("operand %d is an output marker", i);
   }
   TensorType t;
   memset(&t, 0, sizeof t);
@@ -237,10 +239,30 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
     t = *s[0];
     break;
   }
-  case OP_AUX:
-    if (g->nodes[n->src[0]].op != OP_RES_GATE_LN_MODULATE) FAIL("source has no second result");
-    t = *s[0];
+  case OP_AUX: {
+    const Node *f = &g->nodes[n->src[0]];
+    switch (f->op) {
+    case OP_RES_GATE_LN_MODULATE: t = *s[0]; break; /* the residual r */
+    case OP_LINEAR:                                 /* the pre-activation z */
+      if (f->attr.linear.act == ACT_NONE) FAIL("a linear without activation has no second result");
+      t = *s[0];
+      break;
+    case OP_ATTENTION: /* the log-sum-exp of each query row, [N,H,T] */
+      t.rank = 3;
+      t.dims[0] = s[0]->dims[0];
+      t.dims[1] = f->attr.attn.heads;
+      t.dims[2] = s[0]->dims[1];
+      break;
+    case OP_LINEAR_GRAD_W: /* the bias gradient [M] */
+      t.rank = 1;
+      t.dims[0] = s[0]->dims[0];
+      break;
+    case OP_LN_MODULATE_GRAD:
+    case OP_RESIDUAL_GATE_GRAD: t = g->nodes[f->src[3]].type; break; /* the updated dmod */
+    default: FAIL("source has no second result");
+    }
     break;
+  }
   case OP_ATTENTION: {
     const TensorType *q = s[0];
     int64_t H = n->attr.attn.heads, hd = n->attr.attn.head_dim;
@@ -250,12 +272,132 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
     t.dims[2] = H * hd;
     break;
   }
+  case OP_Q_SAMPLE:
+    if (s[0]->rank != 4 || !same_dims(s[0], s[1])) FAIL("expects x0 and noise [N,C,H,W]");
+    if (s[2]->rank != 1 || s[2]->dtype != DT_I64 || s[2]->dims[0] != s[0]->dims[0]) FAIL("expects i64 t [N]");
+    if (n->attr.qs.steps < 1) FAIL("needs a number of timesteps");
+    t = *s[0];
+    break;
+  case OP_DIFFUSION_LOSS:
+  case OP_LOSS_GRAD: {
+    /* (x0, x_t, model output, noise, t) */
+    const TensorType *x0 = s[0], *o = s[2];
+    int64_t C = n->attr.step.channels;
+    if (x0->rank != 4 || x0->dims[1] != C || !same_dims(x0, s[1]) || !same_dims(x0, s[3]))
+      FAIL("x0, x_t and noise must be [N,C,H,W]");
+    if (o->rank != 4 || o->dims[0] != x0->dims[0] || o->dims[2] != x0->dims[2] ||
+        o->dims[3] != x0->dims[3] || o->dims[1] != (n->attr.step.learn_sigma ? 2 : 1) * C)
+      FAIL("model output shape disagrees with x0");
+    if (s[4]->rank != 1 || s[4]->dtype != DT_I64 || s[4]->dims[0] != x0->dims[0]) FAIL("expects i64 t [N]");
+    if (n->op == OP_LOSS_GRAD) {
+      t = *o;
+    } else {
+      t.rank = 1;
+      t.dims[0] = x0->dims[0];
+    }
+    break;
+  }
+  case OP_ZEROS:
+    if (n->type.rank < 1 || n->type.rank > IR_MAX_RANK || n->type.dtype != DT_F32) FAIL("bad type");
+    t = n->type;
+    break;
+  case OP_ACT_GRAD:
+    if (!same_dims(s[0], s[1])) FAIL("dy and z differ in shape");
+    if (n->attr.act_grad.act != ACT_GELU_TANH && n->attr.act_grad.act != ACT_SILU) FAIL("bad activation");
+    t = *s[0];
+    break;
+  case OP_LINEAR_GRAD_X: {
+    const TensorType *dz = s[0], *w = s[1];
+    if (w->rank != 2 || dz->dims[dz->rank - 1] != w->dims[0]) FAIL("dz and W disagree");
+    t = *dz;
+    t.dims[t.rank - 1] = w->dims[1];
+    if (n->n_src == 3 && !same_dims(s[2], &t)) FAIL("accumulator must match dx");
+    break;
+  }
+  case OP_LINEAR_GRAD_W: {
+    const TensorType *dz = s[0], *x = s[1];
+    if (dz->rank != x->rank) FAIL("dz and x differ in rank");
+    for (int i = 0; i + 1 < dz->rank; i++)
+      if (dz->dims[i] != x->dims[i]) FAIL("dz and x differ in leading dims");
+    t.rank = 2;
+    t.dims[0] = dz->dims[dz->rank - 1];
+    t.dims[1] = x->dims[x->rank - 1];
+    break;
+  }
+  case OP_LN_MODULATE_GRAD:
+  case OP_RESIDUAL_GATE_GRAD: {
+    /* LN_MODULATE_GRAD(dy, x, mod, dmod (, acc)); RESIDUAL_GATE_GRAD(dr, h, gmod, dmod) */
+    const TensorType *x = s[1], *mod = s[2];
+    if (x->rank != 3 || !same_dims(s[0], x)) FAIL("expects dy and x [N,T,D]");
+    if (mod->rank != 2 || mod->dims[0] != x->dims[0] || !same_dims(s[3], mod)) FAIL("mod and dmod must be [N,M]");
+    int64_t D = x->dims[2], M = mod->dims[1];
+    const int64_t *cols[2] = {&n->attr.lnmod.shift_col, &n->attr.lnmod.scale_col};
+    if (n->op == OP_RESIDUAL_GATE_GRAD) cols[0] = cols[1] = &n->attr.lnmod.gate_col;
+    for (int i = 0; i < 2; i++)
+      if (*cols[i] < 0 || *cols[i] > M - D) FAIL("modulation column out of range");
+    if (n->op == OP_LN_MODULATE_GRAD && !(n->attr.lnmod.eps > 0)) FAIL("eps must be positive");
+    if (n->n_src == 5 && !same_dims(s[4], x)) FAIL("accumulator must match x");
+    t = *x;
+    break;
+  }
+  case OP_ATTENTION_GRAD: {
+    /* (dout [N,T,HD], qkv [N,T,3HD], out [N,T,HD], lse [N,H,T] (, acc)) */
+    const TensorType *q = s[1];
+    int64_t H = n->attr.attn.heads, hd = n->attr.attn.head_dim;
+    if (q->rank != 3 || H < 1 || hd < 1 || q->dims[2] != 3 * H * hd) FAIL("qkv width is not 3 * heads * head_dim");
+    TensorType o = {DT_F32, 3, {q->dims[0], q->dims[1], H * hd, 0}};
+    TensorType l = {DT_F32, 3, {q->dims[0], H, q->dims[1], 0}};
+    if (!same_dims(s[0], &o) || !same_dims(s[2], &o) || !same_dims(s[3], &l)) FAIL("operand shapes disagree");
+    if (n->n_src == 5 && !same_dims(s[4], q)) FAIL("accumulator must match qkv");
+    t = *q;
+    break;
+  }
+  case OP_EMBEDDING_GRAD:
+    if (s[0]->rank != 2 || s[1]->rank != 1 || s[1]->dtype != DT_I64 || s[1]->dims[0] != s[0]->dims[0])
+      FAIL("expects dout [N,D] and i64 ids [N]");
+    if (n->type.rank != 2 || n->type.dims[1] != s[0]->dims[1] || n->type.dims[0] < 1) FAIL("table must be [V,D]");
+    t = n->type;
+    t.dtype = DT_F32;
+    break;
+  case OP_UNPATCHIFY_GRAD: {
+    int64_t p = n->attr.patch.p, c = n->attr.patch.channels;
+    if (s[0]->rank != 4 || p < 1 || s[0]->dims[1] != c || s[0]->dims[2] % p || s[0]->dims[3] % p ||
+        s[0]->dims[2] != s[0]->dims[3])
+      FAIL("expects a square [N,C,H,W] tiled by the patch");
+    int64_t gs = s[0]->dims[2] / p;
+    t.rank = 3;
+    t.dims[0] = s[0]->dims[0];
+    t.dims[1] = gs * gs;
+    t.dims[2] = p * p * c;
+    break;
+  }
+  case OP_SUM_ROWS: {
+    int64_t a = type_numel(s[0]), b = type_numel(&n->type);
+    if (n->type.rank < 1 || n->type.rank > s[0]->rank || b < 1 || a % b) FAIL("target is not a broadcast shape");
+    for (int i = 0; i < n->type.rank; i++)
+      if (n->type.dims[n->type.rank - 1 - i] != s[0]->dims[s[0]->rank - 1 - i] &&
+          n->type.dims[n->type.rank - 1 - i] != 1)
+        FAIL("target is not a broadcast shape");
+    t = n->type;
+    t.dtype = DT_F32;
+    break;
+  }
+  case OP_PARAM_GRAD: {
+    const Node *pn = &g->nodes[n->src[1]];
+    if ((pn->op != OP_PARAM && pn->op != OP_PARAM_PACK) || (pn->op == OP_PARAM && pn->attr.param.frozen))
+      FAIL("operand 1 is not a trainable parameter");
+    if (!same_dims(s[0], s[1])) FAIL("gradient shape differs from the parameter's");
+    t = *s[1];
+    break;
+  }
   case OP_COUNT:
     FAIL("unknown op");
   }
   /* Operand dtypes: everything consumes f32 except the integer inputs above. */
   for (int i = 0; i < n->n_src; i++) {
     bool int_ok = (n->op == OP_TIMESTEP_FREQ && i == 0) || (n->op == OP_EMBEDDING && i == 1) ||
+                  (n->op == OP_EMBEDDING_GRAD && i == 1) || (n->op == OP_Q_SAMPLE && i == 2) ||
+                  ((n->op == OP_DIFFUSION_LOSS || n->op == OP_LOSS_GRAD) && i == 4) ||
                   n->op == OP_OUTPUT || n->op == OP_RESHAPE || n->op == OP_AUX;
     if (!int_ok && s[i]->dtype != DT_F32) FAIL("operand %d must be f32", i);
   }

@@ -24,6 +24,7 @@ static void print_attrs(const Node *n, FILE *out) {
     break;
   case OP_PATCHIFY: fprintf(out, " {p=%lld}", (long long)a->patch.p); break;
   case OP_UNPATCHIFY:
+  case OP_UNPATCHIFY_GRAD:
     fprintf(out, " {p=%lld, channels=%lld}", (long long)a->patch.p, (long long)a->patch.channels);
     break;
   case OP_BMM:
@@ -38,6 +39,7 @@ static void print_attrs(const Node *n, FILE *out) {
     if (a->linear.act != ACT_NONE) fprintf(out, " {act=%s}", activation_name(a->linear.act));
     break;
   case OP_LN_MODULATE:
+  case OP_LN_MODULATE_GRAD:
     fprintf(out, " {eps=%.9g, shift=%lld, scale=%lld}", a->lnmod.eps, (long long)a->lnmod.shift_col,
             (long long)a->lnmod.scale_col);
     break;
@@ -46,13 +48,19 @@ static void print_attrs(const Node *n, FILE *out) {
             (long long)a->lnmod.gate_col, (long long)a->lnmod.shift_col, (long long)a->lnmod.scale_col);
     break;
   case OP_ATTENTION:
+  case OP_ATTENTION_GRAD:
     fprintf(out, " {heads=%lld, head_dim=%lld, scale=%.9g}", (long long)a->attn.heads,
             (long long)a->attn.head_dim, a->attn.scale);
     break;
   case OP_CFG_MIX: fprintf(out, " {guided=%lld}", (long long)a->cfg.guided); break;
   case OP_DIFFUSION_STEP:
+  case OP_DIFFUSION_LOSS:
+  case OP_LOSS_GRAD:
     fprintf(out, " {channels=%lld, learn_sigma=%d}", (long long)a->step.channels, a->step.learn_sigma);
     break;
+  case OP_RESIDUAL_GATE_GRAD: fprintf(out, " {gate=%lld}", (long long)a->lnmod.gate_col); break;
+  case OP_ACT_GRAD: fprintf(out, " {act=%s}", activation_name(a->act_grad.act)); break;
+  case OP_Q_SAMPLE: fprintf(out, " {steps=%lld}", (long long)a->qs.steps); break;
   case OP_PARAM_PACK:
     fprintf(out, " {");
     for (int i = 0; i < a->pack.n_parts; i++)

@@ -66,7 +66,7 @@ DitcStatus ir_dce(Graph **gp) {
   if (!live) return DITC_ERR_NOMEM;
   for (size_t i = g->n_nodes; i-- > 0;) {
     const Node *n = &g->nodes[i];
-    if (n->op == OP_OUTPUT) live[i] = true;
+    if (n->op == OP_OUTPUT || n->op == OP_PARAM_GRAD) live[i] = true;
     /* a two-result op lives as long as its second result does */
     if (n->op == OP_AUX && live[i]) live[n->src[0]] = true;
     if (!live[i]) continue;

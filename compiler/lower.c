@@ -134,35 +134,18 @@ static ValueId final_layer(Lower *L, ValueId x, ValueId cond) {
   return ir_unpatchify(g, o, P, c->out_channels);                // [N, Cout, H, W]
 }
 
-DitcStatus lower_forward(Arena *a, Diag *d, const Spec *spec, int64_t batch, Graph **out) {
+/* The model's inputs and forward, shared by the inference and training graphs. */
+static ValueId model_forward(Lower *L, ValueId x, ValueId t, ValueId y) {
+  const ModelConfig *c = L->c;
+  Graph *g = L->g;
+  ValueId tok = patch_embed(L, x);                                // [N, T, D]
+  ValueId cond = conditioning(L, t, y);                           // [N, D]
+  for (int i = 0; i < c->depth && !g->status; i++) tok = dit_block(L, tok, cond, i);
+  return final_layer(L, tok, cond);                               // [N, Cout, H, W]
+}
+
+static DitcStatus finish(Diag *d, const Spec *spec, Graph *g, Graph **out) {
   const ModelConfig *c = &spec->cfg;
-  *out = NULL;
-  Graph *g = graph_new(a, c, batch);
-  if (!g) return DITC_ERR_NOMEM;
-  Lower L = {g, c, batch};
-  int64_t xd[4] = {batch, c->in_channels, c->latent_size, c->latent_size};
-  int64_t nd[1] = {batch};
-  ValueId x = ir_input(g, "x", DT_F32, 4, xd);                   // [N, C, H, W]
-  ValueId t = ir_input(g, "t", DT_I64, 1, nd);                   // [N]
-  ValueId y = ir_input(g, "y", DT_I64, 1, nd);                   // [N]
-
-  ValueId tok = patch_embed(&L, x);                               // [N, T, D]
-  ValueId cond = conditioning(&L, t, y);                          // [N, D]
-  for (int i = 0; i < c->depth && !g->status; i++) tok = dit_block(&L, tok, cond, i);
-  ValueId img = final_layer(&L, tok, cond);                       // [N, Cout, H, W]
-  ir_unary(g, OP_OUTPUT, img);
-
-  /* One sampler step on the model's output, run after the forward when
-   * sampling: guidance, then the DDPM/DDIM update of x with this step's noise. */
-  ValueId noise = ir_input(g, "noise", DT_F32, 4, xd);            // [N, C, H, W]
-  Node mix = {.op = OP_CFG_MIX, .n_src = 1, .src = {img}};
-  mix.attr.cfg.guided = c->guided_channels;
-  ValueId guided = ir_append(g, &mix);                            // [N, Cout, H, W]
-  Node step = {.op = OP_DIFFUSION_STEP, .n_src = 3, .src = {x, guided, noise}};
-  step.attr.step.channels = c->in_channels;
-  step.attr.step.learn_sigma = c->learn_sigma;
-  ir_unary(g, OP_OUTPUT, ir_append(g, &step));                    // x_{t-1} [N, C, H, W]
-
   if (g->status == DITC_ERR_LIMIT) {
     diag_error(d, spec->model_loc,
                "model '%s' is too large: %s (%lld tokens of width %lld)", c->name, g->error,
@@ -175,4 +158,56 @@ DitcStatus lower_forward(Arena *a, Diag *d, const Spec *spec, int64_t batch, Gra
   }
   *out = g;
   return DITC_OK;
+}
+
+DitcStatus lower_forward(Arena *a, Diag *d, const Spec *spec, int64_t batch, Graph **out) {
+  const ModelConfig *c = &spec->cfg;
+  *out = NULL;
+  Graph *g = graph_new(a, c, batch);
+  if (!g) return DITC_ERR_NOMEM;
+  Lower L = {g, c, batch};
+  int64_t xd[4] = {batch, c->in_channels, c->latent_size, c->latent_size};
+  int64_t nd[1] = {batch};
+  ValueId x = ir_input(g, "x", DT_F32, 4, xd);                   // [N, C, H, W]
+  ValueId t = ir_input(g, "t", DT_I64, 1, nd);                   // [N]
+  ValueId y = ir_input(g, "y", DT_I64, 1, nd);                   // [N]
+  ValueId img = model_forward(&L, x, t, y);                       // [N, Cout, H, W]
+  ir_unary(g, OP_OUTPUT, img);
+
+  /* One sampler step on the model's output, run after the forward when
+   * sampling: guidance, then the DDPM/DDIM update of x with this step's noise. */
+  ValueId noise = ir_input(g, "noise", DT_F32, 4, xd);            // [N, C, H, W]
+  Node mix = {.op = OP_CFG_MIX, .n_src = 1, .src = {img}};
+  mix.attr.cfg.guided = c->guided_channels;
+  ValueId guided = ir_append(g, &mix);                            // [N, Cout, H, W]
+  Node step = {.op = OP_DIFFUSION_STEP, .n_src = 3, .src = {x, guided, noise}};
+  step.attr.step.channels = c->in_channels;
+  step.attr.step.learn_sigma = c->learn_sigma;
+  ir_unary(g, OP_OUTPUT, ir_append(g, &step));                    // x_{t-1} [N, C, H, W]
+  return finish(d, spec, g, out);
+}
+
+DitcStatus lower_train(Arena *a, Diag *d, const Spec *spec, int64_t batch, Graph **out) {
+  const ModelConfig *c = &spec->cfg;
+  *out = NULL;
+  Graph *g = graph_new(a, c, batch);
+  if (!g) return DITC_ERR_NOMEM;
+  Lower L = {g, c, batch};
+  int64_t xd[4] = {batch, c->in_channels, c->latent_size, c->latent_size};
+  int64_t nd[1] = {batch};
+  ValueId x0 = ir_input(g, "x0", DT_F32, 4, xd);                 // [N, C, H, W]
+  ValueId t = ir_input(g, "t", DT_I64, 1, nd);                   // [N]
+  ValueId y = ir_input(g, "y", DT_I64, 1, nd);                   // [N]
+  ValueId noise = ir_input(g, "noise", DT_F32, 4, xd);            // [N, C, H, W]
+  /* training_losses: x_t = q_sample(x0, t, noise); the model predicts eps
+   * (and the variance interpolation); the loss is per sample. */
+  Node qs = {.op = OP_Q_SAMPLE, .n_src = 3, .src = {x0, noise, t}};
+  qs.attr.qs.steps = DIT_TRAIN_TIMESTEPS;
+  ValueId xt = ir_append(g, &qs);                                 // [N, C, H, W]
+  ValueId img = model_forward(&L, xt, t, y);                      // [N, Cout, H, W]
+  Node loss = {.op = OP_DIFFUSION_LOSS, .n_src = 5, .src = {x0, xt, img, noise, t}};
+  loss.attr.step.channels = c->in_channels;
+  loss.attr.step.learn_sigma = c->learn_sigma;
+  ir_unary(g, OP_OUTPUT, ir_append(g, &loss));                    // [N]
+  return finish(d, spec, g, out);
 }

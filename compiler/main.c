@@ -13,6 +13,7 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: ditc SPEC -o PLAN [--batch N] [--dtype fp32|tf32|bf16] [--arch LIST|none]\n"
+          "       ditc SPEC --mode train --batch N [--recompute none|block] -o TRAIN_PLAN\n"
           "       ditc SPEC [--info [--json] | --dump-ir [--dump-after STAGE]] [--batch N] [-o FILE]\n"
           "\n"
           "Compiles a DiT spec (.dit) ahead of time into a plan (plan.bin) that the dit\n"
@@ -22,6 +23,11 @@ static void usage(FILE *f) {
           "  --batch N    the most rows one forward may run (default 1, at most %d);\n"
           "               the runtime runs any batch from 1 to N\n"
           "  --dtype T    precision of the plan: fp32 (default), tf32 or bf16\n"
+          "  --mode M     inference (default): forward and sampler step; train: the\n"
+          "               official loss and its gradients for every trainable weight\n"
+          "  --recompute R  with --mode train: none (default) keeps the activations the\n"
+          "               backward needs; block keeps block inputs only and recomputes\n"
+          "               each block before its backward (--info shows both peaks)\n"
           "  --arch LIST  GPU architectures to compile kernels for (sm_80,sm_90); plans\n"
           "               take only 'none' (CPU) until the CUDA backend lands\n"
           "  --kernel-report  compile the graph's GPU kernels with NVRTC for --arch\n"
@@ -52,7 +58,7 @@ static int parse_batch(const char *s, int64_t *out) {
 
 int main(int argc, char **argv) {
   CompileOptions o = {.emit = EMIT_REPORT, .batch = 1};
-  int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0;
+  int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0, recompute_given = 0;
   o.spec.allow_include = true;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -73,7 +79,8 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--dump-ir")) {
       dump_ir = 1;
     } else if (!strcmp(a, "--batch") || !strcmp(a, "-o") || !strcmp(a, "--dump-after") ||
-               !strcmp(a, "--dtype") || !strcmp(a, "--arch")) {
+               !strcmp(a, "--dtype") || !strcmp(a, "--arch") || !strcmp(a, "--mode") ||
+               !strcmp(a, "--recompute")) {
       if (i + 1 >= argc) {
         fprintf(stderr, "ditc: error: %s needs a value\n", a);
         return 2;
@@ -89,6 +96,19 @@ int main(int argc, char **argv) {
           fprintf(stderr, "ditc: error: --dtype takes fp32, tf32 or bf16, got '%s'\n", v);
           return 2;
         }
+      } else if (!strcmp(a, "--mode")) {
+        if (strcmp(v, "train") && strcmp(v, "inference")) {
+          fprintf(stderr, "ditc: error: --mode takes inference or train, got '%s'\n", v);
+          return 2;
+        }
+        o.train = !strcmp(v, "train");
+      } else if (!strcmp(a, "--recompute")) {
+        if (strcmp(v, "none") && strcmp(v, "block")) {
+          fprintf(stderr, "ditc: error: --recompute takes none or block, got '%s'\n", v);
+          return 2;
+        }
+        o.recompute = strcmp(v, "block") ? RECOMPUTE_NONE : RECOMPUTE_BLOCK;
+        recompute_given = 1;
       } else if (!strcmp(a, "--arch")) {
         for (const char *p = v; *p; p++) {
           if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == ',')) {
@@ -149,6 +169,14 @@ int main(int argc, char **argv) {
       return 2;
     }
     o.emit = EMIT_KERNEL_REPORT;
+  }
+  if (recompute_given && !o.train) {
+    fprintf(stderr, "ditc: error: --recompute goes with --mode train\n");
+    return 2;
+  }
+  if (o.train && (kernel_report || emit_cuda)) {
+    fprintf(stderr, "ditc: error: --mode train has no GPU kernels yet (--kernel-report, --emit-cuda)\n");
+    return 2;
   }
   if (o.emit == EMIT_PLAN && o.arch) {
     fprintf(stderr, "ditc: error: --arch %s: plans with GPU kernels are not available in this "

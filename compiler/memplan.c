@@ -13,6 +13,12 @@ static int64_t value_bytes(const Node *n) {
   return k < 0 ? -1 : k * (n->type.dtype == DT_I64 ? 8 : 4);
 }
 
+/* The operand a gradient op adds its result to, in place, or -1. */
+static int accumulator_operand(const Node *n) {
+  if (n->n_src == op_arity(n->op) && op_min_arity(n->op) < op_arity(n->op)) return n->n_src - 1;
+  return -1;
+}
+
 static ValueId find_root(const ValueId *parent, ValueId v) {
   while (parent[v] != v) v = parent[v];
   return v;
@@ -84,16 +90,20 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
     if (nd->op == OP_OUTPUT) last_use[i] = (int32_t)n;
   }
 
-  /* Aliases. Views (reshape, output) share their source's bytes. The
-   * residual aux of res_gate_ln_modulate overwrites its input x in place when
-   * nothing reads x's bytes after the fused op. grp_last[r] is the latest
-   * last use over the group of values sharing root r's bytes. */
+  /* Aliases. Views (reshape, output, param_grad) share their source's bytes.
+   * Two kinds of results overwrite an operand in place: a gradient op's
+   * result its accumulator operand (always: autodiff.c hands over only
+   * accumulators nothing else reads later, which is checked here), and the
+   * residual aux of res_gate_ln_modulate its input x when nothing reads x's
+   * bytes after the fused op. grp_last[r] is the latest last use over the
+   * group of values sharing root r's bytes. */
   ValueId *parent = arena_array(g->arena, n, sizeof(ValueId));
   int32_t *grp_last = arena_array(g->arena, n, sizeof(int32_t));
   if (!parent || !grp_last) return DITC_ERR_NOMEM;
   for (size_t i = 0; i < n; i++) {
     const Node *nd = &g->nodes[i];
-    parent[i] = (nd->op == OP_RESHAPE || nd->op == OP_OUTPUT) ? nd->src[0] : (ValueId)i;
+    bool view = nd->op == OP_RESHAPE || nd->op == OP_OUTPUT || nd->op == OP_PARAM_GRAD;
+    parent[i] = view ? nd->src[0] : (ValueId)i;
     grp_last[i] = last_use[i];
   }
   for (size_t i = 0; i < n; i++) {
@@ -102,14 +112,33 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
   }
   for (size_t i = 0; i < n; i++) {
     const Node *nd = &g->nodes[i];
-    if (nd->op != OP_AUX) continue;
-    ValueId fused = nd->src[0];
-    ValueId r = find_root(parent, g->nodes[fused].src[0]);
-    int kind = g->nodes[r].op;
-    if (kind != OP_INPUT && kind != OP_PARAM && kind != OP_PARAM_PACK && grp_last[r] == fused) {
-      parent[i] = r;
-      if (grp_last[i] > grp_last[r]) grp_last[r] = grp_last[i];
+    ValueId target = -1; /* the operand whose bytes node i's result takes over */
+    int32_t writer = (int32_t)i; /* the node that writes the result */
+    bool required = true;
+    int acc = accumulator_operand(nd);
+    if (acc >= 0) {
+      target = nd->src[acc];
+    } else if (nd->op == OP_AUX) {
+      const Node *f = &g->nodes[nd->src[0]];
+      writer = nd->src[0];
+      if (f->op == OP_LN_MODULATE_GRAD || f->op == OP_RESIDUAL_GATE_GRAD) {
+        target = f->src[3]; /* dmod, updated column by column */
+      } else if (f->op == OP_RES_GATE_LN_MODULATE) {
+        target = f->src[0];
+        required = false;
+      }
     }
+    if (target < 0) continue;
+    ValueId r = find_root(parent, target);
+    int kind = g->nodes[r].op;
+    bool free_after = grp_last[r] <= writer && kind != OP_INPUT && kind != OP_PARAM && kind != OP_PARAM_PACK;
+    if (!free_after) {
+      if (required) return DITC_ERR_INTERNAL; /* an accumulator someone still reads */
+      continue;
+    }
+    ValueId me = find_root(parent, (ValueId)i);
+    parent[me] = r;
+    if (grp_last[me] > grp_last[r]) grp_last[r] = grp_last[me];
   }
   for (size_t i = 0; i < n; i++) {
     const Node *nd = &g->nodes[i];
@@ -119,7 +148,7 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
     s->root = find_root(parent, (ValueId)i);
     const Node *rn = &g->nodes[s->root];
     s->kind = (rn->op == OP_PARAM || rn->op == OP_PARAM_PACK) ? MEM_WEIGHTS : MEM_ARENA;
-    /* the residual aux is written when its fused op runs */
+    /* an aux result is written when its source op runs */
     s->def = nd->op == OP_AUX ? nd->src[0] : (int32_t)i;
   }
   for (size_t i = 0; i < n; i++) mp->slots[i].last_use = grp_last[mp->slots[i].root];
@@ -130,6 +159,21 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
     if (s->kind != MEM_WEIGHTS || s->root != (ValueId)i) continue;
     s->offset = align_up(mp->weight_bytes, 64);
     mp->weight_bytes = s->offset + s->bytes;
+  }
+  /* Parameter gradients: the gradient buffer mirrors the weight buffer. */
+  for (size_t i = 0; i < n; i++) {
+    const Node *nd = &g->nodes[i];
+    if (nd->op != OP_PARAM_GRAD) continue;
+    MemSlot *root = &mp->slots[mp->slots[i].root];
+    const MemSlot *w = &mp->slots[nd->src[1]];
+    if (root->kind != MEM_ARENA || root->bytes != w->bytes) return DITC_ERR_INTERNAL;
+    root->kind = MEM_GRADS;
+    root->offset = w->offset;
+    mp->grad_bytes = mp->weight_bytes;
+  }
+  for (size_t i = 0; i < n; i++) {
+    MemSlot *s = &mp->slots[i];
+    if (s->root != (ValueId)i) s->kind = mp->slots[s->root].kind;
   }
 
   /* Arena: walk the nodes; before node i runs, free what died before it
@@ -153,7 +197,8 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
     if (i > 0)
       for (ValueId j = dies_head[i - 1]; j >= 0; j = dies_next[j])
         if (release(&p, mp->slots[j].offset, align_up(mp->slots[j].bytes, MEMPLAN_ALIGN))) return DITC_ERR_NOMEM;
-    ValueId here[2] = {(ValueId)i, aux_of[i]};
+    /* an aux result was placed with its source op */
+    ValueId here[2] = {g->nodes[i].op == OP_AUX ? -1 : (ValueId)i, aux_of[i]};
     for (int h = 0; h < 2; h++) {
       if (here[h] < 0) continue;
       MemSlot *s = &mp->slots[here[h]];

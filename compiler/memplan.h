@@ -3,6 +3,8 @@
  *            pack's parts adjacent, so stacked weights are one matrix);
  *   arena:   every activation, placed by a liveness-based best-fit planner
  *            in one arena, so values whose lifetimes do not overlap share bytes;
+ *   grads:   a training plan's parameter gradients, in a gradient buffer laid
+ *            out exactly as the weight buffer;
  *   alias:   views (reshape, output) and in-place results (the residual of
  *            res_gate_ln_modulate when its input dies there) reuse their
  *            source's bytes.
@@ -14,7 +16,7 @@
 
 #define MEMPLAN_ALIGN 256 /* bytes: every arena buffer starts on this boundary */
 
-typedef enum { MEM_NONE = 0, MEM_ARENA = 1, MEM_WEIGHTS = 2 } MemKind;
+typedef enum { MEM_NONE = 0, MEM_ARENA = 1, MEM_WEIGHTS = 2, MEM_GRADS = 3 } MemKind;
 
 typedef struct MemSlot {
   MemKind kind;
@@ -29,6 +31,7 @@ typedef struct MemPlan {
   int64_t arena_bytes;     /* peak: the arena's size */
   int64_t unplanned_bytes; /* sum of all activation buffers, as if none were reused */
   int64_t weight_bytes;
+  int64_t grad_bytes;      /* training plans: the gradient buffer (laid out as the weights), else 0 */
 } MemPlan;
 
 DitcStatus memplan_run(const Graph *g, MemPlan *out);

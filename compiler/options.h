@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "../runtime/include/dit/plan_format.h"
+#include "autodiff.h"
 #include "sema.h"
 
 #define DITC_MAX_BATCH 65536
@@ -27,6 +28,8 @@ typedef struct CompileOptions {
   PlanDType dtype;      /* --dtype */
   const char *arch;     /* --arch LIST: "sm_80,sm_90"; NULL = none */
   const char *dump_after; /* --dump-after STAGE: "lower" or a pass name; NULL = the final graph */
+  bool train;             /* --mode train: the training graph (loss and backward) */
+  RecomputeMode recompute; /* --recompute none|block (training) */
 } CompileOptions;
 
 #endif

@@ -32,7 +32,8 @@ DitcStatus pass_cse(Graph **gp) {
   for (size_t i = 0; i < g->n_nodes; i++) {
     const Node *n = &g->nodes[i];
     bool pure = n->op != OP_INPUT && n->op != OP_PARAM && n->op != OP_PARAM_PACK &&
-                n->op != OP_OUTPUT && n->op != OP_AUX;
+                n->op != OP_OUTPUT && n->op != OP_AUX &&
+                n->op != OP_ZEROS && n->op != OP_PARAM_GRAD;
     if (pure) {
       Node probe = *n;
       for (int k = 0; k < probe.n_src; k++) probe.src[k] = rw_get(&rw, probe.src[k]);

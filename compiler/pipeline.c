@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "atomic_file.h"
+#include "autodiff.h"
 #include "cost.h"
 #include "ir_print.h"
 #include "kernel_plan.h"
@@ -63,6 +64,45 @@ static DitcStatus verify(const Graph *g, Diag *d, const char *after) {
   return st;
 }
 
+/* The backward stage of training graphs: autodiff, then the verifier. */
+static DitcStatus run_autodiff(Graph *g, Diag *d, RecomputeMode mode) {
+  char why[256];
+  DitcStatus st = autodiff(g, mode, why, sizeof why);
+  if (st) {
+    diag_error(d, span_none(), "internal error: autodiff failed: %s", why);
+    return st;
+  }
+  return verify(g, d, "autodiff");
+}
+
+static DitcStatus plan_memory(const Graph *g, Diag *d, MemPlan *mp) {
+  DitcStatus st = memplan_run(g, mp);
+  if (st) {
+    diag_error(d, span_none(), "internal error: memory planning failed: %s", ditc_status_str(st));
+    return st;
+  }
+  char why[256];
+  st = memplan_check(g, mp, why, sizeof why);
+  if (st) diag_error(d, span_none(), "internal error: memory plan invalid: %s", why);
+  return st;
+}
+
+/* The activation arena of the training graph under each recompute mode. */
+static DitcStatus train_memory(Arena *a, Diag *d, const Spec *spec, int64_t batch, TrainMemory *tm) {
+  for (int mode = 0; mode < 2; mode++) {
+    Graph *g = NULL;
+    MemPlan mp;
+    DitcStatus st = lower_train(a, d, spec, batch, &g);
+    if (!st) st = pipeline_run_passes(&g, d, NULL, NULL);
+    if (!st) st = run_autodiff(g, d, (RecomputeMode)mode);
+    if (!st) st = plan_memory(g, d, &mp);
+    if (st) return st;
+    tm->arena_bytes[mode] = mp.arena_bytes;
+    tm->weight_bytes = mp.weight_bytes;
+  }
+  return DITC_OK;
+}
+
 typedef struct Emit {
   const CompileOptions *opts;
   ReportInput report;
@@ -96,7 +136,8 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   GraphCost cost;
   st = spec_load(arena, &diag, &opts->spec, &spec);
   if (st) goto done;
-  st = lower_forward(arena, &diag, spec, opts->batch, &g);
+  st = opts->train ? lower_train(arena, &diag, spec, opts->batch, &g)
+                   : lower_forward(arena, &diag, spec, opts->batch, &g);
   if (st) goto done;
   st = verify(g, &diag, "lower");
   if (st) goto done;
@@ -110,19 +151,19 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   const Graph *lowered = g, *dump = NULL;
   st = pipeline_run_passes(&g, &diag, opts->dump_after, &dump);
   if (st) goto done;
+  if (opts->train) {
+    st = run_autodiff(g, &diag, opts->recompute);
+    if (st) goto done;
+  }
   if (!dump) dump = g;
 
   MemPlan mp;
-  st = memplan_run(g, &mp);
-  if (st) {
-    diag_error(&diag, span_none(), "internal error: memory planning failed: %s", ditc_status_str(st));
-    goto done;
-  }
-  char why[256];
-  st = memplan_check(g, &mp, why, sizeof why);
-  if (st) {
-    diag_error(&diag, span_none(), "internal error: memory plan invalid: %s", why);
-    goto done;
+  st = plan_memory(g, &diag, &mp);
+  if (st) goto done;
+  TrainMemory tm = {0};
+  if (opts->train && (opts->emit == EMIT_REPORT || opts->emit == EMIT_JSON)) {
+    st = train_memory(arena, &diag, spec, opts->batch, &tm);
+    if (st) goto done;
   }
   if (opts->emit == EMIT_KERNEL_REPORT) {
     st = kernel_report(g, opts->arch ? opts->arch : "sm_80,sm_90", &diag, out);
@@ -130,13 +171,15 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   }
   if (opts->emit == EMIT_PLAN) {
     Plan *plan = NULL;
-    st = plan_build(arena, &diag, g, &mp, opts->dtype, &plan);
+    st = opts->train ? plan_build_train(arena, &diag, g, &mp, opts->dtype,
+                                        (PlanRecompute)opts->recompute, &plan)
+                     : plan_build(arena, &diag, g, &mp, opts->dtype, &plan);
     if (!st && opts->out_path) st = plan_write(&diag, plan, opts->out_path);
     else if (!st && plan_write_stream(plan, out) != 0) st = DITC_ERR_IO;
     goto done;
   }
 
-  Emit e = {opts, {opts->spec.path, spec, lowered, &cost, &mp}, dump};
+  Emit e = {opts, {opts->spec.path, spec, lowered, &cost, &mp, opts->train ? &tm : NULL}, dump};
   if (opts->out_path) {
     st = atomic_write(&diag, opts->out_path, emit_to, &e);
   } else if (emit_to(out, &e) != 0 || fflush(out) != 0) {

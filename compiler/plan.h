@@ -23,7 +23,9 @@ typedef struct Plan {
   size_t n_values;
   PlanOp *ops;
   size_t n_ops;
-  PlanIO io;
+  PlanIO io;       /* inference plans */
+  bool train;      /* a training plan: train instead of io */
+  PlanTrain train_io;
 } Plan;
 
 /* Builds the plan of a fused graph and its memory plan. Fails with an
@@ -31,6 +33,9 @@ typedef struct Plan {
  * execute (a pass did not fuse it). */
 DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, PlanDType dtype,
                       Plan **out);
+/* The same for a training graph (lower_train + passes + autodiff). */
+DitcStatus plan_build_train(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, PlanDType dtype,
+                            PlanRecompute recompute, Plan **out);
 
 /* Writes plan.bin (all sections, checksums) atomically. */
 DitcStatus plan_write(Diag *d, const Plan *p, const char *path);

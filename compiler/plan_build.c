@@ -2,7 +2,10 @@
  * the graph's node indices, so ops refer to values without any renumbering. */
 #include <string.h>
 
+#include "lower.h"
 #include "plan.h"
+
+#define DIT_TRAIN_STEPS_IN_PLAN DIT_TRAIN_TIMESTEPS
 
 static uint32_t add_string(Arena *a, Plan *p, const char *s) {
   size_t n = strlen(s) + 1;
@@ -41,7 +44,8 @@ static void fill_model(Arena *a, Plan *p, const ModelConfig *c) {
 }
 
 static void fill_value(PlanValue *v, const Node *n, const MemSlot *s) {
-  v->storage = s->kind == MEM_WEIGHTS ? PLAN_STORE_WEIGHTS : PLAN_STORE_ARENA;
+  v->storage = s->kind == MEM_WEIGHTS ? PLAN_STORE_WEIGHTS
+               : s->kind == MEM_GRADS ? PLAN_STORE_GRADS : PLAN_STORE_ARENA;
   v->dtype = n->type.dtype == DT_I64 ? PLAN_VDT_I64 : PLAN_VDT_F32;
   v->rank = (uint32_t)n->type.rank;
   v->batch_major = s->kind == MEM_ARENA;
@@ -73,20 +77,33 @@ static int add_weights(Arena *a, Plan *p, const Node *n, const MemSlot *s, size_
   return 0;
 }
 
+/* The AUX node that holds node self's second result, or DIT_PLAN_NONE. */
+static uint32_t second_result(const Graph *g, ValueId self) {
+  for (size_t j = (size_t)self + 1; j < g->n_nodes; j++)
+    if (g->nodes[j].op == OP_AUX && g->nodes[j].src[0] == self) return (uint32_t)j;
+  return DIT_PLAN_NONE;
+}
+
 static bool to_plan_op(const Node *n, ValueId self, const Graph *g, PlanOp *op) {
   memset(op, 0, sizeof *op);
   op->n_in = (uint32_t)n->n_src;
   for (int k = 0; k < n->n_src; k++) op->in[k] = (uint32_t)n->src[k];
   op->out = (uint32_t)self;
   op->out2 = DIT_PLAN_NONE;
+  bool needs_out2 = false;
   switch (n->op) {
   case OP_PATCHIFY: op->kind = PLAN_OP_PATCHIFY; op->i[0] = n->attr.patch.p; break;
   case OP_UNPATCHIFY:
-    op->kind = PLAN_OP_UNPATCHIFY;
+  case OP_UNPATCHIFY_GRAD:
+    op->kind = n->op == OP_UNPATCHIFY ? PLAN_OP_UNPATCHIFY : PLAN_OP_UNPATCHIFY_GRAD;
     op->i[0] = n->attr.patch.p;
     op->i[1] = n->attr.patch.channels;
     break;
-  case OP_LINEAR: op->kind = PLAN_OP_LINEAR; op->i[0] = (int64_t)n->attr.linear.act; break;
+  case OP_LINEAR:
+    op->kind = PLAN_OP_LINEAR;
+    op->i[0] = (int64_t)n->attr.linear.act;
+    op->out2 = second_result(g, self); /* training: the pre-activation */
+    break;
   case OP_ADD: op->kind = PLAN_OP_ADD; break;
   case OP_TIMESTEP_FREQ:
     op->kind = PLAN_OP_TIMESTEP_FREQ;
@@ -97,32 +114,53 @@ static bool to_plan_op(const Node *n, ValueId self, const Graph *g, PlanOp *op) 
   case OP_SILU: op->kind = PLAN_OP_SILU; break;
   case OP_LN_MODULATE:
   case OP_RES_GATE_LN_MODULATE:
-    op->kind = n->op == OP_LN_MODULATE ? PLAN_OP_LN_MODULATE : PLAN_OP_RES_GATE_LN_MODULATE;
+  case OP_LN_MODULATE_GRAD:
+  case OP_RESIDUAL_GATE_GRAD:
+    op->kind = n->op == OP_LN_MODULATE ? PLAN_OP_LN_MODULATE
+               : n->op == OP_RES_GATE_LN_MODULATE ? PLAN_OP_RES_GATE_LN_MODULATE
+               : n->op == OP_LN_MODULATE_GRAD ? PLAN_OP_LN_MODULATE_GRAD : PLAN_OP_RESIDUAL_GATE_GRAD;
     op->i[0] = n->attr.lnmod.shift_col;
     op->i[1] = n->attr.lnmod.scale_col;
     op->i[2] = n->attr.lnmod.gate_col;
     op->f[0] = n->attr.lnmod.eps;
-    if (n->op == OP_RES_GATE_LN_MODULATE) {
-      for (size_t j = (size_t)self + 1; j < g->n_nodes; j++)
-        if (g->nodes[j].op == OP_AUX && g->nodes[j].src[0] == self) op->out2 = (uint32_t)j;
-      if (op->out2 == DIT_PLAN_NONE) return false;
-    }
+    needs_out2 = n->op != OP_LN_MODULATE;
+    op->out2 = second_result(g, self);
     break;
   case OP_CFG_MIX: op->kind = PLAN_OP_CFG_MIX; op->i[0] = n->attr.cfg.guided; break;
   case OP_DIFFUSION_STEP: op->kind = PLAN_OP_DIFFUSION_STEP; op->i[0] = n->attr.step.learn_sigma; break;
   case OP_ATTENTION:
-    op->kind = PLAN_OP_ATTENTION;
+  case OP_ATTENTION_GRAD:
+    op->kind = n->op == OP_ATTENTION ? PLAN_OP_ATTENTION : PLAN_OP_ATTENTION_GRAD;
     op->i[0] = n->attr.attn.heads;
     op->i[1] = n->attr.attn.head_dim;
     op->f[0] = n->attr.attn.scale;
+    if (n->op == OP_ATTENTION) op->out2 = second_result(g, self); /* training: the log-sum-exp */
     break;
+  case OP_Q_SAMPLE: op->kind = PLAN_OP_Q_SAMPLE; op->i[0] = n->attr.qs.steps; break;
+  case OP_DIFFUSION_LOSS:
+  case OP_LOSS_GRAD:
+    op->kind = n->op == OP_DIFFUSION_LOSS ? PLAN_OP_DIFFUSION_LOSS : PLAN_OP_LOSS_GRAD;
+    op->i[0] = n->attr.step.learn_sigma;
+    op->i[1] = DIT_TRAIN_STEPS_IN_PLAN;
+    break;
+  case OP_ZEROS: op->kind = PLAN_OP_ZEROS; break;
+  case OP_ACT_GRAD: op->kind = PLAN_OP_ACT_GRAD; op->i[0] = (int64_t)n->attr.act_grad.act; break;
+  case OP_LINEAR_GRAD_X: op->kind = PLAN_OP_LINEAR_GRAD_X; break;
+  case OP_LINEAR_GRAD_W:
+    op->kind = PLAN_OP_LINEAR_GRAD_W;
+    op->out2 = second_result(g, self);
+    needs_out2 = true;
+    break;
+  case OP_EMBEDDING_GRAD: op->kind = PLAN_OP_EMBEDDING_GRAD; break;
+  case OP_SUM_ROWS: op->kind = PLAN_OP_SUM_ROWS; break;
   default: return false;
   }
-  return true;
+  return !needs_out2 || op->out2 != DIT_PLAN_NONE;
 }
 
-DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, PlanDType dtype,
-                      Plan **out) {
+/* Model, values, weights and ops: what inference and training plans share. */
+static DitcStatus build_common(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, PlanDType dtype,
+                               Plan **out) {
   Plan *p = arena_alloc(a, sizeof *p);
   if (!p) return DITC_ERR_NOMEM;
   p->dtype = dtype;
@@ -133,34 +171,21 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
   p->ops = arena_array(a, g->n_nodes, sizeof(PlanOp));
   if (!p->values || !p->ops) return DITC_ERR_NOMEM;
   size_t wcap = 0;
-  p->io.x = p->io.t = p->io.y = p->io.out = p->io.noise = p->io.x_next = DIT_PLAN_NONE;
-  p->io.n_forward_ops = DIT_PLAN_NONE;
   for (size_t i = 0; i < g->n_nodes; i++) {
     const Node *n = &g->nodes[i];
-    const MemSlot *s = &mp->slots[i];
-    fill_value(&p->values[i], n, s);
+    fill_value(&p->values[i], n, &mp->slots[i]);
     switch (n->op) {
     case OP_INPUT:
-      if (!strcmp(n->name, "x")) p->io.x = (uint32_t)i;
-      if (!strcmp(n->name, "t")) p->io.t = (uint32_t)i;
-      if (!strcmp(n->name, "y")) p->io.y = (uint32_t)i;
-      if (!strcmp(n->name, "noise")) p->io.noise = (uint32_t)i;
-      break;
     case OP_OUTPUT:
-      /* the model output, then the sampler step's result */
-      if (p->io.out == DIT_PLAN_NONE) p->io.out = (uint32_t)i;
-      else p->io.x_next = (uint32_t)i;
-      break;
-    case OP_PARAM:
-    case OP_PARAM_PACK:
-      if (add_weights(a, p, n, s, &wcap)) return DITC_ERR_NOMEM;
-      break;
     case OP_RESHAPE:
     case OP_AUX:
-      break; /* views, and results written by their source op */
+    case OP_PARAM_GRAD:
+      break; /* inputs, markers, views, and results written by their source op */
+    case OP_PARAM:
+    case OP_PARAM_PACK:
+      if (add_weights(a, p, n, &mp->slots[i], &wcap)) return DITC_ERR_NOMEM;
+      break;
     default:
-      if (n->op == OP_CFG_MIX && p->io.n_forward_ops == DIT_PLAN_NONE)
-        p->io.n_forward_ops = (uint32_t)p->n_ops;
       if (!to_plan_op(n, (ValueId)i, g, &p->ops[p->n_ops])) {
         diag_error(d, span_none(), "internal error: op %%%zu (%s) has no runtime implementation",
                    i, op_name(n->op));
@@ -169,15 +194,86 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
       p->n_ops++;
     }
   }
+  *out = p;
+  return DITC_OK;
+}
+
+/* The index of the first plan op of this kind, or n_ops. */
+static uint32_t first_op(const Plan *p, uint32_t kind) {
+  for (size_t k = 0; k < p->n_ops; k++)
+    if (p->ops[k].kind == kind) return (uint32_t)k;
+  return (uint32_t)p->n_ops;
+}
+
+static uint32_t input_named(const Graph *g, const char *name) {
+  for (size_t i = 0; i < g->n_nodes; i++)
+    if (g->nodes[i].op == OP_INPUT && !strcmp(g->nodes[i].name, name)) return (uint32_t)i;
+  return DIT_PLAN_NONE;
+}
+
+DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, PlanDType dtype,
+                      Plan **out) {
+  Plan *p = NULL;
+  DitcStatus st = build_common(a, d, g, mp, dtype, &p);
+  if (st) return st;
+  p->io.x = input_named(g, "x");
+  p->io.t = input_named(g, "t");
+  p->io.y = input_named(g, "y");
+  p->io.noise = input_named(g, "noise");
+  p->io.out = p->io.x_next = DIT_PLAN_NONE;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    if (g->nodes[i].op != OP_OUTPUT) continue;
+    /* the model output, then the sampler step's result */
+    if (p->io.out == DIT_PLAN_NONE) p->io.out = (uint32_t)i;
+    else p->io.x_next = (uint32_t)i;
+  }
+  p->io.n_forward_ops = first_op(p, PLAN_OP_CFG_MIX);
   if (p->io.x == DIT_PLAN_NONE || p->io.t == DIT_PLAN_NONE || p->io.y == DIT_PLAN_NONE ||
       p->io.out == DIT_PLAN_NONE || p->io.noise == DIT_PLAN_NONE || p->io.x_next == DIT_PLAN_NONE ||
-      p->io.n_forward_ops == DIT_PLAN_NONE) {
+      p->io.n_forward_ops == p->n_ops) {
     diag_error(d, span_none(), "internal error: the graph lacks an input or its output");
     return DITC_ERR_INTERNAL;
   }
   p->io.arena_bytes = (uint64_t)mp->arena_bytes;
   p->io.weight_bytes = (uint64_t)mp->weight_bytes;
   p->io.unplanned_bytes = (uint64_t)mp->unplanned_bytes;
+  *out = p;
+  return DITC_OK;
+}
+
+DitcStatus plan_build_train(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, PlanDType dtype,
+                            PlanRecompute recompute, Plan **out) {
+  Plan *p = NULL;
+  DitcStatus st = build_common(a, d, g, mp, dtype, &p);
+  if (st) return st;
+  PlanTrain *tr = &p->train_io;
+  p->train = true;
+  tr->x0 = input_named(g, "x0");
+  tr->t = input_named(g, "t");
+  tr->y = input_named(g, "y");
+  tr->noise = input_named(g, "noise");
+  tr->x_t = tr->out = tr->loss = DIT_PLAN_NONE;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->op == OP_Q_SAMPLE) tr->x_t = (uint32_t)i;
+    if (n->op == OP_DIFFUSION_LOSS) {
+      tr->loss = (uint32_t)i;
+      tr->out = (uint32_t)n->src[2];
+    }
+  }
+  tr->recompute = recompute;
+  tr->n_loss_ops = first_op(p, PLAN_OP_DIFFUSION_LOSS) + 1;
+  tr->timesteps = DIT_TRAIN_TIMESTEPS;
+  if (tr->x0 == DIT_PLAN_NONE || tr->t == DIT_PLAN_NONE || tr->y == DIT_PLAN_NONE ||
+      tr->noise == DIT_PLAN_NONE || tr->x_t == DIT_PLAN_NONE || tr->loss == DIT_PLAN_NONE ||
+      tr->n_loss_ops > p->n_ops) {
+    diag_error(d, span_none(), "internal error: the training graph lacks an input or its loss");
+    return DITC_ERR_INTERNAL;
+  }
+  tr->arena_bytes = (uint64_t)mp->arena_bytes;
+  tr->weight_bytes = (uint64_t)mp->weight_bytes;
+  tr->grad_bytes = (uint64_t)mp->grad_bytes;
+  tr->unplanned_bytes = (uint64_t)mp->unplanned_bytes;
   *out = p;
   return DITC_OK;
 }

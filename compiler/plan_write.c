@@ -57,6 +57,7 @@ static int write_plan(FILE *f, void *vctx) {
   h.n_sections = N_SECTIONS;
   h.dtype = c->p->dtype;
   h.max_batch = c->p->max_batch;
+  h.flags = c->p->train ? PLAN_FLAG_TRAIN : 0;
   h.header_crc32 = dit_plan_crc32(0, &h, sizeof h);
 
   uint64_t at = 0;
@@ -80,7 +81,8 @@ static void make_blobs(WriteCtx *c, const Plan *p) {
   c->blobs[2] = (Blob){PLAN_SEC_WEIGHTS, (uint32_t)p->n_weights, p->weights, p->n_weights * sizeof(PlanWeight)};
   c->blobs[3] = (Blob){PLAN_SEC_VALUES, (uint32_t)p->n_values, p->values, p->n_values * sizeof(PlanValue)};
   c->blobs[4] = (Blob){PLAN_SEC_OPS, (uint32_t)p->n_ops, p->ops, p->n_ops * sizeof(PlanOp)};
-  c->blobs[5] = (Blob){PLAN_SEC_IO, 1, &p->io, sizeof p->io};
+  if (p->train) c->blobs[5] = (Blob){PLAN_SEC_TRAIN, 1, &p->train_io, sizeof p->train_io};
+  else c->blobs[5] = (Blob){PLAN_SEC_IO, 1, &p->io, sizeof p->io};
 }
 
 DitcStatus plan_write(Diag *d, const Plan *p, const char *path) {

@@ -79,6 +79,17 @@ void report_text(const ReportInput *r, FILE *out) {
   fprintf(out, "  activations   %s bytes in the planned arena at batch %lld (%s bytes unplanned)\n",
           commas(r->mem->arena_bytes, b1, sizeof b1), (long long)r->graph->batch,
           commas(r->mem->unplanned_bytes, b2, sizeof b2));
+  if (r->train) {
+    const TrainMemory *t = r->train;
+    char b4[32];
+    fprintf(out, "  training      at batch %lld: weights, gradients, AdamW moments and EMA take %s bytes\n",
+            (long long)r->graph->batch, commas(5 * t->weight_bytes, b1, sizeof b1));
+    fprintf(out, "                activations %s bytes with --recompute none, %s with --recompute block\n",
+                 commas(t->arena_bytes[0], b2, sizeof b2), commas(t->arena_bytes[1], b3, sizeof b3));
+    fprintf(out, "                peak %s bytes (none), %s bytes (block)\n",
+            commas(5 * t->weight_bytes + t->arena_bytes[0], b2, sizeof b2),
+            commas(5 * t->weight_bytes + t->arena_bytes[1], b4, sizeof b4));
+  }
   fprintf(out, "  by op         %-14s %6s %12s %12s\n", "op", "nodes", "GMACs/img", "GFLOP/img");
   for (int op = 0; op < OP_COUNT; op++) {
     if (!k->nodes_by_op[op] || (k->flops_by_op[op] == 0 && k->macs_by_op[op] == 0)) continue;
@@ -114,10 +125,20 @@ void report_json(const ReportInput *r, FILE *out) {
   fprintf(out,
           ",\"tokens\":%lld,\"params\":%lld,\"params_frozen\":%lld,\"param_tensors\":%lld"
           ",\"gmacs\":%.6f,\"gflops\":%.6f,\"weight_bytes_fp32\":%lld,\"weight_bytes_bf16\":%lld"
-          ",\"graph_nodes\":%zu,\"batch\":%lld,\"arena_bytes\":%lld,\"unplanned_bytes\":%lld}\n",
+          ",\"graph_nodes\":%zu,\"batch\":%lld,\"arena_bytes\":%lld,\"unplanned_bytes\":%lld",
           (long long)c->tokens, (long long)k->params, (long long)k->params_frozen,
           (long long)k->param_tensors, k->macs / per / 1e9, k->flops / per / 1e9,
           (long long)k->params * 4, (long long)k->params * 2, r->graph->n_nodes,
           (long long)r->graph->batch, (long long)r->mem->arena_bytes,
           (long long)r->mem->unplanned_bytes);
+  if (r->train) {
+    const TrainMemory *t = r->train;
+    fprintf(out,
+            ",\"train_state_bytes\":%lld,\"train_arena_bytes_none\":%lld,\"train_arena_bytes_block\":%lld"
+            ",\"train_peak_bytes_none\":%lld,\"train_peak_bytes_block\":%lld",
+            (long long)(5 * t->weight_bytes), (long long)t->arena_bytes[0], (long long)t->arena_bytes[1],
+            (long long)(5 * t->weight_bytes + t->arena_bytes[0]),
+            (long long)(5 * t->weight_bytes + t->arena_bytes[1]));
+  }
+  fprintf(out, "}\n");
 }

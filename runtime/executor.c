@@ -5,29 +5,36 @@
 
 void *exec_value(const Executor *e, uint32_t id) {
   const PlanValue *v = &e->pv->values[id];
-  return (v->storage == PLAN_STORE_ARENA ? e->arena : e->weights) + v->offset;
+  unsigned char *base = v->storage == PLAN_STORE_ARENA     ? e->arena
+                        : v->storage == PLAN_STORE_WEIGHTS ? e->weights
+                                                           : e->grads;
+  return base + v->offset;
 }
 
 /* dims[k] of value id for a forward of n rows */
-static int64_t dim(const Executor *e, uint32_t id, uint32_t k, int64_t n) {
+int64_t exec_dim(const Executor *e, uint32_t id, uint32_t k, int64_t n) {
   const PlanValue *v = &e->pv->values[id];
   return k == 0 && v->batch_major ? n : v->dims[k];
 }
 
-static int64_t numel(const Executor *e, uint32_t id, int64_t n) {
+int64_t exec_numel(const Executor *e, uint32_t id, int64_t n) {
   const PlanValue *v = &e->pv->values[id];
   int64_t m = 1;
-  for (uint32_t k = 0; k < v->rank; k++) m *= dim(e, id, k, n);
+  for (uint32_t k = 0; k < v->rank; k++) m *= exec_dim(e, id, k, n);
   return m;
 }
+
+#define dim exec_dim
+#define numel exec_numel
 
 int64_t exec_scratch_per_thread(const PlanView *pv) {
   int64_t need = 1;
   for (size_t i = 0; i < pv->n_ops; i++) {
     const PlanOp *op = &pv->ops[i];
-    if (op->kind == PLAN_OP_ATTENTION) {
-      int64_t T = pv->values[op->in[0]].dims[1];
-      if (T * T > need) need = T * T;
+    if (op->kind == PLAN_OP_ATTENTION || op->kind == PLAN_OP_ATTENTION_GRAD) {
+      int64_t T = pv->values[op->in[op->kind == PLAN_OP_ATTENTION ? 0 : 1]].dims[1];
+      int64_t per = op->kind == PLAN_OP_ATTENTION ? T * T : 2 * T * T; /* the backward keeps P and dP */
+      if (per > need) need = per;
     }
     if (op->kind == PLAN_OP_TIMESTEP_FREQ && op->i[0] / 2 > need) need = op->i[0] / 2;
   }
@@ -38,6 +45,14 @@ static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStep
 
 void exec_forward(const Executor *e, int64_t n) {
   for (size_t i = 0; i < e->pv->io->n_forward_ops; i++) run_op(e, &e->pv->ops[i], n, NULL);
+}
+
+void exec_loss(const Executor *e, int64_t n) {
+  for (size_t i = 0; i < e->pv->train->n_loss_ops; i++) run_op(e, &e->pv->ops[i], n, NULL);
+}
+
+void exec_train(const Executor *e, int64_t n) {
+  for (size_t i = 0; i < e->pv->n_ops; i++) run_op(e, &e->pv->ops[i], n, NULL);
 }
 
 void exec_sampler(const Executor *e, int64_t n, const DitStepParams *p, int update) {
@@ -62,8 +77,14 @@ static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStep
   case PLAN_OP_LINEAR: {
     uint32_t r = e->pv->values[in[0]].rank;
     int64_t K = dim(e, in[0], r - 1, n), rows = numel(e, in[0], n) / K;
-    cpu_linear(c, a, rows, K, exec_value(e, in[1]), dim(e, in[1], 0, n), exec_value(e, in[2]),
-               (int)op->i[0], out);
+    int64_t M = dim(e, in[1], 0, n);
+    if (op->out2 == DIT_PLAN_NONE) {
+      cpu_linear(c, a, rows, K, exec_value(e, in[1]), M, exec_value(e, in[2]), (int)op->i[0], out);
+    } else { /* training: keep the pre-activation z for the backward */
+      float *z = exec_value(e, op->out2);
+      cpu_linear(c, a, rows, K, exec_value(e, in[1]), M, exec_value(e, in[2]), PLAN_ACT_NONE, z);
+      cpu_act(c, z, rows * M, (int)op->i[0], out);
+    }
     break;
   }
   case PLAN_OP_ADD:
@@ -87,7 +108,11 @@ static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStep
                              op->i[1], op->f[0], exec_value(e, op->out2), out);
     break;
   case PLAN_OP_ATTENTION:
-    cpu_attention(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out);
+    if (op->out2 == DIT_PLAN_NONE)
+      cpu_attention(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out);
+    else /* training: keep each row's log-sum-exp for the backward */
+      cpu_attention_lse(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out,
+                        exec_value(e, op->out2));
     break;
   case PLAN_OP_CFG_MIX:
     cpu_cfg_mix(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n) * dim(e, in[0], 3, n), op->i[0], sp, out);
@@ -96,5 +121,6 @@ static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStep
     cpu_diffusion_step(c, a, exec_value(e, in[1]), exec_value(e, in[2]), n, dim(e, in[0], 1, n),
                        dim(e, in[0], 2, n) * dim(e, in[0], 3, n), (int)op->i[0], sp, out);
     break;
+  default: exec_train_op(e, op, n); break;
   }
 }

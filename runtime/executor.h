@@ -4,14 +4,18 @@
 #ifndef DIT_RUNTIME_EXECUTOR_H
 #define DIT_RUNTIME_EXECUTOR_H
 
+#include "cpu/cpu_grad.h"
 #include "cpu/cpu_ops.h"
 #include "plan/plan_view.h"
 
 typedef struct Executor {
   const PlanView *pv;
-  unsigned char *arena;   /* io.arena_bytes */
-  unsigned char *weights; /* io.weight_bytes */
+  unsigned char *arena;   /* arena_bytes */
+  unsigned char *weights; /* weight_bytes */
+  unsigned char *grads;   /* grad_bytes (training plans), else NULL */
   CpuCtx cpu;
+  const DitLossTable *loss_table; /* training plans: the diffusion's coefficients */
+  float grad_scale;       /* training: gradients are of grad_scale * sum of the per-sample losses */
 } Executor;
 
 /* Pointer to a value's first byte. */
@@ -24,6 +28,16 @@ void exec_forward(const Executor *e, int64_t n);
  * update is set) the DDPM/DDIM step into io.x_next. With guidance the forward
  * ran 2n rows. */
 void exec_sampler(const Executor *e, int64_t n, const DitStepParams *p, int update);
+
+/* Training plans: ops [0, n_loss_ops) (the per-sample loss), or every op
+ * (the loss, then the gradients into the gradient buffer). */
+void exec_loss(const Executor *e, int64_t n);
+void exec_train(const Executor *e, int64_t n);
+
+/* The training ops (exec_train.c); dim(e, id, k, n) as in executor.c. */
+void exec_train_op(const Executor *e, const PlanOp *op, int64_t n);
+int64_t exec_dim(const Executor *e, uint32_t id, uint32_t k, int64_t n);
+int64_t exec_numel(const Executor *e, uint32_t id, int64_t n);
 
 /* Floats of scratch per thread the plan's ops need. */
 int64_t exec_scratch_per_thread(const PlanView *pv);

@@ -42,8 +42,9 @@ static void fill_info(DitRuntime *rt) {
   i->max_batch = rt->pv.header->max_batch;
   i->has_null_class = m->label_rows > m->num_classes;
   i->learn_sigma = (int)m->learn_sigma;
-  i->arena_bytes = rt->pv.io->arena_bytes;
-  i->weight_bytes = rt->pv.io->weight_bytes;
+  i->arena_bytes = rt->pv.arena_bytes;
+  i->weight_bytes = rt->pv.weight_bytes;
+  i->training = rt->pv.train != NULL;
 }
 
 DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **out, DitError *err) {
@@ -75,14 +76,19 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
   ex->pv = &rt->pv;
   ex->cpu.n_threads = threads;
   ex->cpu.scratch_per_thread = exec_scratch_per_thread(&rt->pv);
-  ex->arena = alloc_zeroed(rt->pv.io->arena_bytes);
-  ex->weights = alloc_zeroed(rt->pv.io->weight_bytes);
+  ex->arena = alloc_zeroed(rt->pv.arena_bytes);
+  ex->weights = alloc_zeroed(rt->pv.weight_bytes);
   ex->cpu.scratch = alloc_zeroed((size_t)threads * (size_t)ex->cpu.scratch_per_thread * sizeof(float));
-  if (!ex->arena || !ex->weights || !ex->cpu.scratch) {
+  if (rt->pv.train) ex->grads = alloc_zeroed(rt->pv.grad_bytes);
+  if (!ex->arena || !ex->weights || !ex->cpu.scratch || (rt->pv.train && !ex->grads)) {
     st = dit_err(&e, DIT_ERR_NOMEM, "%s: cannot allocate %llu bytes of activations and %llu bytes of weights",
-                 plan_path, (unsigned long long)rt->pv.io->arena_bytes,
-                 (unsigned long long)rt->pv.io->weight_bytes);
+                 plan_path, (unsigned long long)rt->pv.arena_bytes,
+                 (unsigned long long)rt->pv.weight_bytes);
     goto fail;
+  }
+  if (rt->pv.train) {
+    st = rt_train_init(rt, &e);
+    if (st) goto fail;
   }
   fill_info(rt);
   *out = rt;
@@ -152,6 +158,10 @@ DitStatus rt_stage_inputs(DitRuntime *rt, int64_t row0, int64_t n, const float *
 }
 
 DitStatus rt_check_ready(DitRuntime *rt, int64_t rows) {
+  if (rt->pv.train)
+    return dit_err(&rt->err, DIT_ERR_ARG,
+                   "this is a training plan (ditc --mode train): it computes losses and gradients; "
+                   "compile the spec without --mode train to run forwards or sample");
   if (!rt->has_weights)
     return dit_err(&rt->err, DIT_ERR_ARG, "no weights are bound: call dit_load_weights first");
   if (rows < 1 || rows > (int64_t)rt->info.max_batch)
@@ -197,6 +207,8 @@ void dit_close(DitRuntime *rt) {
   free(rt->ex.arena);
   free(rt->ex.weights);
   free(rt->ex.cpu.scratch);
+  free(rt->ex.grads);
+  free(rt->loss_floats);
   plan_view_free(&rt->pv);
   free(rt);
 }

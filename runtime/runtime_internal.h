@@ -13,7 +13,12 @@ struct DitRuntime {
   DitModelInfo info;
   int has_weights;
   DitErr err;
+  DitLossTable loss_table; /* training plans: the training diffusion's coefficients */
+  float *loss_floats;      /* their storage */
 };
+
+/* Training plans: builds the loss table (runtime_train.c). */
+DitStatus rt_train_init(DitRuntime *rt, DitErr *err);
 
 /* Records st as the runtime's status (the message is already in rt->err). */
 DitStatus rt_fail(DitRuntime *rt, DitStatus st);

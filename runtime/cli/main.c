@@ -24,6 +24,8 @@ static void usage(FILE *f) {
           "                  [--steps 250] [--eta 0] [--cfg-scale 4.0] [--seed 0] [-o OUT.npy]\n"
           "                  [--png GRID.png] [--noise Z.npy] [--step-noise S.npy]\n"
           "                  [--num-samples M --npz OUT.npz] [--device cpu] [--threads N]\n"
+          "       dit loss PLAN --weights W --x0 X0.npy --t T.npy --y Y.npy --noise E.npy\n"
+          "                [--grads-out G.safetensors]                      (dit loss --help)\n"
           "       dit data fashion-mnist|images|latents ... -o OUT.ditdata   (dit data --help)\n"
           "       dit data info FILE\n"
           "       dit info PLAN\n"
@@ -43,6 +45,8 @@ static void usage(FILE *f) {
           "             --step-noise inject the initial latents and each step's noise.\n"
           "             --num-samples M --npz OUT.npz: an evaluation set (uint8 arr_0) that a\n"
           "             killed run resumes\n"
+          "  loss       the official training loss of one batch and its gradients, with a\n"
+          "             training plan (ditc SPEC --mode train --batch N -o PLAN)\n"
           "  data       build a training set (DITDATA) from Fashion-MNIST IDX files, a folder of\n"
           "             PNGs per class, or pre-extracted latents; describe one (docs/dataset-format.md)\n"
           "  info       what a plan holds\n");
@@ -266,6 +270,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "forward")) return cmd_forward(argc, argv);
   if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
   if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
+  if (!strcmp(argv[1], "loss")) return cmd_loss(argc, argv);
   if (!strcmp(argv[1], "data")) return cmd_data(argc, argv);
   fprintf(stderr, "dit: error: unknown command '%s' (forward, sample, data, info)\n", argv[1]);
   return 2;

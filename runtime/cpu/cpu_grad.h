@@ -90,8 +90,7 @@ void cpu_unpatchify_bwd(const CpuCtx *c, const float *dout, int64_t N, int64_t g
 void cpu_sum_rows(const CpuCtx *c, const float *a, int64_t n, int64_t nb, int accumulate, float *out);
 
 /* One AdamW step (PyTorch's torch.optim.AdamW, step counted from 1) on w[0, n)
- * from g, with first and second moments m, v; then, when ema is not NULL,
- * ema = decay * ema + (1 - decay) * w. */
+ * from g, with first and second moments m, v. */
 typedef struct AdamWParams {
   double lr, beta1, beta2, eps, weight_decay;
   int64_t step; /* 1 for the first update */

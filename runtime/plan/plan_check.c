@@ -44,9 +44,41 @@ static bool overlaps(const PlanValue *a, const PlanValue *b) {
   return a->storage == b->storage && a->offset < b->offset + b->bytes && b->offset < a->offset + a->bytes;
 }
 
+/* exactly the same bytes: an in-place result and its operand */
+static bool same_place(const PlanValue *a, const PlanValue *b) {
+  return a->storage == b->storage && a->offset == b->offset && a->bytes == b->bytes;
+}
+
+/* b broadcasts over a: b without its leading 1s equals a's trailing dims */
+static bool broadcasts(const PlanValue *a, const PlanValue *b) {
+  if (b->rank > a->rank) return false;
+  uint32_t lead = 0;
+  while (lead < b->rank && b->dims[lead] == 1) lead++;
+  for (uint32_t k = lead; k < b->rank; k++)
+    if (b->dims[k] != a->dims[a->rank - b->rank + k]) return false;
+  return true;
+}
+
+/* The operand an op adds its result to, in place, or -1 (see plan_format.h). */
+static int acc_operand(const PlanOp *op) {
+  switch (op->kind) {
+  case PLAN_OP_LINEAR_GRAD_X: return op->n_in == 3 ? 2 : -1;
+  case PLAN_OP_LN_MODULATE_GRAD:
+  case PLAN_OP_ATTENTION_GRAD: return op->n_in == 5 ? 4 : -1;
+  default: return -1;
+  }
+}
+
+/* The operand out2 updates in place (the dmod of the modulation gradients), or -1. */
+static int out2_in_place(const PlanOp *op) {
+  return op->kind == PLAN_OP_LN_MODULATE_GRAD || op->kind == PLAN_OP_RESIDUAL_GATE_GRAD ? 3 : -1;
+}
+
+static DitStatus check_train_shapes(const Check *c);
+
 static DitStatus check_shapes(const Check *c) {
   const PlanOp *op = c->op;
-  const PlanValue *a = val(c, op->in[0]), *o = val(c, op->out);
+  const PlanValue *o = val(c, op->out), *a = op->n_in ? val(c, op->in[0]) : o;
   switch (op->kind) {
   case PLAN_OP_PATCHIFY: {
     int64_t p = op->i[0];
@@ -76,6 +108,8 @@ static DitStatus check_shapes(const Check *c) {
     for (uint32_t k = 0; k + 1 < a->rank; k++)
       if (o->dims[k] != a->dims[k]) return bad(c, "linear output shape");
     if (!a->batch_major || !o->batch_major) return bad(c, "linear rows must be batch-major");
+    if (op->out2 != DIT_PLAN_NONE && (op->i[0] == PLAN_ACT_NONE || !dims_eq(val(c, op->out2), o)))
+      return bad(c, "linear pre-activation shape");
     return DIT_OK;
   }
   case PLAN_OP_ADD: {
@@ -132,6 +166,11 @@ static DitStatus check_shapes(const Check *c) {
       return bad(c, "attention shapes");
     /* the CPU backend keeps one T x T score matrix per thread */
     if (a->dims[1] > (1 << 20)) return bad(c, "attention over more than 2^20 tokens");
+    if (op->out2 != DIT_PLAN_NONE) {
+      const PlanValue *l = val(c, op->out2);
+      if (!is_f32(l, 3) || l->dims[0] != a->dims[0] || l->dims[1] != H || l->dims[2] != a->dims[1])
+        return bad(c, "attention log-sum-exp shape");
+    }
     return DIT_OK;
   }
   case PLAN_OP_CFG_MIX:
@@ -147,10 +186,126 @@ static DitStatus check_shapes(const Check *c) {
     return DIT_OK;
   }
   default:
+    return check_train_shapes(c);
+  }
+}
+
+/* The training ops' contracts. */
+static DitStatus check_train_shapes(const Check *c) {
+  const PlanOp *op = c->op;
+  const PlanView *pv = c->pv;
+  const PlanValue *o = val(c, op->out), *a = op->n_in ? val(c, op->in[0]) : o;
+  if (!pv->train) return bad(c, "unknown op kind (the plan needs a newer runtime)");
+  int acc = acc_operand(op);
+  if (acc >= 0 && (!same_place(val(c, op->in[acc]), o) || !dims_eq(val(c, op->in[acc]), o)))
+    return bad(c, "an accumulator that is not the result's own bytes");
+  int ip = out2_in_place(op);
+  if (ip >= 0 && (!same_place(val(c, op->in[ip]), val(c, op->out2)) || !dims_eq(val(c, op->in[ip]), val(c, op->out2))))
+    return bad(c, "dmod is not updated in place");
+  switch (op->kind) {
+  case PLAN_OP_Q_SAMPLE: {
+    const PlanValue *z = val(c, op->in[1]), *t = val(c, op->in[2]);
+    if (!is_f32(a, 4) || !dims_eq(a, z) || !dims_eq(a, o) || t->dtype != PLAN_VDT_I64 || t->rank != 1 ||
+        t->dims[0] != a->dims[0] || op->i[0] != pv->train->timesteps || !a->batch_major ||
+        !t->batch_major || !o->batch_major)
+      return bad(c, "q_sample shapes");
+    return DIT_OK;
+  }
+  case PLAN_OP_DIFFUSION_LOSS:
+  case PLAN_OP_LOSS_GRAD: {
+    const PlanValue *xt = val(c, op->in[1]), *m = val(c, op->in[2]), *z = val(c, op->in[3]);
+    const PlanValue *t = val(c, op->in[4]);
+    if (!is_f32(a, 4) || !dims_eq(a, xt) || !dims_eq(a, z) || !is_f32(m, 4) || op->i[0] < 0 ||
+        op->i[0] > 1 || m->dims[0] != a->dims[0] || m->dims[1] != a->dims[1] * (op->i[0] ? 2 : 1) ||
+        m->dims[2] != a->dims[2] || m->dims[3] != a->dims[3] || t->dtype != PLAN_VDT_I64 ||
+        t->rank != 1 || t->dims[0] != a->dims[0] || op->i[1] != pv->train->timesteps ||
+        !a->batch_major || !xt->batch_major || !m->batch_major || !z->batch_major || !t->batch_major)
+      return bad(c, "diffusion loss shapes");
+    bool ok = op->kind == PLAN_OP_LOSS_GRAD ? dims_eq(o, m) && o->dtype == PLAN_VDT_F32
+                                            : is_f32(o, 1) && o->dims[0] == a->dims[0];
+    if (!ok || !o->batch_major) return bad(c, "diffusion loss result shape");
+    return DIT_OK;
+  }
+  case PLAN_OP_ZEROS:
+    if (o->dtype != PLAN_VDT_F32) return bad(c, "zeros type");
+    return DIT_OK;
+  case PLAN_OP_ACT_GRAD:
+    if (!is_f32(a, 0) || !dims_eq(a, val(c, op->in[1])) || !dims_eq(a, o) ||
+        (op->i[0] != PLAN_ACT_GELU_TANH && op->i[0] != PLAN_ACT_SILU) || a->batch_major != o->batch_major)
+      return bad(c, "act_grad shapes");
+    return DIT_OK;
+  case PLAN_OP_LINEAR_GRAD_X:
+  case PLAN_OP_LINEAR_GRAD_W: {
+    const PlanValue *b = val(c, op->in[1]);
+    bool gx = op->kind == PLAN_OP_LINEAR_GRAD_X;
+    if (!is_f32(a, 0) || a->rank < 2 || !a->batch_major || !is_f32(b, 0)) return bad(c, "linear gradient operand types");
+    int64_t M = a->dims[a->rank - 1];
+    if (gx) {
+      if (b->rank != 2 || b->dims[0] != M || !is_f32(o, a->rank) || !o->batch_major ||
+          o->dims[o->rank - 1] != b->dims[1])
+        return bad(c, "linear_grad_x shapes");
+      for (uint32_t k = 0; k + 1 < a->rank; k++)
+        if (o->dims[k] != a->dims[k]) return bad(c, "linear_grad_x shapes");
+    } else {
+      const PlanValue *db = val(c, op->out2);
+      if (b->rank != a->rank || !b->batch_major || !is_f32(o, 2) || o->batch_major || o->dims[0] != M ||
+          o->dims[1] != b->dims[b->rank - 1] || !is_f32(db, 1) || db->batch_major || db->dims[0] != M)
+        return bad(c, "linear_grad_w shapes");
+      for (uint32_t k = 0; k + 1 < a->rank; k++)
+        if (b->dims[k] != a->dims[k]) return bad(c, "linear_grad_w shapes");
+    }
+    return DIT_OK;
+  }
+  case PLAN_OP_LN_MODULATE_GRAD:
+  case PLAN_OP_RESIDUAL_GATE_GRAD: {
+    const PlanValue *x = val(c, op->in[1]), *mod = val(c, op->in[2]), *dmod = val(c, op->in[3]);
+    if (!is_f32(a, 3) || !dims_eq(a, x) || !dims_eq(a, o) || !is_f32(mod, 2) ||
+        mod->dims[0] != a->dims[0] || !dims_eq(mod, dmod) || !a->batch_major || !mod->batch_major ||
+        !dmod->batch_major || !o->batch_major)
+      return bad(c, "modulation gradient shapes");
+    int64_t D = a->dims[2], M = mod->dims[1];
+    bool ln = op->kind == PLAN_OP_LN_MODULATE_GRAD;
+    int64_t c0 = ln ? op->i[0] : op->i[2], c1 = ln ? op->i[1] : op->i[2];
+    if (c0 < 0 || c0 > M - D || c1 < 0 || c1 > M - D || (ln && (!(op->f[0] > 0) || !isfinite(op->f[0]))))
+      return bad(c, "modulation gradient columns or eps");
+    return DIT_OK;
+  }
+  case PLAN_OP_ATTENTION_GRAD: {
+    const PlanValue *q = val(c, op->in[1]), *out = val(c, op->in[2]), *l = val(c, op->in[3]);
+    int64_t H = op->i[0], hd = op->i[1];
+    if (!is_f32(q, 3) || H < 1 || hd < 1 || q->dims[2] != mul3(3, H, hd) || !dims_eq(o, q) ||
+        !is_f32(a, 3) || a->dims[0] != q->dims[0] || a->dims[1] != q->dims[1] ||
+        a->dims[2] != mul3(H, hd, 1) || !dims_eq(a, out) || !is_f32(l, 3) || l->dims[0] != q->dims[0] ||
+        l->dims[1] != H || l->dims[2] != q->dims[1] || !isfinite(op->f[0]) || q->dims[1] > (1 << 20) ||
+        !a->batch_major || !q->batch_major || !out->batch_major || !l->batch_major || !o->batch_major)
+      return bad(c, "attention_grad shapes");
+    return DIT_OK;
+  }
+  case PLAN_OP_EMBEDDING_GRAD: {
+    const PlanValue *ids = val(c, op->in[1]);
+    /* the ids are the plan's labels, which the runtime checks against the table */
+    if (!is_f32(a, 2) || op->in[1] != pv->train->y || ids->dims[0] != a->dims[0] || !is_f32(o, 2) ||
+        o->dims[0] != pv->model->label_rows || o->dims[1] != a->dims[1] || o->batch_major || !a->batch_major)
+      return bad(c, "embedding_grad shapes");
+    return DIT_OK;
+  }
+  case PLAN_OP_UNPATCHIFY_GRAD: {
+    int64_t p = op->i[0], ch = op->i[1];
+    if (!is_f32(a, 4) || !is_f32(o, 3) || p < 1 || ch < 1 || a->dims[1] != ch || a->dims[2] != a->dims[3] ||
+        a->dims[2] % p || o->dims[0] != a->dims[0] || o->dims[1] != mul3(a->dims[2] / p, a->dims[2] / p, 1) ||
+        o->dims[2] != mul3(p, p, ch) || !a->batch_major || !o->batch_major)
+      return bad(c, "unpatchify_grad shapes");
+    return DIT_OK;
+  }
+  case PLAN_OP_SUM_ROWS:
+    if (!is_f32(a, 0) || !is_f32(o, 0) || o->batch_major || !broadcasts(a, o)) return bad(c, "sum_rows shapes");
+    return DIT_OK;
+  default:
     return bad(c, "unknown op kind (the plan needs a newer runtime)");
   }
 }
 
+/* The operand count an op kind takes (the most, for ops with an optional accumulator). */
 static uint32_t arity(uint32_t kind) {
   switch (kind) {
   case PLAN_OP_LINEAR: return 3;
@@ -159,7 +314,38 @@ static uint32_t arity(uint32_t kind) {
   case PLAN_OP_LN_MODULATE: return 2;
   case PLAN_OP_RES_GATE_LN_MODULATE: return 4;
   case PLAN_OP_DIFFUSION_STEP: return 3;
+  case PLAN_OP_Q_SAMPLE: return 3;
+  case PLAN_OP_DIFFUSION_LOSS:
+  case PLAN_OP_LOSS_GRAD: return 5;
+  case PLAN_OP_ZEROS: return 0;
+  case PLAN_OP_ACT_GRAD: return 2;
+  case PLAN_OP_LINEAR_GRAD_X: return 3;
+  case PLAN_OP_LINEAR_GRAD_W: return 2;
+  case PLAN_OP_LN_MODULATE_GRAD: return 5;
+  case PLAN_OP_RESIDUAL_GATE_GRAD: return 4;
+  case PLAN_OP_ATTENTION_GRAD: return 5;
+  case PLAN_OP_EMBEDDING_GRAD: return 2;
   default: return 1;
+  }
+}
+
+static bool arity_ok(const PlanOp *op) {
+  uint32_t n = arity(op->kind);
+  bool optional_acc = op->kind == PLAN_OP_LINEAR_GRAD_X || op->kind == PLAN_OP_LN_MODULATE_GRAD ||
+                      op->kind == PLAN_OP_ATTENTION_GRAD;
+  return op->n_in == n || (optional_acc && op->n_in + 1 == n);
+}
+
+/* Whether an op kind writes a second result: 2 always, 1 optionally (training plans), 0 never. */
+static int second_result(uint32_t kind, bool train) {
+  switch (kind) {
+  case PLAN_OP_RES_GATE_LN_MODULATE:
+  case PLAN_OP_LINEAR_GRAD_W:
+  case PLAN_OP_LN_MODULATE_GRAD:
+  case PLAN_OP_RESIDUAL_GATE_GRAD: return 2;
+  case PLAN_OP_LINEAR:
+  case PLAN_OP_ATTENTION: return train ? 1 : 0;
+  default: return 0;
   }
 }
 
@@ -170,28 +356,35 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
   bool *defined = calloc(pv->n_values ? pv->n_values : 1, sizeof(bool));
   if (!defined) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   for (size_t v = 0; v < pv->n_values; v++) defined[v] = true;
+  bool train = pv->train != NULL;
   for (size_t i = 0; i < pv->n_ops; i++) {
     uint32_t outs[2] = {pv->ops[i].out, pv->ops[i].out2};
     for (int k = 0; k < 2; k++)
-      if (outs[k] < pv->n_values && pv->values[outs[k]].storage == PLAN_STORE_ARENA)
+      if (outs[k] < pv->n_values && pv->values[outs[k]].storage != PLAN_STORE_WEIGHTS)
         defined[outs[k]] = false;
   }
   for (size_t i = 0; i < pv->n_ops; i++) {
     const PlanOp *op = &pv->ops[i];
     Check c = {pv, op, i, err};
-    bool res = op->kind == PLAN_OP_RES_GATE_LN_MODULATE;
     bool sampler = op->kind == PLAN_OP_CFG_MIX || op->kind == PLAN_OP_DIFFUSION_STEP;
-    if (sampler != (i >= pv->io->n_forward_ops)) {
-      st = bad(&c, "a sampler op among the forward ops, or a forward op after them");
+    bool misplaced = train ? sampler || ((op->kind == PLAN_OP_DIFFUSION_LOSS) != (i + 1 == pv->train->n_loss_ops))
+                           : sampler != (i >= pv->io->n_forward_ops);
+    if (misplaced) {
+      st = bad(&c, train ? "a sampler op in a training plan, or the loss out of place"
+                         : "a sampler op among the forward ops, or a forward op after them");
       goto done;
     }
-    if (op->n_in != arity(op->kind) || op->out >= pv->n_values ||
-        (res ? op->out2 >= pv->n_values : op->out2 != DIT_PLAN_NONE)) {
+    int two = second_result(op->kind, train);
+    bool has2 = op->out2 != DIT_PLAN_NONE;
+    if (!arity_ok(op) || op->out >= pv->n_values || (has2 && op->out2 >= pv->n_values) ||
+        (two == 2 && !has2) || (two == 0 && has2)) {
       st = bad(&c, "wrong operand count or result id");
       goto done;
     }
-    const PlanValue *o = &pv->values[op->out];
-    if (o->storage != PLAN_STORE_ARENA || (res && pv->values[op->out2].storage != PLAN_STORE_ARENA)) {
+    const PlanValue *o = &pv->values[op->out], *o2 = has2 ? &pv->values[op->out2] : NULL;
+    bool where_ok = o->storage == PLAN_STORE_ARENA || (train && o->storage == PLAN_STORE_GRADS);
+    if (o2) where_ok = where_ok && (o2->storage == PLAN_STORE_ARENA || (train && o2->storage == PLAN_STORE_GRADS));
+    if (!where_ok) {
       st = bad(&c, "writes outside the activation arena");
       goto done;
     }
@@ -201,25 +394,30 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
         goto done;
       }
     }
-    /* results never overlap operands, except the residual written in place over x */
+    /* Results never overlap operands, except in place: the residual over x,
+     * a gradient over its accumulator, dmod over itself (the exact bytes,
+     * which check_shapes verifies). */
+    int acc = acc_operand(op), ip = out2_in_place(op);
     for (uint32_t k = 0; k < op->n_in; k++) {
       const PlanValue *in = &pv->values[op->in[k]];
-      bool in_place = res && k == 0;
-      if (overlaps(o, in) || (res && overlaps(&pv->values[op->out2], in) &&
-                              !(in_place && pv->values[op->out2].offset == in->offset))) {
+      bool o_ok = (int)k == acc && same_place(o, in);
+      bool o2_ok = ((int)k == ip || (op->kind == PLAN_OP_RES_GATE_LN_MODULATE && k == 0)) && o2 &&
+                   o2->offset == in->offset;
+      if ((overlaps(o, in) && !o_ok) || (o2 && overlaps(o2, in) && !o2_ok)) {
         st = bad(&c, "a result overlaps an operand");
         goto done;
       }
     }
-    if (res && overlaps(o, &pv->values[op->out2])) {
+    if (o2 && overlaps(o, o2)) {
       st = bad(&c, "the two results overlap");
       goto done;
     }
     st = check_shapes(&c);
     if (st) goto done;
     defined[op->out] = true;
-    if (res) defined[op->out2] = true;
+    if (o2) defined[op->out2] = true;
   }
+  if (train) goto done; /* check_train names the loss, which the loss op writes */
   /* the output is an op result or a view of one */
   bool written = false;
   const PlanValue *out = &pv->values[pv->io->out];

@@ -26,6 +26,7 @@ static const char *section_name(uint32_t kind) {
   case PLAN_SEC_VALUES: return "values";
   case PLAN_SEC_OPS: return "ops";
   case PLAN_SEC_IO: return "io";
+  case PLAN_SEC_TRAIN: return "train";
   case PLAN_SEC_CUDA_CUBIN: return "cuda-cubin";
   case PLAN_SEC_CUDA_PTX: return "cuda-ptx";
   default: return "unknown";
@@ -62,9 +63,11 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
   if (!range_ok(h->section_table, (uint64_t)h->n_sections * sizeof(PlanSection), pv->file_bytes))
     return dit_err(err, DIT_ERR_FORMAT, "%s: section table lies outside the file", name);
   const PlanSection *sec = (const PlanSection *)(pv->file + h->section_table);
-  const void *found[7] = {0};
-  uint32_t counts[7] = {0};
-  uint64_t bytes[7] = {0};
+  enum { SLOT_TRAIN = 7, N_SLOTS = 8 }; /* kinds 1..6 use their own slot */
+  const void *found[N_SLOTS] = {0};
+  uint32_t counts[N_SLOTS] = {0};
+  uint64_t bytes[N_SLOTS] = {0};
+  bool train = (h->flags & PLAN_FLAG_TRAIN) != 0;
   for (uint32_t i = 0; i < h->n_sections; i++) {
     const PlanSection *s = &sec[i];
     if (s->offset % DIT_PLAN_ALIGN || !range_ok(s->offset, s->bytes, pv->file_bytes))
@@ -73,13 +76,15 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
     if (dit_plan_crc32(0, pv->file + s->offset, s->bytes) != s->crc32)
       return dit_err(err, DIT_ERR_FORMAT, "%s: section %u (%s) is corrupt: checksum mismatch", name,
                      i, section_name(s->kind));
-    if (s->kind >= PLAN_SEC_MODEL && s->kind <= PLAN_SEC_IO) {
-      if (found[s->kind])
+    int slot = s->kind >= PLAN_SEC_MODEL && s->kind <= PLAN_SEC_IO ? (int)s->kind
+               : s->kind == PLAN_SEC_TRAIN ? SLOT_TRAIN : -1;
+    if (slot >= 0) {
+      if (found[slot])
         return dit_err(err, DIT_ERR_FORMAT, "%s: section %s appears twice", name,
                        section_name(s->kind));
-      found[s->kind] = pv->file + s->offset;
-      counts[s->kind] = s->count;
-      bytes[s->kind] = s->bytes;
+      found[slot] = pv->file + s->offset;
+      counts[slot] = s->count;
+      bytes[slot] = s->bytes;
     } else if (!(s->flags & PLAN_SECTION_OPTIONAL) && s->kind != PLAN_SEC_CUDA_CUBIN &&
                s->kind != PLAN_SEC_CUDA_PTX) {
       return dit_err(err, DIT_ERR_VERSION,
@@ -87,21 +92,31 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
                      name, s->kind);
     }
   }
-  static const struct { uint32_t kind; size_t record; } need[] = {
-      {PLAN_SEC_MODEL, sizeof(PlanModel)}, {PLAN_SEC_STRINGS, 1},
-      {PLAN_SEC_WEIGHTS, sizeof(PlanWeight)}, {PLAN_SEC_VALUES, sizeof(PlanValue)},
-      {PLAN_SEC_OPS, sizeof(PlanOp)}, {PLAN_SEC_IO, sizeof(PlanIO)}};
+  static const struct { uint32_t kind; int slot; size_t record; } need[] = {
+      {PLAN_SEC_MODEL, PLAN_SEC_MODEL, sizeof(PlanModel)}, {PLAN_SEC_STRINGS, PLAN_SEC_STRINGS, 1},
+      {PLAN_SEC_WEIGHTS, PLAN_SEC_WEIGHTS, sizeof(PlanWeight)},
+      {PLAN_SEC_VALUES, PLAN_SEC_VALUES, sizeof(PlanValue)}, {PLAN_SEC_OPS, PLAN_SEC_OPS, sizeof(PlanOp)},
+      {PLAN_SEC_IO, PLAN_SEC_IO, sizeof(PlanIO)}, {PLAN_SEC_TRAIN, SLOT_TRAIN, sizeof(PlanTrain)}};
   for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
     uint32_t k = need[i].kind;
-    if (!found[k])
+    int slot = need[i].slot;
+    bool wanted = k == PLAN_SEC_IO ? !train : k == PLAN_SEC_TRAIN ? train : true;
+    if (!wanted) {
+      if (found[slot])
+        return dit_err(err, DIT_ERR_FORMAT, "%s: a%s plan with a %s section", name,
+                       train ? " training" : "n inference", section_name(k));
+      continue;
+    }
+    if (!found[slot])
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section is missing", name, section_name(k));
-    if (k != PLAN_SEC_STRINGS && (uint64_t)counts[k] * need[i].record != bytes[k])
+    if (k != PLAN_SEC_STRINGS && (uint64_t)counts[slot] * need[i].record != bytes[slot])
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section holds %llu bytes, not %u records",
-                     name, section_name(k), (unsigned long long)bytes[k], counts[k]);
-    if ((k == PLAN_SEC_MODEL || k == PLAN_SEC_IO) && counts[k] != 1)
+                     name, section_name(k), (unsigned long long)bytes[slot], counts[slot]);
+    if ((k == PLAN_SEC_MODEL || k == PLAN_SEC_IO || k == PLAN_SEC_TRAIN) && counts[slot] != 1)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section must hold one record", name,
                      section_name(k));
   }
+  pv->train = found[SLOT_TRAIN];
   pv->model = found[PLAN_SEC_MODEL];
   pv->strings = found[PLAN_SEC_STRINGS];
   pv->strings_bytes = bytes[PLAN_SEC_STRINGS];
@@ -112,8 +127,39 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
   pv->ops = found[PLAN_SEC_OPS];
   pv->n_ops = counts[PLAN_SEC_OPS];
   pv->io = found[PLAN_SEC_IO];
+  pv->arena_bytes = train ? pv->train->arena_bytes : pv->io->arena_bytes;
+  pv->weight_bytes = train ? pv->train->weight_bytes : pv->io->weight_bytes;
+  pv->grad_bytes = train ? pv->train->grad_bytes : 0;
   if (pv->strings_bytes == 0 || pv->strings[pv->strings_bytes - 1] != '\0')
     return dit_err(err, DIT_ERR_FORMAT, "%s: the string table is not NUL-terminated", name);
+  return DIT_OK;
+}
+
+/* A training plan's inputs and outputs. */
+static DitStatus check_train(const PlanView *pv, const char *name, DitErr *err) {
+  const PlanModel *m = pv->model;
+  const PlanTrain *tr = pv->train;
+  uint32_t ids[7] = {tr->x0, tr->t, tr->y, tr->noise, tr->x_t, tr->out, tr->loss};
+  if (tr->n_loss_ops > pv->n_ops || tr->recompute > PLAN_RECOMPUTE_BLOCK || tr->timesteps < 1 ||
+      tr->timesteps > 100000 || (tr->grad_bytes != 0 && tr->grad_bytes != tr->weight_bytes))
+    return dit_err(err, DIT_ERR_FORMAT, "%s: the train section is invalid", name);
+  for (int k = 0; k < 7; k++)
+    if (ids[k] >= pv->n_values || pv->values[ids[k]].storage != PLAN_STORE_ARENA ||
+        !pv->values[ids[k]].batch_major)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the train section names an invalid value", name);
+  const PlanValue *x0 = &pv->values[tr->x0], *t = &pv->values[tr->t], *y = &pv->values[tr->y];
+  const PlanValue *z = &pv->values[tr->noise], *xt = &pv->values[tr->x_t], *o = &pv->values[tr->out];
+  const PlanValue *l = &pv->values[tr->loss];
+  int64_t L = m->latent_size;
+  bool ok = x0->rank == 4 && x0->dtype == PLAN_VDT_F32 && x0->dims[1] == m->in_channels &&
+            x0->dims[2] == L && x0->dims[3] == L && t->rank == 1 && t->dtype == PLAN_VDT_I64 &&
+            y->rank == 1 && y->dtype == PLAN_VDT_I64 && o->rank == 4 && o->dtype == PLAN_VDT_F32 &&
+            o->dims[1] == m->out_channels && o->dims[2] == L && o->dims[3] == L && l->rank == 1 &&
+            l->dtype == PLAN_VDT_F32;
+  for (int k = 0; k < 4 && ok; k++)
+    ok = z->rank == 4 && xt->rank == 4 && z->dims[k] == x0->dims[k] && xt->dims[k] == x0->dims[k] &&
+         z->dtype == PLAN_VDT_F32 && xt->dtype == PLAN_VDT_F32;
+  if (!ok) return dit_err(err, DIT_ERR_FORMAT, "%s: input or output shapes disagree with the model", name);
   return DIT_OK;
 }
 
@@ -134,28 +180,33 @@ static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err
   if (pv->header->max_batch < 1 || pv->header->max_batch > (1u << 20))
     return dit_err(err, DIT_ERR_FORMAT, "%s: max batch %u is out of range", name,
                    pv->header->max_batch);
-  if (io->arena_bytes > ((uint64_t)1 << 44) || io->weight_bytes > ((uint64_t)1 << 44))
+  if (pv->arena_bytes > ((uint64_t)1 << 44) || pv->weight_bytes > ((uint64_t)1 << 44) ||
+      pv->grad_bytes > ((uint64_t)1 << 44))
     return dit_err(err, DIT_ERR_FORMAT, "%s: buffer sizes are out of range", name);
   for (size_t i = 0; i < pv->n_weights; i++) {
     const PlanWeight *w = &pv->weights[i];
     int64_t numel = checked_numel(w->rank, w->dims);
     if (w->name >= pv->strings_bytes || numel < 0 || w->dtype != PLAN_VDT_F32 ||
         (uint64_t)numel * 4 != w->bytes || w->offset % 4 ||
-        !range_ok(w->offset, w->bytes, io->weight_bytes))
+        !range_ok(w->offset, w->bytes, pv->weight_bytes))
       return dit_err(err, DIT_ERR_FORMAT, "%s: weight record %zu is invalid", name, i);
   }
   for (size_t i = 0; i < pv->n_values; i++) {
     const PlanValue *v = &pv->values[i];
     int64_t numel = checked_numel(v->rank, v->dims);
-    uint64_t limit = v->storage == PLAN_STORE_ARENA ? io->arena_bytes : io->weight_bytes;
+    uint64_t limit = v->storage == PLAN_STORE_ARENA     ? pv->arena_bytes
+                     : v->storage == PLAN_STORE_WEIGHTS ? pv->weight_bytes
+                                                        : pv->grad_bytes;
     uint64_t elem = v->dtype == PLAN_VDT_I64 ? 8 : 4;
-    bool ok = numel >= 0 && (v->storage == PLAN_STORE_ARENA || v->storage == PLAN_STORE_WEIGHTS) &&
-              v->dtype <= PLAN_VDT_I64 && (uint64_t)numel * elem == v->bytes &&
-              v->offset % elem == 0 && range_ok(v->offset, v->bytes, limit) &&
-              v->batch_major <= 1 &&
+    bool storage_ok = v->storage == PLAN_STORE_ARENA || v->storage == PLAN_STORE_WEIGHTS ||
+                      (v->storage == PLAN_STORE_GRADS && pv->train);
+    bool ok = numel >= 0 && storage_ok && v->dtype <= PLAN_VDT_I64 &&
+              (uint64_t)numel * elem == v->bytes && v->offset % elem == 0 &&
+              range_ok(v->offset, v->bytes, limit) && v->batch_major <= 1 &&
               (!v->batch_major || v->dims[0] == (int64_t)pv->header->max_batch);
     if (!ok) return dit_err(err, DIT_ERR_FORMAT, "%s: value record %zu is invalid", name, i);
   }
+  if (pv->train) return check_train(pv, name, err);
   uint32_t ids[6] = {io->x, io->t, io->y, io->out, io->noise, io->x_next};
   if (io->n_forward_ops > pv->n_ops)
     return dit_err(err, DIT_ERR_FORMAT, "%s: the io section's forward op count is out of range", name);
@@ -211,7 +262,8 @@ DitStatus plan_load_buffer(unsigned char *data, size_t bytes, const char *name, 
                  name, (unsigned long long)h.file_bytes, bytes);
     goto fail;
   }
-  if (h.n_sections > PLAN_MAX_SECTIONS || h.section_table % 8 || h.dtype > PLAN_DT_BF16) {
+  if (h.n_sections > PLAN_MAX_SECTIONS || h.section_table % 8 || h.dtype > PLAN_DT_BF16 ||
+      (h.flags & ~PLAN_FLAG_TRAIN)) {
     st = dit_err(err, DIT_ERR_FORMAT, "%s: the plan header is invalid", name);
     goto fail;
   }

@@ -22,7 +22,10 @@ typedef struct PlanView {
   size_t n_values;
   const PlanOp *ops;
   size_t n_ops;
-  const PlanIO *io;
+  const PlanIO *io;       /* inference plans, else NULL */
+  const PlanTrain *train; /* training plans (PLAN_FLAG_TRAIN), else NULL */
+  /* the buffers, from whichever of io and train the plan has */
+  uint64_t arena_bytes, weight_bytes, grad_bytes;
 } PlanView;
 
 /* Reads and validates plan.bin. Messages name the file and what is wrong. */

@@ -39,14 +39,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (err.msg[0] == '\0') abort(); /* every failure says why */
     return 0;
   }
-  /* small plans only: run one forward of one row */
-  if (pv.io->arena_bytes <= (1u << 24) && pv.io->weight_bytes <= (1u << 24)) {
-    Executor ex = {&pv, calloc(1, pv.io->arena_bytes + 1), calloc(1, pv.io->weight_bytes + 1), {1, NULL, 0}};
+  /* small plans only: run one forward (or training step) of one row; the
+   * zeroed inputs are valid labels and timesteps */
+  if (pv.arena_bytes <= (1u << 24) && pv.weight_bytes <= (1u << 24)) {
+    Executor ex = {.pv = &pv, .arena = calloc(1, pv.arena_bytes + 1), .weights = calloc(1, pv.weight_bytes + 1),
+                   .grads = calloc(1, pv.grad_bytes + 1), .cpu = {1, NULL, 0}, .grad_scale = 1.0f};
+    float table[8] = {0.5f, 0.5f, 2.0f, 1.7f, 0.1f, 0.9f, -9.0f, -9.2f};
+    DitLossTable tab = {1, table, table + 1, table + 2, table + 3, table + 4, table + 5, table + 6, table + 7};
+    ex.loss_table = &tab;
     ex.cpu.scratch_per_thread = exec_scratch_per_thread(&pv);
     if (ex.cpu.scratch_per_thread <= (1 << 22)) ex.cpu.scratch = calloc((size_t)ex.cpu.scratch_per_thread, sizeof(float));
-    if (ex.arena && ex.weights && ex.cpu.scratch) exec_forward(&ex, 1);
+    if (ex.arena && ex.weights && ex.grads && ex.cpu.scratch) {
+      if (pv.train) exec_train(&ex, 1);
+      else exec_forward(&ex, 1);
+    }
     free(ex.arena);
     free(ex.weights);
+    free(ex.grads);
     free(ex.cpu.scratch);
   }
   plan_view_free(&pv);

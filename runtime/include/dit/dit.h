@@ -46,6 +46,7 @@ typedef struct DitModelInfo {
   int has_null_class;
   int learn_sigma;
   uint64_t arena_bytes, weight_bytes;
+  int training;          /* a training plan (ditc --mode train) */
 } DitModelInfo;
 
 DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **out, DitError *err);
@@ -89,6 +90,36 @@ DitStatus dit_sample(DitRuntime *rt, const DitSampleOptions *opts, float *out);
 
 /* Standard normal samples of one noise stream (as dit_sample draws them). */
 void dit_randn_stream(uint64_t seed, uint64_t stream, float *out, int64_t n);
+
+/* Training plans (ditc SPEC --mode train --batch N -o PLAN). */
+
+/* One weight tensor of the plan, with its place in the flat buffers that
+ * hold all weights (and, for training plans, all gradients) back to back. */
+typedef struct DitWeightView {
+  const char *name;   /* official state-dict key */
+  int rank;
+  int64_t dims[4];
+  int64_t numel;
+  int frozen;         /* not trained (pos_embed) */
+  int64_t offset;     /* in floats, into dit_weights_flat() and dit_grads_flat() */
+} DitWeightView;
+
+size_t dit_num_weights(const DitRuntime *rt);
+DitStatus dit_weight_view(const DitRuntime *rt, size_t i, DitWeightView *out);
+/* The flat weight buffer (*n_floats floats, padding between tensors
+ * included) and, for training plans, the gradient buffer of the same layout. */
+float *dit_weights_flat(DitRuntime *rt, int64_t *n_floats);
+float *dit_grads_flat(DitRuntime *rt);
+/* Marks the weights as set by the caller (who wrote dit_weights_flat). */
+void dit_weights_set(DitRuntime *rt);
+
+/* The official training loss of one batch (dit-reference.md 3.7), labels
+ * used as given: x0, noise [n, C, H, W]; t [n] in [0, 1000); y [n].
+ * losses [n] receives each row's loss (mse + vb). With grads set, the
+ * gradient buffer then holds the gradient of grad_scale * sum(losses) for
+ * every trainable weight (grad_scale = 1/n gives the mean loss's). */
+DitStatus dit_loss(DitRuntime *rt, int64_t n, const float *x0, const int64_t *t, const int64_t *y,
+                   const float *noise, int grads, float grad_scale, float *losses);
 
 /* The message of the last failed call on rt. */
 const char *dit_last_error(const DitRuntime *rt);

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define DIT_PLAN_MAGIC "DITPLAN" /* 8 bytes with the terminating NUL */
-#define DIT_PLAN_VERSION 2u
+#define DIT_PLAN_VERSION 3u
 #define DIT_PLAN_ALIGN 64u       /* every section starts on this boundary */
 #define DIT_PLAN_MAX_RANK 4
 #define DIT_PLAN_NONE 0xFFFFFFFFu /* "no value" in a value-id field */
@@ -26,10 +26,13 @@ typedef struct PlanHeader {
   uint32_t n_sections;
   uint32_t dtype;              /* PlanDType: the precision the plan was compiled for */
   uint32_t max_batch;          /* rows one forward may run, 1 .. max_batch */
-  uint32_t flags;              /* reserved, 0 */
+  uint32_t flags;              /* PlanFlags */
   uint32_t header_crc32;       /* CRC-32 of this header with this field set to 0 */
   uint32_t reserved[7];
 } PlanHeader;
+
+/* Header flags. */
+#define PLAN_FLAG_TRAIN 1u /* a training plan: a PlanTrain section instead of PlanIO */
 
 typedef enum PlanDType { PLAN_DT_F32 = 0, PLAN_DT_TF32 = 1, PLAN_DT_BF16 = 2 } PlanDType;
 
@@ -55,7 +58,8 @@ typedef enum PlanSectionKind {
   /* 100-199: GPU kernel images per architecture (CUDA backend, issue #5) */
   PLAN_SEC_CUDA_CUBIN = 100,
   PLAN_SEC_CUDA_PTX = 101,
-  /* 200-299: training plans (issue #6) */
+  /* 200-299: training plans */
+  PLAN_SEC_TRAIN = 200, /* PlanTrain, count 1 (training plans only) */
 } PlanSectionKind;
 
 /* The model's configuration, as the compiler validated it. */
@@ -82,7 +86,9 @@ typedef struct PlanWeight {
 
 #define PLAN_WEIGHT_FROZEN 1u
 
-typedef enum PlanStorage { PLAN_STORE_ARENA = 1, PLAN_STORE_WEIGHTS = 2 } PlanStorage;
+/* Where a value lives: the activation arena, the weight buffer, or (training
+ * plans) the gradient buffer, which has the weight buffer's layout. */
+typedef enum PlanStorage { PLAN_STORE_ARENA = 1, PLAN_STORE_WEIGHTS = 2, PLAN_STORE_GRADS = 3 } PlanStorage;
 typedef enum PlanValueDType { PLAN_VDT_F32 = 0, PLAN_VDT_I64 = 1 } PlanValueDType;
 
 /* A tensor: where it lives and its shape at max_batch. Dim 0 of every arena
@@ -115,6 +121,25 @@ typedef enum PlanOpKind {
   PLAN_OP_CFG_MIX = 11,             /* in: model output [rows,Cout,H,W]; out [n,Cout,H,W]; i[0] = guided channels */
   PLAN_OP_DIFFUSION_STEP = 12,      /* in: x [n,C,H,W], mixed output [n,Cout,H,W], noise [n,C,H,W];
                                        out x_{t-1} [n,C,H,W]; i[0] = learn_sigma */
+  /* training plans. In a training plan, linear with an activation also
+   * writes its pre-activation z to out2, and attention its row log-sum-exp
+   * [N,H,T] to out2. "(, acc)": an optional last input, a gradient that
+   * the op adds its result to; out is then acc's own value (same bytes). */
+  PLAN_OP_Q_SAMPLE = 13,            /* in: x0, noise [N,C,H,W], t [N] i64; out x_t; i[0] = timesteps */
+  PLAN_OP_DIFFUSION_LOSS = 14,      /* in: x0, x_t, model out [N,Cout,H,W], noise, t; out loss [N];
+                                       i[0] = learn_sigma, i[1] = timesteps */
+  PLAN_OP_LOSS_GRAD = 15,           /* same inputs; out d(loss)/d(model out), scaled at run time */
+  PLAN_OP_ZEROS = 16,               /* no input; out filled with zeros */
+  PLAN_OP_ACT_GRAD = 17,            /* in: dy, z; out dy * act'(z); i[0] = PlanActivation */
+  PLAN_OP_LINEAR_GRAD_X = 18,       /* in: dz [...,M], W [M,K] (, acc); out dx [...,K] */
+  PLAN_OP_LINEAR_GRAD_W = 19,       /* in: dz [...,M], x [...,K]; out dW [M,K]; out2 db [M] */
+  PLAN_OP_LN_MODULATE_GRAD = 20,    /* in: dy, x [N,T,D], mod, dmod [N,M] (, acc); out dx; out2 dmod (same bytes);
+                                       i[0] shift col, i[1] scale col; f[0] eps */
+  PLAN_OP_RESIDUAL_GATE_GRAD = 21,  /* in: dr, h [N,T,D], gmod, dmod [N,M]; out dh; out2 dmod (same bytes); i[2] gate col */
+  PLAN_OP_ATTENTION_GRAD = 22,      /* in: dout, qkv, out, lse (, acc); out dqkv; i[0] heads, i[1] head_dim; f[0] scale */
+  PLAN_OP_EMBEDDING_GRAD = 23,      /* in: dout [N,D], ids [N] i64; out dtable [V,D] */
+  PLAN_OP_UNPATCHIFY_GRAD = 24,     /* in: dout [N,C,H,W]; out [N,T,p*p*C]; i[0] = p, i[1] = C */
+  PLAN_OP_SUM_ROWS = 25,            /* in: dy; out: dy summed over leading rows to out's shape */
 } PlanOpKind;
 
 typedef enum PlanActivation { PLAN_ACT_NONE = 0, PLAN_ACT_GELU_TANH = 1, PLAN_ACT_SILU = 2 } PlanActivation;
@@ -122,10 +147,10 @@ typedef enum PlanActivation { PLAN_ACT_NONE = 0, PLAN_ACT_GELU_TANH = 1, PLAN_AC
 typedef struct PlanOp {
   uint32_t kind;    /* PlanOpKind */
   uint32_t n_in;
-  uint32_t in[4];   /* value ids */
+  uint32_t in[6];   /* value ids */
   uint32_t out;     /* value id */
   uint32_t out2;    /* second result, or DIT_PLAN_NONE */
-  int64_t i[8];     /* integer attributes */
+  int64_t i[7];     /* integer attributes */
   double f[4];      /* float attributes */
 } PlanOp;
 
@@ -143,6 +168,22 @@ typedef struct PlanIO {
   uint32_t reserved[5];
 } PlanIO;
 
+/* A training plan's inputs and results. Ops [0, n_loss_ops) compute the
+ * loss (forward); the rest compute every trainable parameter's gradient into
+ * the gradient buffer (grad_bytes, laid out like the weight buffer; frozen
+ * weights' gradients stay zero). */
+typedef struct PlanTrain {
+  uint32_t x0, t, y, noise; /* value ids: x0, noise f32 [N,C,H,W]; t, y i64 [N] */
+  uint32_t x_t, out, loss;  /* q_sample's result, the model output, the per-sample loss f32 [N] */
+  uint32_t recompute;       /* PlanRecompute the plan was compiled with */
+  uint64_t arena_bytes, weight_bytes, grad_bytes, unplanned_bytes;
+  uint32_t n_loss_ops;
+  uint32_t timesteps;       /* of the training diffusion: 1000 */
+  uint32_t reserved[6];
+} PlanTrain;
+
+typedef enum PlanRecompute { PLAN_RECOMPUTE_NONE = 0, PLAN_RECOMPUTE_BLOCK = 1 } PlanRecompute;
+
 _Static_assert(sizeof(PlanHeader) == 112, "PlanHeader layout");
 _Static_assert(sizeof(PlanSection) == 32, "PlanSection layout");
 _Static_assert(sizeof(PlanModel) == 240, "PlanModel layout");
@@ -150,6 +191,7 @@ _Static_assert(sizeof(PlanWeight) == 64, "PlanWeight layout");
 _Static_assert(sizeof(PlanValue) == 64, "PlanValue layout");
 _Static_assert(sizeof(PlanOp) == 128, "PlanOp layout");
 _Static_assert(sizeof(PlanIO) == 72, "PlanIO layout");
+_Static_assert(sizeof(PlanTrain) == 96, "PlanTrain layout");
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib) used for header and sections. */
 static inline uint32_t dit_plan_crc32(uint32_t crc, const void *data, uint64_t n) {
