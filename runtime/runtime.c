@@ -45,6 +45,7 @@ static void fill_info(DitRuntime *rt) {
   i->arena_bytes = rt->pv.arena_bytes;
   i->weight_bytes = rt->pv.weight_bytes;
   i->training = rt->pv.train != NULL;
+  i->class_dropout = m->class_dropout;
 }
 
 DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **out, DitError *err) {

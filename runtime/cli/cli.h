@@ -4,6 +4,7 @@
 
 int cmd_sample(int argc, char **argv);
 int cmd_loss(int argc, char **argv);  /* dit loss: cmd_loss.c */
+int cmd_train(int argc, char **argv); /* dit train: cmd_train.c */
 int cmd_data(int argc, char **argv); /* dit data ...: cmd_data.c */
 int cmd_sample_set(const char *plan_path, void *args); /* --num-samples --npz: sample_set.c */
 

@@ -26,6 +26,7 @@ static void usage(FILE *f) {
           "                  [--num-samples M --npz OUT.npz] [--device cpu] [--threads N]\n"
           "       dit loss PLAN --weights W --x0 X0.npy --t T.npy --y Y.npy --noise E.npy\n"
           "                [--grads-out G.safetensors]                      (dit loss --help)\n"
+          "       dit train PLAN --data DATA [--steps N] [--lr 1e-4] ... -o RUN_DIR   (dit train --help)\n"
           "       dit data fashion-mnist|images|latents ... -o OUT.ditdata   (dit data --help)\n"
           "       dit data info FILE\n"
           "       dit info PLAN\n"
@@ -47,6 +48,8 @@ static void usage(FILE *f) {
           "             killed run resumes\n"
           "  loss       the official training loss of one batch and its gradients, with a\n"
           "             training plan (ditc SPEC --mode train --batch N -o PLAN)\n"
+          "  train      train a training plan on a DITDATA set as the official train.py, with\n"
+          "             checkpoints, bit-exact --resume, and data parallelism under mpirun\n"
           "  data       build a training set (DITDATA) from Fashion-MNIST IDX files, a folder of\n"
           "             PNGs per class, or pre-extracted latents; describe one (docs/dataset-format.md)\n"
           "  info       what a plan holds\n");
@@ -271,6 +274,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
   if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
   if (!strcmp(argv[1], "loss")) return cmd_loss(argc, argv);
+  if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
   if (!strcmp(argv[1], "data")) return cmd_data(argc, argv);
   fprintf(stderr, "dit: error: unknown command '%s' (forward, sample, data, info)\n", argv[1]);
   return 2;

@@ -175,7 +175,8 @@ static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err
     if (sizes[i] < 1 || sizes[i] > PLAN_MAX_DIM)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the model section holds an impossible size", name);
   if (m->guided_channels < 0 || m->guided_channels > m->in_channels ||
-      m->label_rows < m->num_classes || m->label_rows > m->num_classes + 1)
+      m->label_rows < m->num_classes || m->label_rows > m->num_classes + 1 ||
+      !(m->class_dropout >= 0 && m->class_dropout < 1))
     return dit_err(err, DIT_ERR_FORMAT, "%s: the model section is inconsistent", name);
   if (pv->header->max_batch < 1 || pv->header->max_batch > (1u << 20))
     return dit_err(err, DIT_ERR_FORMAT, "%s: max batch %u is out of range", name,

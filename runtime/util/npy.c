@@ -149,7 +149,8 @@ void npy_free(NpyArray *a) {
 }
 
 typedef struct NpyWrite {
-  const float *data;
+  const void *data;
+  size_t elem;       /* 4: float32, 8: int64 */
   int rank;
   const int64_t *shape;
 } NpyWrite;
@@ -157,7 +158,8 @@ typedef struct NpyWrite {
 static int write_npy(FILE *f, void *vctx) {
   const NpyWrite *w = vctx;
   char dict[256];
-  int k = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+  int k = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                   w->elem == 8 ? "<i8" : "<f4");
   size_t numel = 1;
   for (int i = 0; i < w->rank; i++) {
     k += snprintf(dict + k, sizeof dict - (size_t)k, "%lld,%s", (long long)w->shape[i],
@@ -174,11 +176,17 @@ static int write_npy(FILE *f, void *vctx) {
   for (size_t i = 0; i < pad; i++)
     if (fputc(' ', f) == EOF) return -1;
   if (fputc('\n', f) == EOF) return -1;
-  return fwrite(w->data, sizeof(float), numel, f) == numel ? 0 : -1;
+  return fwrite(w->data, w->elem, numel, f) == numel ? 0 : -1;
 }
 
 DitStatus npy_write_f32(const char *path, const float *data, int rank, const int64_t *shape,
                         DitErr *err) {
-  NpyWrite w = {data, rank, shape};
+  NpyWrite w = {data, sizeof(float), rank, shape};
+  return atomic_write_file(path, write_npy, &w, err);
+}
+
+DitStatus npy_write_i64(const char *path, const int64_t *data, int rank, const int64_t *shape,
+                        DitErr *err) {
+  NpyWrite w = {data, sizeof(int64_t), rank, shape};
   return atomic_write_file(path, write_npy, &w, err);
 }

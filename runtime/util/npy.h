@@ -26,4 +26,8 @@ void npy_free(NpyArray *a);
 DitStatus npy_write_f32(const char *path, const float *data, int rank, const int64_t *shape,
                         DitErr *err);
 
+/* The same for int64 data. */
+DitStatus npy_write_i64(const char *path, const int64_t *data, int rank, const int64_t *shape,
+                        DitErr *err);
+
 #endif

@@ -13,6 +13,7 @@
 #ifndef DIT_DIT_H
 #define DIT_DIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dit/status.h"
@@ -47,6 +48,7 @@ typedef struct DitModelInfo {
   int learn_sigma;
   uint64_t arena_bytes, weight_bytes;
   int training;          /* a training plan (ditc --mode train) */
+  double class_dropout;  /* label dropout probability in training */
 } DitModelInfo;
 
 DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **out, DitError *err);
