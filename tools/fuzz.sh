@@ -21,4 +21,4 @@ esac
 cd "$root/tests/fuzz"
 # -rss_limit_mb: an input that makes ditc use more than this is a finding too
 "$build/tests/fuzz_$target" "$corpus" "${seeds[@]}" "${dict[@]}" -max_total_time="$seconds" \
-  -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1
+  -timeout=10 -rss_limit_mb=2048 -max_len=32768 -print_final_stats=1
