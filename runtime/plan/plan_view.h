@@ -9,6 +9,17 @@
 #include "dit/plan_format.h"
 #include "err.h"
 
+/* One GPU kernel-image section (plan_format.h), validated; h is NULL when
+ * the plan has no such section (a CPU-only plan). */
+typedef struct PlanCudaView {
+  const PlanCudaHeader *h;
+  const uint32_t *op_slot;        /* [n_ops] */
+  const PlanKernelSlot *slots;    /* [n_slots] */
+  const PlanKernelImage *images;  /* [n_images] */
+  const unsigned char *base;      /* the section's first byte: image offsets are relative to it */
+  uint64_t bytes;
+} PlanCudaView;
+
 typedef struct PlanView {
   unsigned char *file; /* the whole file, owned */
   size_t file_bytes;
@@ -26,6 +37,7 @@ typedef struct PlanView {
   const PlanTrain *train; /* training plans (PLAN_FLAG_TRAIN), else NULL */
   /* the buffers, from whichever of io and train the plan has */
   uint64_t arena_bytes, weight_bytes, grad_bytes;
+  PlanCudaView cubin, ptx; /* GPU kernels (ditc --arch), else h == NULL */
 } PlanView;
 
 /* Reads and validates plan.bin. Messages name the file and what is wrong. */

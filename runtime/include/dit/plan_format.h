@@ -168,6 +168,45 @@ typedef struct PlanIO {
   uint32_t reserved[5];
 } PlanIO;
 
+/* GPU kernel images (sections PLAN_SEC_CUDA_CUBIN and PLAN_SEC_CUDA_PTX).
+ * Both sections have the same layout, all offsets relative to the section:
+ *   PlanCudaHeader
+ *   uint32_t op_slot[n_ops]        the kernel slot of each plan op, in op order,
+ *                                  or DIT_PLAN_NONE (a GEMM on cuBLASLt, or no kernel)
+ *   PlanKernelSlot slots[n_slots]  one per distinct kernel instantiation
+ *   PlanKernelImage images[n_images]
+ *   the image bytes (cubin ELF, or NUL-terminated PTX text)
+ * A slot is arch-independent (the template instantiation and its launch
+ * shape); it has one image per architecture of --arch in the cubin section,
+ * and one PTX image (for the lowest architecture, a JIT fallback for newer
+ * GPUs) in the PTX section. The runtime picks the cubin of the device's
+ * architecture, else JIT-compiles the PTX. Launch grids are computed by the
+ * runtime from the op's shapes and the slot's knobs. */
+typedef struct PlanCudaHeader {
+  uint32_t n_ops;      /* == the plan's op count */
+  uint32_t n_slots;
+  uint32_t n_images;
+  uint32_t reserved;
+  uint64_t op_slot_offset, slots_offset, images_offset;
+} PlanCudaHeader;
+
+typedef struct PlanKernelSlot {
+  uint32_t name;          /* string offset: the C++ instantiation, "dit::adaln_norm_kernel<1152, 128, true>" */
+  uint32_t entry;         /* string offset: its lowered (mangled) name, the symbol in every image */
+  uint32_t block_threads; /* threads per block */
+  uint32_t smem_bytes;    /* dynamic shared memory per block */
+  int64_t knobs[4];       /* template knobs the launch needs (per kernel; see kernels/README.md) */
+} PlanKernelSlot;
+
+typedef struct PlanKernelImage {
+  uint32_t slot;
+  uint32_t arch;          /* compute capability x 10, e.g. 800, 900; +1 for an "a" target (901 = sm_90a) */
+  uint64_t offset;        /* of the bytes, from the section start */
+  uint64_t bytes;
+  uint32_t registers;     /* per thread, from ptxas (cubins) */
+  uint32_t reserved;
+} PlanKernelImage;
+
 /* A training plan's inputs and results. Ops [0, n_loss_ops) compute the
  * loss (forward); the rest compute every trainable parameter's gradient into
  * the gradient buffer (grad_bytes, laid out like the weight buffer; frozen
@@ -192,6 +231,9 @@ _Static_assert(sizeof(PlanValue) == 64, "PlanValue layout");
 _Static_assert(sizeof(PlanOp) == 128, "PlanOp layout");
 _Static_assert(sizeof(PlanIO) == 72, "PlanIO layout");
 _Static_assert(sizeof(PlanTrain) == 96, "PlanTrain layout");
+_Static_assert(sizeof(PlanCudaHeader) == 40, "PlanCudaHeader layout");
+_Static_assert(sizeof(PlanKernelSlot) == 48, "PlanKernelSlot layout");
+_Static_assert(sizeof(PlanKernelImage) == 32, "PlanKernelImage layout");
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib) used for header and sections. */
 static inline uint32_t dit_plan_crc32(uint32_t crc, const void *data, uint64_t n) {
