@@ -29,6 +29,9 @@ Subcommands
            ema.mul_(decay).add_(param, alpha=1-decay)). Writes OUT/losses.npy (float64 [K], the mean
            loss of each step), OUT/model.safetensors, OUT/ema.safetensors (float32, official names incl.
            pos_embed), OUT/opt.safetensors ("<param>.exp_avg", "<param>.exp_avg_sq"; metadata "step").
+  bench    CONFIG --batch B [--threads-list 1,2] [--iters 5] [--warmup 1] [--seed 0]
+           median wall time of train.py's step (loss, backward, AdamW, EMA; every layer random)
+           per torch thread count, then a JSON line {"best_ms", "best_threads"}.
   selftest autograd vs float64 finite differences (with eps frozen in vb, as the stop-gradient
            implies), losses vs an independent float64 numpy transcription of ref 3.7, t == 0 NLL branch,
            fixed-variance config, AdamW/EMA arithmetic, determinism. Exit status 1 on failure.
@@ -58,10 +61,13 @@ Deterministic: torch runs with --threads threads (default 1).
 import argparse
 import collections
 import copy
+import json
 import math
 import os
+import statistics
 import sys
 import tempfile
+import time
 
 import numpy as np
 import torch
@@ -518,6 +524,42 @@ def cmd_selftest(a):
     return st.finish()
 
 
+def cmd_bench(a):
+    """Median wall time of train.py's step (loss, backward, AdamW, EMA) per torch thread count."""
+    cfg = dit_ref.load_config(a.config)
+    torch.manual_seed(a.seed)
+    model = dit_ref.build_model(cfg)
+    with torch.no_grad():  # every layer random, as in the tests (the official init zeroes some)
+        for p in model.parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.02)
+    model.train()
+    ema = copy.deepcopy(model)
+    for p in ema.parameters():
+        p.requires_grad = False
+    opt = make_optimizer(model, 1e-4, 0.0)
+    diff = TrainDiffusion(learn_sigma_of(cfg))
+    x0, t, y, noise = (torch.from_numpy(v) for v in make_batch(cfg, np.random.default_rng(a.seed), a.batch))
+    best = None
+    for th in [int(v) for v in a.threads_list.split(",")]:
+        torch.set_num_threads(th)
+        times = []
+        for i in range(a.warmup + a.iters):
+            t0 = time.perf_counter()
+            loss = diff.training_losses(model, x0, t, y, noise)["loss"].mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            update_ema(ema, model, 0.9999)
+            if i >= a.warmup:
+                times.append((time.perf_counter() - t0) * 1e3)
+        ms = statistics.median(times)
+        print("threads %d: median %.1f ms per training step (batch %d)" % (th, ms, a.batch))
+        if best is None or ms < best[0]:
+            best = (ms, th)
+    print(json.dumps({"best_ms": round(best[0], 3), "best_threads": best[1]}))
+
+
 # =================================================================================================
 # CLI
 # =================================================================================================
@@ -551,6 +593,9 @@ def main(argv=None):
            ("--steps", req_int), ("--lr", dict(type=float, default=1e-4)),
            ("--ema", dict(type=float, default=0.9999, help="EMA decay (default 0.9999)")),
            ("--weight-decay", dict(type=float, default=0.0)), ("--out-dir", req), threads)
+    parser("bench", cmd_bench, "median time of one training step per torch thread count",
+           ("--batch", req_int), ("--threads-list", dict(default="1")), ("--iters", dict(type=int, default=5)),
+           ("--warmup", dict(type=int, default=1)), ("--seed", dict(type=int, default=0)))
     parser("selftest", cmd_selftest, "gradient / loss / optimizer checks (exit 1 on failure)")
 
     a = ap.parse_args(argv)
