@@ -1,6 +1,7 @@
 /* cmd_sample.c: `dit sample`: load a plan and weights, run the sampler, and
- * write the final latents (.npy), a PNG grid (pixel-space models) or an
- * evaluation set (.npz, resumable). Exits through main.c's return codes:
+ * write the final latents (.npy), a PNG grid (pixel-space models; upscaled
+ * and with class names per row on request) or an evaluation set (.npz,
+ * resumable). Exits through main.c's return codes:
  * 0 success, 1 bad input or failure, 2 usage. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -12,6 +13,7 @@
 
 #include "cli.h"
 #include "dit/dit.h"
+#include "font5x7.h"
 #include "image.h"
 #include "npy.h"
 #include "sample_args.h"
@@ -75,17 +77,24 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
                 SAMPLE_MAX_LABELS, v);
         return -1;
       }
-    } else if (!strcmp(s, "-n") || !strcmp(s, "--num-samples") || !strcmp(s, "--threads") ||
-               !strcmp(s, "--seed")) {
+    } else if (!strcmp(s, "--label-names")) a->label_names = v;
+    else if (!strcmp(s, "-n") || !strcmp(s, "--num-samples") || !strcmp(s, "--threads") ||
+             !strcmp(s, "--seed") || !strcmp(s, "--per-class") || !strcmp(s, "--grid-cols") ||
+             !strcmp(s, "--png-scale")) {
       long long x = strtoll(v, &end, 10);
       long long lo = !strcmp(s, "--seed") ? 0 : 1;
-      if (errno || end == v || *end || x < lo || x > (1LL << 40)) {
-        fprintf(stderr, "dit: error: %s takes an integer >= %lld, got '%s'\n", s, lo, v);
+      long long hi = !strcmp(s, "--png-scale") ? PNG_GRID_MAX_SCALE : !strcmp(s, "--per-class") ||
+                     !strcmp(s, "--grid-cols") ? SAMPLE_MAX_LABELS : (1LL << 40);
+      if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "dit: error: %s takes an integer from %lld to %lld, got '%s'\n", s, lo, hi, v);
         return -1;
       }
       if (!strcmp(s, "-n")) a->n = x;
       else if (!strcmp(s, "--num-samples")) a->num_samples = x;
       else if (!strcmp(s, "--threads")) a->threads = (int)(x > 1024 ? 1024 : x);
+      else if (!strcmp(s, "--per-class")) a->per_class = x;
+      else if (!strcmp(s, "--grid-cols")) a->grid_cols = x;
+      else if (!strcmp(s, "--png-scale")) a->png_scale = x;
       else a->seed = (uint64_t)x;
     } else if (!strcmp(s, "--eta") || !strcmp(s, "--cfg-scale")) {
       double x = strtod(v, &end);
@@ -108,10 +117,20 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     fprintf(stderr, "dit: error: --num-samples and --npz go together\n");
     return -1;
   }
-  if (a->npz && (a->noise || a->step_noise || a->png || a->out)) {
-    fprintf(stderr, "dit: error: --npz runs take no --noise, --step-noise, --png or -o\n");
+  if (a->npz && (a->noise || a->step_noise || a->png || a->out || a->per_class)) {
+    fprintf(stderr, "dit: error: --npz runs take no --noise, --step-noise, --png, -o or --per-class\n");
     return -1;
   }
+  if (!a->png && (a->label_names || a->grid_cols || a->png_scale)) {
+    fprintf(stderr, "dit: error: --label-names, --grid-cols and --png-scale lay out the PNG grid; give --png\n");
+    return -1;
+  }
+  if (a->per_class && (a->n || a->n_labels || a->grid_cols)) {
+    fprintf(stderr, "dit: error: --per-class K sets the labels, the count and the grid's columns; "
+                    "it takes no -n, --labels or --grid-cols\n");
+    return -1;
+  }
+  if (!a->png_scale) a->png_scale = 1;
   return 0;
 }
 
@@ -150,6 +169,81 @@ void sample_labels(const SampleArgs *a, const DitModelInfo *mi, uint64_t seed, i
   }
 }
 
+/* --label-names "a,b,...": a copy of the list in *buf, split at the commas,
+ * each name trimmed of surrounding spaces, into names[0..*count). At least
+ * num_classes names, none empty, all printable ASCII (the PNG font's). */
+static int parse_label_names(const char *s, int64_t num_classes, char **buf, const char ***names,
+                             int64_t *count) {
+  enum { MAX_NAME = 64 };
+  int64_t n = 1;
+  for (const char *p = s; *p; p++) n += *p == ',';
+  *buf = strdup(s);
+  *names = calloc((size_t)n, sizeof **names);
+  if (!*buf || !*names) return -1;
+  char *p = *buf;
+  for (int64_t k = 0; k < n; k++) {
+    char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
+    *end = 0;
+    while (*p == ' ') p++;
+    while (end > p && end[-1] == ' ') *--end = 0;
+    if (!*p) {
+      fprintf(stderr, "dit: error: --label-names: name %lld (class %lld) is empty\n", (long long)k + 1,
+              (long long)k);
+      return -1;
+    }
+    for (const char *q = p; *q; q++)
+      if (!font5x7_has_glyph((unsigned char)*q)) {
+        fprintf(stderr, "dit: error: --label-names: the name of class %lld has byte 0x%02x; the PNG's font "
+                        "draws printable ASCII only (32..126), so spell it in ASCII\n",
+                (long long)k, (unsigned)(unsigned char)*q);
+        return -1;
+      }
+    if (strlen(p) > MAX_NAME) {
+      fprintf(stderr, "dit: error: --label-names: the name of class %lld is longer than %d characters\n",
+              (long long)k, MAX_NAME);
+      return -1;
+    }
+    (*names)[k] = p;
+    p = comma ? comma + 1 : end;
+  }
+  if (n < num_classes) {
+    fprintf(stderr, "dit: error: --label-names gives %lld names, but the model has %lld classes\n",
+            (long long)n, (long long)num_classes);
+    return -1;
+  }
+  *count = n;
+  return 0;
+}
+
+/* The PNG grid of cmd_sample: --grid-cols (or --per-class's K) cells per
+ * row, --png-scale, and with --label-names (names, parsed) each row
+ * labelled with the name of its first image's class. */
+static int write_sample_png(const SampleArgs *a, const char *const *names, int64_t n_names, const uint8_t *rgb,
+                            const int64_t *labels, int64_t L) {
+  int rc = -1;
+  const char **row_labels = NULL;
+  DitErr e = {0};
+  PngGridLayout g;
+  int64_t cols = a->per_class ? a->per_class : a->grid_cols;
+  if (png_grid_layout(a->n, L, L, cols, a->png_scale, NULL, &g, &e)) goto fail;
+  if (names) {
+    row_labels = calloc((size_t)g.rows, sizeof *row_labels);
+    if (!row_labels) goto done;
+    for (int64_t r = 0; r < g.rows; r++) {
+      int64_t y = labels[r * g.cols];
+      row_labels[r] = y >= 0 && y < n_names ? names[y] : NULL; /* the null class has no name */
+    }
+  }
+  if (png_write_labeled_grid(a->png, rgb, a->n, L, L, g.cols, a->png_scale, row_labels, &e)) goto fail;
+  rc = 0;
+  goto done;
+fail:
+  fprintf(stderr, "dit: error: %s\n", e.msg);
+done:
+  free(row_labels);
+  return rc;
+}
+
 int cmd_sample(int argc, char **argv) {
   SampleArgs a;
   if (sample_parse_args(argc, argv, &a)) return 2;
@@ -160,6 +254,9 @@ int cmd_sample(int argc, char **argv) {
   DitErr e = {0};
   float *out = NULL;
   uint8_t *rgb = NULL;
+  char *names_buf = NULL; /* --label-names, split: names[0..n_names) point into it */
+  const char **names = NULL;
+  int64_t n_names = 0;
   DitOptions opt = {a.threads, a.device};
   if (dit_open(a.plan, &opt, &rt, &oe)) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
@@ -180,6 +277,19 @@ int cmd_sample(int argc, char **argv) {
     rc = cmd_sample_set(a.plan, &(SampleSetCtx){&a, rt, steps});
     goto done;
   }
+  if (a.per_class) { /* K of class 0, then K of class 1, ... */
+    if (a.per_class * mi->num_classes > SAMPLE_MAX_LABELS) {
+      fprintf(stderr, "dit: error: --per-class %lld with %lld classes is more than %d images\n",
+              (long long)a.per_class, (long long)mi->num_classes, SAMPLE_MAX_LABELS);
+      goto done;
+    }
+    a.n = a.per_class * mi->num_classes;
+    a.n_labels = (int)a.n;
+    for (int64_t i = 0; i < a.n; i++) a.labels[i] = i / a.per_class;
+  }
+  if (a.label_names && mi->image_size == mi->latent_size && /* else --png fails below */
+      parse_label_names(a.label_names, mi->num_classes, &names_buf, &names, &n_names))
+    goto done;
   int64_t L = mi->latent_size, C = mi->in_channels, per = C * L * L;
   int64_t rows_per_image = a.cfg_scale > 1.0f ? 2 : 1;
   if (a.noise) {
@@ -242,7 +352,7 @@ int cmd_sample(int argc, char **argv) {
     rgb = malloc((size_t)(a.n * L * L * 3));
     if (!rgb) goto done;
     images_to_rgb8(out, a.n, C, L, L, rgb);
-    if (png_write_grid(a.png, rgb, a.n, L, L, 0, &e)) goto npy_fail;
+    if (write_sample_png(&a, names, n_names, rgb, labels, L)) goto done;
   }
   rc = 0;
   goto done;
@@ -251,6 +361,8 @@ npy_fail:
 done:
   free(out);
   free(rgb);
+  free(names);
+  free(names_buf);
   npy_free(&z);
   npy_free(&sn);
   dit_close(rt);

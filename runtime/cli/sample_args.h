@@ -15,6 +15,10 @@ typedef struct SampleArgs {
   int64_t num_samples;   /* --num-samples: images in the .npz */
   int64_t labels[SAMPLE_MAX_LABELS];
   int n_labels;
+  int64_t per_class;       /* --per-class K: K images of each class in order (0: off) */
+  const char *label_names; /* --label-names: names by class id, for the PNG's rows */
+  int64_t grid_cols;       /* --grid-cols: PNG cells per row (0: ceil(sqrt(n)), or K) */
+  int64_t png_scale;       /* --png-scale: nearest-neighbour upscale of each image */
   DitSampler sampler;
   double eta;
   float cfg_scale;

@@ -1,4 +1,5 @@
-/* image.c: byte mapping, PNG grids and .npz archives (see image.h). */
+/* image.c: byte mapping, PNG grids (labelled or not) and .npz archives (see
+ * image.h); the labels' glyphs are font5x7.c's. */
 #define _POSIX_C_SOURCE 200809L
 #include "image.h"
 
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "atomic_write.h"
+#include "font5x7.h"
 
 void images_to_rgb8(const float *x, int64_t n, int64_t C, int64_t H, int64_t W, uint8_t *out) {
   for (int64_t i = 0; i < n; i++)
@@ -22,55 +24,116 @@ void images_to_rgb8(const float *x, int64_t n, int64_t C, int64_t H, int64_t W, 
         }
 }
 
-typedef struct PngJob {
-  const uint8_t *rgb;
-  int64_t n, H, W, cols;
-} PngJob;
-
-static int write_png(FILE *f, void *vctx) {
-  const PngJob *j = vctx;
-  const int64_t pad = 2, rows = (j->n + j->cols - 1) / j->cols;
-  const int64_t gw = j->cols * (j->W + pad) + pad, gh = rows * (j->H + pad) + pad;
-  uint8_t *line = calloc((size_t)gw * 3, 1);
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-  png_infop info = png ? png_create_info_struct(png) : NULL;
-  int rc = -1;
-  if (!line || !png || !info) goto done;
-  if (setjmp(png_jmpbuf(png))) goto done; /* libpng reports errors by longjmp */
-  png_init_io(png, f);
-  png_set_IHDR(png, info, (png_uint_32)gw, (png_uint_32)gh, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (int64_t y = 0; y < gh; y++) {
-    memset(line, 0, (size_t)gw * 3);
-    int64_t gr = (y - pad) / (j->H + pad), iy = (y - pad) % (j->H + pad);
-    if (y >= pad && iy < j->H) {
-      for (int64_t gc = 0; gc < j->cols; gc++) {
-        int64_t idx = gr * j->cols + gc;
-        if (idx >= j->n) break;
-        memcpy(line + (gc * (j->W + pad) + pad) * 3, j->rgb + (idx * j->H + iy) * j->W * 3,
-               (size_t)j->W * 3);
-      }
-    }
-    png_write_row(png, line);
-  }
-  png_write_end(png, NULL);
-  rc = 0;
-done:
-  png_destroy_write_struct(&png, &info);
-  free(line);
-  return rc;
-}
-
-DitStatus png_write_grid(const char *path, const uint8_t *rgb, int64_t n, int64_t H, int64_t W,
-                         int64_t cols, DitErr *err) {
+DitStatus png_grid_layout(int64_t n, int64_t H, int64_t W, int64_t cols, int64_t scale,
+                          const char *const *row_labels, PngGridLayout *out, DitErr *err) {
+  const int64_t pad = PNG_GRID_PAD, max_side = 1 << 24;
+  memset(out, 0, sizeof *out);
+  if (n < 1 || H < 1 || W < 1 || H > max_side || W > max_side)
+    return dit_err(err, DIT_ERR_ARG, "a PNG grid needs at least one image of at least 1x1 pixels");
+  if (scale < 1 || scale > PNG_GRID_MAX_SCALE)
+    return dit_err(err, DIT_ERR_ARG, "PNG grid scale %lld is outside 1..%d", (long long)scale, PNG_GRID_MAX_SCALE);
   if (cols <= 0) {
     cols = 1;
     while (cols * cols < n) cols++;
   }
   if (cols > n) cols = n;
-  PngJob j = {rgb, n, H, W, cols};
+  out->cols = cols;
+  out->rows = (n + cols - 1) / cols;
+  out->cell_w = W * scale;
+  out->cell_h = H * scale;
+  if (row_labels) {
+    out->text_scale = out->cell_h / (3 * FONT5X7_H);
+    if (out->text_scale < 1) out->text_scale = 1;
+    out->text_x = 2 * out->text_scale;
+    int64_t widest = 0;
+    for (int64_t r = 0; r < out->rows; r++) {
+      const char *s = row_labels[r];
+      if (!s) continue;
+      for (const char *p = s; *p; p++)
+        if (!font5x7_has_glyph((unsigned char)*p))
+          return dit_err(err, DIT_ERR_ARG,
+                         "the label of grid row %lld has byte 0x%02x at offset %lld; labels are printable "
+                         "ASCII (32..126)",
+                         (long long)r, (unsigned)(unsigned char)*p, (long long)(p - s));
+      if (strlen(s) > 4096) return dit_err(err, DIT_ERR_ARG, "the label of grid row %lld is too long", (long long)r);
+      int64_t w = font5x7_text_width(s, (int)out->text_scale);
+      if (w > widest) widest = w;
+    }
+    out->margin_w = 2 * out->text_x + widest;
+  }
+  out->width = out->margin_w + cols * (out->cell_w + pad) + pad;
+  out->height = out->rows * (out->cell_h + pad) + pad;
+  if (out->width > max_side || out->height > max_side)
+    return dit_err(err, DIT_ERR_ARG, "a PNG grid of %lldx%lld pixels is too large", (long long)out->width,
+                   (long long)out->height);
+  return DIT_OK;
+}
+
+typedef struct PngJob {
+  const uint8_t *rgb; /* [n, H, W, 3] */
+  int64_t n, H, W, scale;
+  const char *const *row_labels;
+  PngGridLayout g;
+} PngJob;
+
+/* Writes the grid one row of cells at a time: a strip [cell_h + pad, width, 3]
+ * holding the cells, the padding below them and the row's label. */
+static int write_png(FILE *f, void *vctx) {
+  const PngJob *j = vctx;
+  const PngGridLayout *g = &j->g;
+  const int64_t pad = PNG_GRID_PAD, strip_h = g->cell_h + pad;
+  static const uint8_t white[3] = {255, 255, 255};
+  uint8_t *strip = malloc((size_t)(strip_h * g->width * 3));
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  png_infop info = png ? png_create_info_struct(png) : NULL;
+  int rc = -1;
+  if (!strip || !png || !info) goto done;
+  if (setjmp(png_jmpbuf(png))) goto done; /* libpng reports errors by longjmp */
+  png_init_io(png, f);
+  png_set_IHDR(png, info, (png_uint_32)g->width, (png_uint_32)g->height, 8, PNG_COLOR_TYPE_RGB,
+               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  memset(strip, 0, (size_t)(g->width * 3));
+  for (int64_t y = 0; y < pad; y++) png_write_row(png, strip); /* the top padding */
+  for (int64_t gr = 0; gr < g->rows; gr++) {
+    memset(strip, 0, (size_t)(strip_h * g->width * 3));
+    for (int64_t gc = 0; gc < g->cols; gc++) {
+      int64_t idx = gr * g->cols + gc;
+      if (idx >= j->n) break;
+      int64_t x0 = g->margin_w + pad + gc * (g->cell_w + pad);
+      for (int64_t y = 0; y < g->cell_h; y++) {
+        const uint8_t *src = j->rgb + (idx * j->H + y / j->scale) * j->W * 3;
+        uint8_t *dst = strip + (y * g->width + x0) * 3;
+        if (j->scale == 1) memcpy(dst, src, (size_t)j->W * 3);
+        else
+          for (int64_t x = 0; x < g->cell_w; x++) memcpy(dst + x * 3, src + (x / j->scale) * 3, 3);
+      }
+    }
+    if (j->row_labels && j->row_labels[gr]) {
+      int64_t ty = (g->cell_h - FONT5X7_H * g->text_scale) / 2;
+      font5x7_draw(strip, g->width, strip_h, g->text_x, ty, j->row_labels[gr], (int)g->text_scale, white);
+    }
+    for (int64_t y = 0; y < strip_h; y++) png_write_row(png, strip + y * g->width * 3);
+  }
+  png_write_end(png, NULL);
+  rc = 0;
+done:
+  png_destroy_write_struct(&png, &info);
+  free(strip);
+  return rc;
+}
+
+DitStatus png_write_labeled_grid(const char *path, const uint8_t *rgb, int64_t n, int64_t H, int64_t W,
+                                 int64_t cols, int64_t scale, const char *const *row_labels, DitErr *err) {
+  PngJob j = {rgb, n, H, W, scale, row_labels, {0}};
+  DitStatus st = png_grid_layout(n, H, W, cols, scale, row_labels, &j.g, err);
+  if (st) return st;
   return atomic_write_file(path, write_png, &j, err);
+}
+
+DitStatus png_write_grid(const char *path, const uint8_t *rgb, int64_t n, int64_t H, int64_t W,
+                         int64_t cols, DitErr *err) {
+  return png_write_labeled_grid(path, rgb, n, H, W, cols, 1, NULL, err);
 }
 
 /* ---- .npz: a zip of one stored entry, arr_0.npy ---- */
