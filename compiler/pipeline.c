@@ -1,6 +1,7 @@
 /* pipeline.c: the compiler's stages in order, one visible list:
  *   spec files --parse/sema--> Spec --lower--> Graph --passes--> Graph
- *   --cost--> report / IR dump (plan.bin comes with the plan stages)
+ *   --cost--> report / IR dump, or --memplan--> plan build (--> GPU kernels
+ *   with --arch) --> plan.bin
  * The verifier runs after lowering and after every pass. */
 #include "pipeline.h"
 
@@ -10,6 +11,7 @@
 #include "autodiff.h"
 #include "cost.h"
 #include "ir_print.h"
+#include "ir_rewrite.h"
 #include "kernel_plan.h"
 #include "lower.h"
 #include "memplan.h"
@@ -64,15 +66,22 @@ static DitcStatus verify(const Graph *g, Diag *d, const char *after) {
   return st;
 }
 
-/* The backward stage of training graphs: autodiff, then the verifier. */
-static DitcStatus run_autodiff(Graph *g, Diag *d, RecomputeMode mode) {
+/* The backward stage of training graphs: autodiff, dead-node elimination
+ * (a recomputed block's clones that no gradient reads, such as its last
+ * linear), then the verifier. */
+static DitcStatus run_autodiff(Graph **g, Diag *d, RecomputeMode mode) {
   char why[256];
-  DitcStatus st = autodiff(g, mode, why, sizeof why);
+  DitcStatus st = autodiff(*g, mode, why, sizeof why);
   if (st) {
     diag_error(d, span_none(), "internal error: autodiff failed: %s", why);
     return st;
   }
-  return verify(g, d, "autodiff");
+  st = ir_dce(g);
+  if (st) {
+    diag_error(d, span_none(), "internal error: dead-node elimination failed: %s", ditc_status_str(st));
+    return st;
+  }
+  return verify(*g, d, "autodiff");
 }
 
 static DitcStatus plan_memory(const Graph *g, Diag *d, MemPlan *mp) {
@@ -94,7 +103,7 @@ static DitcStatus train_memory(Arena *a, Diag *d, const Spec *spec, int64_t batc
     MemPlan mp;
     DitcStatus st = lower_train(a, d, spec, batch, &g);
     if (!st) st = pipeline_run_passes(&g, d, NULL, NULL);
-    if (!st) st = run_autodiff(g, d, (RecomputeMode)mode);
+    if (!st) st = run_autodiff(&g, d, (RecomputeMode)mode);
     if (!st) st = plan_memory(g, d, &mp);
     if (st) return st;
     tm->arena_bytes[mode] = mp.arena_bytes;
@@ -152,7 +161,7 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   st = pipeline_run_passes(&g, &diag, opts->dump_after, &dump);
   if (st) goto done;
   if (opts->train) {
-    st = run_autodiff(g, &diag, opts->recompute);
+    st = run_autodiff(&g, &diag, opts->recompute);
     if (st) goto done;
   }
   if (!dump) dump = g;
@@ -174,6 +183,7 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
     st = opts->train ? plan_build_train(arena, &diag, g, &mp, opts->dtype,
                                         (PlanRecompute)opts->recompute, &plan)
                      : plan_build(arena, &diag, g, &mp, opts->dtype, &plan);
+    if (!st && opts->arch) st = kernel_plan_build(arena, &diag, g, plan, opts->arch);
     if (!st && opts->out_path) st = plan_write(&diag, plan, opts->out_path);
     else if (!st && plan_write_stream(plan, out) != 0) st = DITC_ERR_IO;
     goto done;
