@@ -11,6 +11,7 @@
 #include "atomic_write.h"
 #include "safetensors_write.h"
 #include "weights/checkpoint.h"
+#include "weights/torch_save.h"
 
 enum { NAME_MAX_BYTES = 512 };
 
@@ -43,6 +44,30 @@ static void add_f32(StTensor *t, const char *name, const DitWeightView *v, const
   for (int d = 0; d < v->rank; d++) t->shape[d] = v->dims[d];
   t->data = flat + v->offset;
   t->bytes = (uint64_t)v->numel * sizeof(float);
+}
+
+/* DIR/NNNNNNN.pt: {"model": state dict, "ema": state dict} for torch.load
+ * (DiT's sample.py takes its "ema"). */
+static DitStatus save_torch_pt(const char *dir, const TrainState *s, DitErr *err) {
+  size_t nw = dit_num_weights(s->rt);
+  TorchSaveTensor *t = calloc(2 * nw + 1, sizeof *t);
+  if (!t) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < nw; i++) {
+    DitWeightView v;
+    dit_weight_view(s->rt, i, &v);
+    TorchSaveTensor *m = &t[i], *e = &t[nw + i];
+    *m = (TorchSaveTensor){.name = v.name, .dtype = CK_F32, .rank = v.rank};
+    for (int d = 0; d < v.rank; d++) m->shape[d] = v.dims[d];
+    *e = *m;
+    m->data = s->w + v.offset;
+    e->data = s->ema + v.offset;
+  }
+  const TorchSaveDict dicts[2] = {{"model", t, nw}, {"ema", t + nw, nw}};
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%07lld.pt", dir, (long long)s->step);
+  DitStatus st = torch_save(path, dicts, 2, NULL, err);
+  free(t);
+  return st;
 }
 
 DitStatus train_ckpt_save(const char *run_dir, const TrainState *s, DitErr *err) {
@@ -96,6 +121,8 @@ DitStatus train_ckpt_save(const char *run_dir, const TrainState *s, DitErr *err)
   ts[n++] = (StTensor){"train.hparams", "F64", 1, {6}, hp, sizeof hp};
   snprintf(path, sizeof path, "%s/%07lld.safetensors", dir, (long long)s->step);
   st = st_write(path, ts, n, meta, 1, err);
+  if (st) goto done;
+  st = save_torch_pt(dir, s, err);
   if (st) goto done;
   snprintf(latest, sizeof latest, "%s/latest", dir);
   snprintf(text, sizeof text, "%lld\n", (long long)s->step);

@@ -10,8 +10,13 @@
  * (the random state is the seed and the step: every draw is counter-based).
  * Beside it, NNNNNNN-ema.safetensors holds the EMA weights alone under the
  * official keys: what `dit sample --weights` and PyTorch's
- * model.load_state_dict(safetensors.torch.load_file(...)) take. The file
- * RUN_DIR/checkpoints/latest names the newest step. All writes are atomic. */
+ * model.load_state_dict(safetensors.torch.load_file(...)) take. And
+ * NNNNNNN.pt is a torch.save file (torch_save.h) of {"model": ..., "ema": ...},
+ * float32 under the official keys (pos_embed included): train.py's
+ * checkpoint without "opt" and "args", so DiT's sample.py --ckpt loads it
+ * (find_model takes "ema"). It is for PyTorch only: resumes read the
+ * .safetensors file. The file RUN_DIR/checkpoints/latest names the newest
+ * step; it is written last. All writes are atomic. */
 #ifndef DIT_RUNTIME_TRAIN_CKPT_H
 #define DIT_RUNTIME_TRAIN_CKPT_H
 
