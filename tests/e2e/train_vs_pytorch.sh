@@ -78,6 +78,7 @@ PY
 diff "$work/a/loss.tsv" "$work/r/loss.tsv"
 cmp "$work/a/checkpoints/0000004.safetensors" "$work/r/checkpoints/0000004.safetensors"
 cmp "$work/a/checkpoints/0000004-ema.safetensors" "$work/r/checkpoints/0000004-ema.safetensors"
+cmp "$work/a/checkpoints/0000004.pt" "$work/r/checkpoints/0000004.pt"
 echo "resume: the loss curve and the step-4 checkpoint are identical to an uninterrupted run"
 # the EMA checkpoint samples through an inference plan of the same spec
 "$ditc" "$spec" --batch 4 -o "$work/s.plan"
