@@ -3,6 +3,7 @@
 #include "nvrtc.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct Nvrtc {
   NvResult (*log)(NvProgram, char *);
   NvResult (*cubin_size)(NvProgram, size_t *);
   NvResult (*cubin)(NvProgram, char *);
+  NvResult (*ptx_size)(NvProgram, size_t *);
+  NvResult (*ptx)(NvProgram, char *);
 };
 
 Nvrtc *nvrtc_open(Diag *d) {
@@ -48,7 +51,8 @@ Nvrtc *nvrtc_open(Diag *d) {
       {(void **)&nv->compile, "nvrtcCompileProgram"}, {(void **)&nv->add_name, "nvrtcAddNameExpression"},
       {(void **)&nv->lowered_name, "nvrtcGetLoweredName"}, {(void **)&nv->log_size, "nvrtcGetProgramLogSize"},
       {(void **)&nv->log, "nvrtcGetProgramLog"}, {(void **)&nv->cubin_size, "nvrtcGetCUBINSize"},
-      {(void **)&nv->cubin, "nvrtcGetCUBIN"}};
+      {(void **)&nv->cubin, "nvrtcGetCUBIN"}, {(void **)&nv->ptx_size, "nvrtcGetPTXSize"},
+      {(void **)&nv->ptx, "nvrtcGetPTX"}};
   for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
     *syms[i].slot = dlsym(nv->lib, syms[i].name);
     if (!*syms[i].slot) {
@@ -77,10 +81,19 @@ void kernel_image_free(KernelImage *img) {
   img->cubin = NULL;
 }
 
+void kernel_module_free(KernelModule *mod) {
+  if (!mod) return;
+  free(mod->cubin);
+  free(mod->ptx);
+  memset(mod, 0, sizeof *mod);
+}
+
 /* Registers, shared memory, stack and spills of the entry point, from the
  * ptxas -v lines that follow "Compiling entry function '<lowered name>'". */
 static void parse_ptxas(const char *log, KernelImage *img) {
-  const char *p = strstr(log, img->lowered_name);
+  char quoted[sizeof img->lowered_name + 2];
+  snprintf(quoted, sizeof quoted, "'%s'", img->lowered_name); /* not a prefix of another kernel's name */
+  const char *p = strstr(log, quoted);
   for (int k = 0; p && k < 4; k++) {
     p = strchr(p, '\n');
     if (!p) break;
@@ -114,30 +127,37 @@ static void print_numbered(Diag *d, const char *source) {
   fputc('\n', d->out);
 }
 
-DitcStatus nvrtc_compile(Nvrtc *nv, Diag *d, const char *source, const char *name_expr,
-                         const char *arch, KernelImage *out) {
+DitcStatus nvrtc_compile_many(Nvrtc *nv, Diag *d, const char *source, const char *const *name_exprs,
+                              int n, const char *arch, KernelModule *mod, KernelImage *kernels) {
   DitcStatus st = DITC_ERR_INTERNAL;
   NvProgram prog = NULL;
   char *log = NULL;
-  memset(out, 0, sizeof *out);
+  memset(mod, 0, sizeof *mod);
+  memset(kernels, 0, sizeof *kernels * (size_t)(n > 0 ? n : 0));
   const char *headers[64], *includes[64];
   int n_headers = KERNEL_SOURCE_COUNT < 64 ? KERNEL_SOURCE_COUNT : 64;
   for (int i = 0; i < n_headers; i++) {
     headers[i] = KERNEL_SOURCES[i].text;
     includes[i] = KERNEL_SOURCES[i].name;
   }
-  char arch_opt[64];
+  char arch_opt[64], what[200];
   snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
+  if (n > 1) snprintf(what, sizeof what, "%d kernels (%s, ...)", n, name_exprs[0]);
+  else snprintf(what, sizeof what, "%s", n == 1 ? name_exprs[0] : "nothing");
   const char *opts[] = {arch_opt, "-std=c++17", "--ptxas-options=-v", "-default-device",
                         "--fmad=true", "-lineinfo"};
+  bool real = strncmp(arch, "compute_", 8) != 0;
   NvResult r = nv->create(&prog, source, "ditc_kernel.cu", n_headers, headers, includes);
   if (r) {
     diag_error(d, span_none(), "nvrtcCreateProgram failed: %s", nv->get_error_string(r));
     goto done;
   }
-  if ((r = nv->add_name(prog, name_expr))) {
-    diag_error(d, span_none(), "nvrtcAddNameExpression(%s) failed: %s", name_expr, nv->get_error_string(r));
-    goto done;
+  for (int i = 0; i < n; i++) {
+    if ((r = nv->add_name(prog, name_exprs[i]))) {
+      diag_error(d, span_none(), "nvrtcAddNameExpression(%s) failed: %s", name_exprs[i],
+                 nv->get_error_string(r));
+      goto done;
+    }
   }
   NvResult cr = nv->compile(prog, (int)(sizeof opts / sizeof opts[0]), opts);
   size_t log_bytes = 0;
@@ -149,28 +169,48 @@ DitcStatus nvrtc_compile(Nvrtc *nv, Diag *d, const char *source, const char *nam
   }
   nv->log(prog, log);
   if (cr) {
-    diag_error(d, span_none(), "NVRTC %s could not compile %s for %s: %s", nv->version, name_expr, arch,
+    diag_error(d, span_none(), "NVRTC %s could not compile %s for %s: %s", nv->version, what, arch,
                nv->get_error_string(cr));
     fprintf(d->out, "%s\nsource (ditc_kernel.cu):\n", log);
     print_numbered(d, source);
     goto done;
   }
-  const char *lowered = NULL;
-  if ((r = nv->lowered_name(prog, name_expr, &lowered)) || !lowered) {
-    diag_error(d, span_none(), "nvrtcGetLoweredName(%s) failed", name_expr);
+  for (int i = 0; i < n; i++) {
+    const char *lowered = NULL;
+    if ((r = nv->lowered_name(prog, name_exprs[i], &lowered)) || !lowered) {
+      diag_error(d, span_none(), "nvrtcGetLoweredName(%s) failed", name_exprs[i]);
+      goto done;
+    }
+    snprintf(kernels[i].lowered_name, sizeof kernels[i].lowered_name, "%s", lowered);
+    parse_ptxas(log, &kernels[i]);
+  }
+  if (real && ((r = nv->cubin_size(prog, &mod->cubin_bytes)) || !(mod->cubin = malloc(mod->cubin_bytes)) ||
+               (r = nv->cubin(prog, (char *)mod->cubin)))) {
+    diag_error(d, span_none(), "nvrtcGetCUBIN failed for %s", what);
     goto done;
   }
-  snprintf(out->lowered_name, sizeof out->lowered_name, "%s", lowered);
-  if ((r = nv->cubin_size(prog, &out->cubin_bytes)) || !(out->cubin = malloc(out->cubin_bytes)) ||
-      (r = nv->cubin(prog, (char *)out->cubin))) {
-    diag_error(d, span_none(), "nvrtcGetCUBIN failed for %s", name_expr);
+  if ((r = nv->ptx_size(prog, &mod->ptx_bytes)) || mod->ptx_bytes == 0 ||
+      !(mod->ptx = malloc(mod->ptx_bytes)) || (r = nv->ptx(prog, mod->ptx))) {
+    diag_error(d, span_none(), "nvrtcGetPTX failed for %s", what);
     goto done;
   }
-  parse_ptxas(log, out);
+  mod->ptx[mod->ptx_bytes - 1] = '\0';
   st = DITC_OK;
 done:
-  if (st) kernel_image_free(out);
+  if (st) kernel_module_free(mod);
   free(log);
   if (prog) nv->destroy(&prog);
   return st;
+}
+
+DitcStatus nvrtc_compile(Nvrtc *nv, Diag *d, const char *source, const char *name_expr,
+                         const char *arch, KernelImage *out) {
+  KernelModule mod;
+  DitcStatus st = nvrtc_compile_many(nv, d, source, &name_expr, 1, arch, &mod, out);
+  if (st) return st;
+  out->cubin = mod.cubin; /* moved: the image owns it */
+  out->cubin_bytes = mod.cubin_bytes;
+  mod.cubin = NULL;
+  kernel_module_free(&mod);
+  return DITC_OK;
 }

@@ -2,7 +2,8 @@
  * so ditc runs where the CUDA toolkit is missing (and then compiles only CPU
  * plans). The architecture is always given explicitly, never queried from a
  * device; every log is kept; a failed compile prints the log and the source
- * with line numbers. */
+ * with line numbers. Several kernels compile as one program (one NVRTC and
+ * one ptxas run per architecture), whose module holds all of them. */
 #ifndef DIT_COMPILER_NVRTC_H
 #define DIT_COMPILER_NVRTC_H
 
@@ -34,5 +35,22 @@ const char *nvrtc_version(const Nvrtc *nv);
 DitcStatus nvrtc_compile(Nvrtc *nv, Diag *d, const char *source, const char *name_expr,
                          const char *arch, KernelImage *out);
 void kernel_image_free(KernelImage *img);
+
+/* The code of one compiled program: every kernel it names, in one module. */
+typedef struct KernelModule {
+  unsigned char *cubin; /* malloc'ed ELF; NULL for a virtual arch ("compute_80") */
+  size_t cubin_bytes;
+  char *ptx;            /* malloc'ed PTX text; ptx_bytes counts its terminating NUL */
+  size_t ptx_bytes;
+} KernelModule;
+
+/* Compiles `source` once for `arch`, a real ("sm_90a": cubin and PTX) or a
+ * virtual architecture ("compute_80": PTX only), with the n kernels named by
+ * the C++ expressions name_exprs. kernels[i] receives kernel i's lowered name
+ * and ptxas resources (zero for a virtual arch); its cubin stays NULL: the
+ * code is in mod. The PTX of a real arch sm_XX is the PTX of compute_XX. */
+DitcStatus nvrtc_compile_many(Nvrtc *nv, Diag *d, const char *source, const char *const *name_exprs,
+                              int n, const char *arch, KernelModule *mod, KernelImage *kernels);
+void kernel_module_free(KernelModule *mod); /* accepts NULL */
 
 #endif

@@ -11,6 +11,13 @@
 #include "ir.h"
 #include "memplan.h"
 
+/* The bytes of one section that the compiler assembles whole (the GPU
+ * kernel images); bytes == 0: the plan has no such section. */
+typedef struct PlanBlob {
+  unsigned char *data;
+  size_t bytes;
+} PlanBlob;
+
 typedef struct Plan {
   PlanDType dtype;
   uint32_t max_batch;
@@ -23,9 +30,11 @@ typedef struct Plan {
   size_t n_values;
   PlanOp *ops;
   size_t n_ops;
+  uint32_t *op_node; /* [n_ops]: the graph node each op runs (kernel selection maps it to a slot) */
   PlanIO io;       /* inference plans */
   bool train;      /* a training plan: train instead of io */
   PlanTrain train_io;
+  PlanBlob cuda_cubin, cuda_ptx; /* sections PLAN_SEC_CUDA_CUBIN/PTX (ditc --arch; kernel_plan.c) */
 } Plan;
 
 /* Builds the plan of a fused graph and its memory plan. Fails with an
@@ -36,6 +45,10 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
 /* The same for a training graph (lower_train + passes + autodiff). */
 DitcStatus plan_build_train(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, PlanDType dtype,
                             PlanRecompute recompute, Plan **out);
+
+/* Appends a string to the string table; its offset, or UINT32_MAX when out
+ * of memory. Every string must be added before the plan is written. */
+uint32_t plan_add_string(Arena *a, Plan *p, const char *s);
 
 /* Writes plan.bin (all sections, checksums) atomically. */
 DitcStatus plan_write(Diag *d, const Plan *p, const char *path);

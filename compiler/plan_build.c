@@ -7,7 +7,7 @@
 
 #define DIT_TRAIN_STEPS_IN_PLAN DIT_TRAIN_TIMESTEPS
 
-static uint32_t add_string(Arena *a, Plan *p, const char *s) {
+uint32_t plan_add_string(Arena *a, Plan *p, const char *s) {
   size_t n = strlen(s) + 1;
   if (arena_grow(a, (void **)&p->strings, &p->strings_cap, p->strings_bytes + n, 1)) return UINT32_MAX;
   uint32_t off = (uint32_t)p->strings_bytes;
@@ -18,7 +18,7 @@ static uint32_t add_string(Arena *a, Plan *p, const char *s) {
 
 static void fill_model(Arena *a, Plan *p, const ModelConfig *c) {
   PlanModel *m = &p->model;
-  m->name = add_string(a, p, c->name);
+  m->name = plan_add_string(a, p, c->name);
   m->learn_sigma = c->learn_sigma;
   m->image_size = c->image_size;
   m->latent_scale = c->latent_scale;
@@ -64,7 +64,7 @@ static int add_weights(Arena *a, Plan *p, const Node *n, const MemSlot *s, size_
     PlanWeight *w = &p->weights[p->n_weights++];
     memset(w, 0, sizeof *w);
     int64_t rows = n->op == OP_PARAM ? n->type.dims[0] : n->attr.pack.rows[i];
-    w->name = add_string(a, p, n->op == OP_PARAM ? n->name : n->attr.pack.names[i]);
+    w->name = plan_add_string(a, p, n->op == OP_PARAM ? n->name : n->attr.pack.names[i]);
     w->flags = n->op == OP_PARAM && n->attr.param.frozen ? PLAN_WEIGHT_FROZEN : 0;
     w->rank = (uint32_t)n->type.rank;
     w->dtype = PLAN_VDT_F32;
@@ -169,7 +169,8 @@ static DitcStatus build_common(Arena *a, Diag *d, const Graph *g, const MemPlan 
   p->n_values = g->n_nodes;
   p->values = arena_array(a, g->n_nodes, sizeof(PlanValue));
   p->ops = arena_array(a, g->n_nodes, sizeof(PlanOp));
-  if (!p->values || !p->ops) return DITC_ERR_NOMEM;
+  p->op_node = arena_array(a, g->n_nodes, sizeof(uint32_t));
+  if (!p->values || !p->ops || !p->op_node) return DITC_ERR_NOMEM;
   size_t wcap = 0;
   for (size_t i = 0; i < g->n_nodes; i++) {
     const Node *n = &g->nodes[i];
@@ -191,7 +192,7 @@ static DitcStatus build_common(Arena *a, Diag *d, const Graph *g, const MemPlan 
                    i, op_name(n->op));
         return DITC_ERR_INTERNAL;
       }
-      p->n_ops++;
+      p->op_node[p->n_ops++] = (uint32_t)i;
     }
   }
   *out = p;

@@ -1,5 +1,7 @@
 /* plan_write.c: Plan -> plan.bin. Layout: header, section table, then the
- * sections, each aligned to DIT_PLAN_ALIGN and covered by a CRC-32. */
+ * sections in a fixed order (model, strings, weights, values, ops, io or
+ * train, then the GPU kernel images when the plan has them), each aligned to
+ * DIT_PLAN_ALIGN and covered by a CRC-32. */
 #include <string.h>
 
 #include "atomic_file.h"
@@ -7,7 +9,7 @@
 
 #define DITC_VERSION_STRING "ditc 0.1.0"
 
-enum { N_SECTIONS = 6 };
+enum { MAX_SECTIONS = 8 }; /* the six of every plan, then the two GPU kernel-image sections */
 
 typedef struct Blob {
   uint32_t kind, count;
@@ -17,7 +19,8 @@ typedef struct Blob {
 
 typedef struct WriteCtx {
   const Plan *p;
-  Blob blobs[N_SECTIONS];
+  Blob blobs[MAX_SECTIONS];
+  uint32_t n_blobs;
 } WriteCtx;
 
 static uint64_t align_up(uint64_t x) { return (x + DIT_PLAN_ALIGN - 1) / DIT_PLAN_ALIGN * DIT_PLAN_ALIGN; }
@@ -35,11 +38,13 @@ static int pad_to(FILE *f, uint64_t *pos, uint64_t target) {
 static int write_plan(FILE *f, void *vctx) {
   WriteCtx *c = vctx;
   PlanHeader h;
-  PlanSection sec[N_SECTIONS];
+  PlanSection sec[MAX_SECTIONS];
+  const uint32_t n = c->n_blobs;
+  const size_t table_bytes = n * sizeof sec[0];
   memset(&h, 0, sizeof h);
   memset(sec, 0, sizeof sec);
-  uint64_t pos = align_up(sizeof h) + align_up(sizeof sec);
-  for (int i = 0; i < N_SECTIONS; i++) {
+  uint64_t pos = align_up(sizeof h) + align_up(table_bytes);
+  for (uint32_t i = 0; i < n; i++) {
     const Blob *b = &c->blobs[i];
     sec[i].kind = b->kind;
     sec[i].count = b->count;
@@ -52,9 +57,9 @@ static int write_plan(FILE *f, void *vctx) {
   h.version = DIT_PLAN_VERSION;
   h.header_bytes = sizeof h;
   strncpy(h.compiler, DITC_VERSION_STRING, sizeof h.compiler - 1);
-  h.file_bytes = sec[N_SECTIONS - 1].offset + sec[N_SECTIONS - 1].bytes;
+  h.file_bytes = sec[n - 1].offset + sec[n - 1].bytes;
   h.section_table = align_up(sizeof h);
-  h.n_sections = N_SECTIONS;
+  h.n_sections = n;
   h.dtype = c->p->dtype;
   h.max_batch = c->p->max_batch;
   h.flags = c->p->train ? PLAN_FLAG_TRAIN : 0;
@@ -63,9 +68,9 @@ static int write_plan(FILE *f, void *vctx) {
   uint64_t at = 0;
   if (fwrite(&h, sizeof h, 1, f) != 1) return -1;
   at += sizeof h;
-  if (pad_to(f, &at, h.section_table) || fwrite(sec, sizeof sec, 1, f) != 1) return -1;
-  at += sizeof sec;
-  for (int i = 0; i < N_SECTIONS; i++) {
+  if (pad_to(f, &at, h.section_table) || fwrite(sec, table_bytes, 1, f) != 1) return -1;
+  at += table_bytes;
+  for (uint32_t i = 0; i < n; i++) {
     if (pad_to(f, &at, sec[i].offset)) return -1;
     if (c->blobs[i].bytes && fwrite(c->blobs[i].data, 1, c->blobs[i].bytes, f) != c->blobs[i].bytes)
       return -1;
@@ -74,15 +79,24 @@ static int write_plan(FILE *f, void *vctx) {
   return 0;
 }
 
+static void add_blob(WriteCtx *c, Blob b) {
+  c->blobs[c->n_blobs++] = b;
+}
+
+/* The sections in file order. A GPU kernel-image section has count 1: it is
+ * one structure headed by its PlanCudaHeader. */
 static void make_blobs(WriteCtx *c, const Plan *p) {
   c->p = p;
-  c->blobs[0] = (Blob){PLAN_SEC_MODEL, 1, &p->model, sizeof p->model};
-  c->blobs[1] = (Blob){PLAN_SEC_STRINGS, 0, p->strings, p->strings_bytes};
-  c->blobs[2] = (Blob){PLAN_SEC_WEIGHTS, (uint32_t)p->n_weights, p->weights, p->n_weights * sizeof(PlanWeight)};
-  c->blobs[3] = (Blob){PLAN_SEC_VALUES, (uint32_t)p->n_values, p->values, p->n_values * sizeof(PlanValue)};
-  c->blobs[4] = (Blob){PLAN_SEC_OPS, (uint32_t)p->n_ops, p->ops, p->n_ops * sizeof(PlanOp)};
-  if (p->train) c->blobs[5] = (Blob){PLAN_SEC_TRAIN, 1, &p->train_io, sizeof p->train_io};
-  else c->blobs[5] = (Blob){PLAN_SEC_IO, 1, &p->io, sizeof p->io};
+  c->n_blobs = 0;
+  add_blob(c, (Blob){PLAN_SEC_MODEL, 1, &p->model, sizeof p->model});
+  add_blob(c, (Blob){PLAN_SEC_STRINGS, 0, p->strings, p->strings_bytes});
+  add_blob(c, (Blob){PLAN_SEC_WEIGHTS, (uint32_t)p->n_weights, p->weights, p->n_weights * sizeof(PlanWeight)});
+  add_blob(c, (Blob){PLAN_SEC_VALUES, (uint32_t)p->n_values, p->values, p->n_values * sizeof(PlanValue)});
+  add_blob(c, (Blob){PLAN_SEC_OPS, (uint32_t)p->n_ops, p->ops, p->n_ops * sizeof(PlanOp)});
+  if (p->train) add_blob(c, (Blob){PLAN_SEC_TRAIN, 1, &p->train_io, sizeof p->train_io});
+  else add_blob(c, (Blob){PLAN_SEC_IO, 1, &p->io, sizeof p->io});
+  if (p->cuda_cubin.bytes) add_blob(c, (Blob){PLAN_SEC_CUDA_CUBIN, 1, p->cuda_cubin.data, p->cuda_cubin.bytes});
+  if (p->cuda_ptx.bytes) add_blob(c, (Blob){PLAN_SEC_CUDA_PTX, 1, p->cuda_ptx.data, p->cuda_ptx.bytes});
 }
 
 DitcStatus plan_write(Diag *d, const Plan *p, const char *path) {

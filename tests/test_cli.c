@@ -180,8 +180,11 @@ static void test_usage_errors(void **state) {
   r = ditc(NULL, spec, spec, NULL, NULL, NULL);
   expect_failure(&r, 2, "more than one spec file given");
   tool_result_free(&r);
-  r = ditc(NULL, spec, "--arch", "sm_90", "-o", "/tmp/ditc_should_not_exist.bin");
-  expect_failure(&r, 2, "--arch sm_90: plans with GPU kernels are not available in this version");
+  r = ditc(NULL, spec, "--arch", "sm_80,sm_8", "-o", "/tmp/ditc_should_not_exist.bin");
+  expect_failure(&r, 2, "--arch: 'sm_8' is not a GPU architecture like sm_80, sm_90 or sm_90a");
+  tool_result_free(&r);
+  r = ditc(NULL, spec, "--arch", "sm_90,sm_90", "-o", "/tmp/ditc_should_not_exist.bin");
+  expect_failure(&r, 2, "--arch names sm_90 twice");
   tool_result_free(&r);
   r = ditc(NULL, spec, "--arch", "sm_90;rm", "-o", "/tmp/ditc_should_not_exist.bin");
   expect_failure(&r, 2, "--arch takes a list like sm_80,sm_90 or none, got 'sm_90;rm'");

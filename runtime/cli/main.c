@@ -97,6 +97,35 @@ static const char *op_kind_name(uint32_t k) {
   }
 }
 
+/* The GPU kernels of a plan compiled with ditc --arch: per slot its
+ * template, block size, registers per arch and (shortened) entry point. */
+static void print_gpu_kernels(const PlanView *pv) {
+  const PlanCudaView *c = &pv->cubin;
+  uint32_t archs[8], n_archs = 0, with_kernel = 0;
+  for (uint32_t i = 0; i < c->h->n_images; i++) {
+    uint32_t k = 0;
+    while (k < n_archs && archs[k] != c->images[i].arch) k++;
+    if (k == n_archs && n_archs < 8) archs[n_archs++] = c->images[i].arch;
+  }
+  for (size_t k = 0; k < pv->n_ops; k++) with_kernel += c->op_slot[k] != DIT_PLAN_NONE;
+  printf("  gpu kernels %u for %u of %zu ops (linear: cuBLASLt); cubins", c->h->n_slots, with_kernel, pv->n_ops);
+  for (uint32_t k = 0; k < n_archs; k++) printf(" sm_%u%s", archs[k] / 10, archs[k] % 10 ? "a" : "");
+  if (pv->ptx.h) printf(", PTX sm_%u%s", pv->ptx.images[0].arch / 10, pv->ptx.images[0].arch % 10 ? "a" : "");
+  printf("\n    slot %-44s threads  regs/arch  entry\n", "kernel");
+  for (uint32_t j = 0, i = 0; j < c->h->n_slots; j++) {
+    const PlanKernelSlot *s = &c->slots[j];
+    const char *name = plan_string(pv, s->name), *entry = plan_string(pv, s->entry);
+    if (!strncmp(name, "dit::", 5)) name += 5;
+    char regs[64] = "";
+    size_t len = 0;
+    for (; i < c->h->n_images && c->images[i].slot == j; i++) /* sorted by slot, then arch */
+      if (len < sizeof regs)
+        len += (size_t)snprintf(regs + len, sizeof regs - len, "%s%u", len ? " " : "", c->images[i].registers);
+    printf("    %4u %-44s %7u  %-9s  %.32s%s\n", j, name, s->block_threads, regs, entry,
+           strlen(entry) > 32 ? "..." : "");
+  }
+}
+
 static int cmd_info(int argc, char **argv) {
   if (argc != 3) {
     usage(stderr);
@@ -135,6 +164,7 @@ static int cmd_info(int argc, char **argv) {
   for (uint32_t k = 1; k < 16; k++)
     if (counts[k]) printf(" %s x%d", op_kind_name(k), counts[k]);
   printf("\n");
+  if (pv.cubin.h) print_gpu_kernels(&pv);
   plan_view_free(&pv);
   return 0;
 }

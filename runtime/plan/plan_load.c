@@ -1,8 +1,8 @@
 /* plan_load.c: reading plan.bin and validating its structure: header,
  * section table, checksums, record counts, the string table, and every
  * weight and value record against the buffers they live in. Op shapes are
- * checked in plan_check.c. Nothing in the file is trusted before it is
- * checked. */
+ * checked in plan_check.c, the GPU kernel images in plan_cuda.c. Nothing in
+ * the file is trusted before it is checked. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdbool.h>
@@ -63,7 +63,7 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
   if (!range_ok(h->section_table, (uint64_t)h->n_sections * sizeof(PlanSection), pv->file_bytes))
     return dit_err(err, DIT_ERR_FORMAT, "%s: section table lies outside the file", name);
   const PlanSection *sec = (const PlanSection *)(pv->file + h->section_table);
-  enum { SLOT_TRAIN = 7, N_SLOTS = 8 }; /* kinds 1..6 use their own slot */
+  enum { SLOT_TRAIN = 7, SLOT_CUBIN = 8, SLOT_PTX = 9, N_SLOTS = 10 }; /* kinds 1..6 use their own slot */
   const void *found[N_SLOTS] = {0};
   uint32_t counts[N_SLOTS] = {0};
   uint64_t bytes[N_SLOTS] = {0};
@@ -77,7 +77,9 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
       return dit_err(err, DIT_ERR_FORMAT, "%s: section %u (%s) is corrupt: checksum mismatch", name,
                      i, section_name(s->kind));
     int slot = s->kind >= PLAN_SEC_MODEL && s->kind <= PLAN_SEC_IO ? (int)s->kind
-               : s->kind == PLAN_SEC_TRAIN ? SLOT_TRAIN : -1;
+               : s->kind == PLAN_SEC_TRAIN ? SLOT_TRAIN
+               : s->kind == PLAN_SEC_CUDA_CUBIN ? SLOT_CUBIN
+               : s->kind == PLAN_SEC_CUDA_PTX ? SLOT_PTX : -1;
     if (slot >= 0) {
       if (found[slot])
         return dit_err(err, DIT_ERR_FORMAT, "%s: section %s appears twice", name,
@@ -85,8 +87,7 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
       found[slot] = pv->file + s->offset;
       counts[slot] = s->count;
       bytes[slot] = s->bytes;
-    } else if (!(s->flags & PLAN_SECTION_OPTIONAL) && s->kind != PLAN_SEC_CUDA_CUBIN &&
-               s->kind != PLAN_SEC_CUDA_PTX) {
+    } else if (!(s->flags & PLAN_SECTION_OPTIONAL)) {
       return dit_err(err, DIT_ERR_VERSION,
                      "%s: section kind %u is unknown to this runtime; the plan needs a newer dit",
                      name, s->kind);
@@ -116,6 +117,16 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section must hold one record", name,
                      section_name(k));
   }
+  /* the GPU kernel images, optional: one structure each, checked in plan_cuda.c */
+  for (int slot = SLOT_CUBIN; slot <= SLOT_PTX; slot++) {
+    if (found[slot] && counts[slot] != 1)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section must hold one record", name,
+                     section_name(slot == SLOT_CUBIN ? PLAN_SEC_CUDA_CUBIN : PLAN_SEC_CUDA_PTX));
+  }
+  pv->cubin.base = found[SLOT_CUBIN];
+  pv->cubin.bytes = bytes[SLOT_CUBIN];
+  pv->ptx.base = found[SLOT_PTX];
+  pv->ptx.bytes = bytes[SLOT_PTX];
   pv->train = found[SLOT_TRAIN];
   pv->model = found[PLAN_SEC_MODEL];
   pv->strings = found[PLAN_SEC_STRINGS];
@@ -279,6 +290,8 @@ DitStatus plan_load_buffer(unsigned char *data, size_t bytes, const char *name, 
     dit_err_context(err, "%s", name);
     goto fail;
   }
+  st = plan_check_cuda(pv, name, err);
+  if (st) goto fail;
   return DIT_OK;
 fail:
   plan_view_free(pv);

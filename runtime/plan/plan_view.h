@@ -53,4 +53,9 @@ const char *plan_string(const PlanView *pv, uint32_t offset);
 /* Per-op checks of shapes and attributes (plan_check.c); called by plan_load. */
 DitStatus plan_check_ops(const PlanView *pv, DitErr *err);
 
+/* The GPU kernel-image sections that check_sections located (base, bytes):
+ * validated, they get h and their tables set (plan_cuda.c); called by
+ * plan_load after plan_check_ops. */
+DitStatus plan_check_cuda(PlanView *pv, const char *name, DitErr *err);
+
 #endif
