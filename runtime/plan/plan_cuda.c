@@ -57,8 +57,8 @@ static bool knobs_fit(const PlanView *pv, const PlanOp *op, const PlanKernelSlot
     return s->knobs[0] == pv->values[op->out].dims[2] && s->knobs[1] == (int64_t)s->block_threads &&
            s->knobs[2] == (op->kind == PLAN_OP_RES_GATE_LN_MODULATE);
   case PLAN_OP_ATTENTION:
-    return s->knobs[0] == op->i[1] && s->knobs[1] >= 1 && s->knobs[1] * 32 == (int64_t)s->block_threads &&
-           s->knobs[2] >= 1;
+    return s->knobs[0] == op->i[1] && s->knobs[1] >= 1 && s->knobs[1] <= 32 &&
+           s->knobs[1] * 32 == (int64_t)s->block_threads && s->knobs[2] >= 1;
   default: return true; /* one thread per element: the grid follows from the element count */
   }
 }
@@ -125,9 +125,12 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
     if (im->slot >= h->n_slots || (first ? im->slot != (i ? prev_slot + 1 : 0) : im->arch <= prev_arch))
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u (slot %u) is out of order: images go by "
                      "slot, then arch, one per arch, every slot at least once", name, sec, i, im->slot);
-    if (!arch_ok(im->arch) || im->reserved != 0)
+    if (!arch_ok(im->arch))
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u has an impossible arch %u", name, sec, i,
                      im->arch);
+    if (im->reserved != 0)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u has a nonzero reserved field", name, sec,
+                     i);
     if (im->offset % 8 || im->bytes < 4 || !range_ok(im->offset, im->bytes, cv->bytes))
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u lies outside the section (truncated?)",
                      name, sec, i);
