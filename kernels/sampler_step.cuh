@@ -1,7 +1,10 @@
 // sampler_step.cuh: one sampler step on the model's output (plan ops
 // cfg_mix and diffusion_step), with the per-step coefficients in a
-// DitStepParams (kernel_abi.h). Elementwise; the float32 arithmetic follows
-// the CPU backend (runtime/cpu/cpu_sampler.c) operation for operation.
+// DitStepParams (kernel_abi.h) read from device memory: the runtime writes
+// each step's coefficients there before it replays the step's CUDA graph
+// (a by-value argument would be frozen into the graph). Elementwise; the
+// float32 arithmetic follows the CPU backend (runtime/cpu/cpu_sampler.c)
+// operation for operation.
 //   C, HW   channels and pixels per channel of the state (compile-time)
 #pragma once
 
@@ -10,10 +13,11 @@
 namespace dit {
 
 template <int C_OUT, int HW>
-__global__ void cfg_mix_kernel(const float *__restrict__ out, long long n, int guided, DitStepParams p,
-                               float *__restrict__ dst) {
+__global__ void cfg_mix_kernel(const float *__restrict__ out, long long n, int guided,
+                               const DitStepParams *__restrict__ params, float *__restrict__ dst) {
   const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (i >= n * C_OUT * HW) return;
+  const DitStepParams p = *params;
   const long long img = i / (C_OUT * HW);
   const int ch = (int)(i / HW % C_OUT);
   const float cond = out[i];
@@ -28,11 +32,12 @@ __global__ void cfg_mix_kernel(const float *__restrict__ out, long long n, int g
 
 template <int C, int HW, bool LEARN_SIGMA>
 __global__ void diffusion_step_kernel(const float *__restrict__ x, const float *__restrict__ model_out,
-                                      const float *__restrict__ noise, long long n, DitStepParams p,
-                                      float *__restrict__ x_next) {
+                                      const float *__restrict__ noise, long long n,
+                                      const DitStepParams *__restrict__ params, float *__restrict__ x_next) {
   constexpr int C_OUT = LEARN_SIGMA ? 2 * C : C;
   const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (i >= n * C * HW) return;
+  const DitStepParams p = *params;
   const long long img = i / (C * HW), rest = i % (C * HW);
   const float xt = x[i];
   const float eps = model_out[img * C_OUT * HW + rest];

@@ -58,17 +58,28 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
     goto fail;
   }
   const char *device = opts && opts->device ? opts->device : "cpu";
-  if (strcmp(device, "cuda") == 0) {
-    st = dit_err(&e, DIT_ERR_DEVICE,
-                 "device 'cuda': this build of dit has no CUDA backend yet; use --device cpu or auto");
-    goto fail;
-  }
-  if (strcmp(device, "cpu") != 0 && strcmp(device, "auto") != 0) {
+  int want_cuda = strcmp(device, "cuda") == 0, want_auto = strcmp(device, "auto") == 0;
+  if (!want_cuda && !want_auto && strcmp(device, "cpu") != 0) {
     st = dit_err(&e, DIT_ERR_ARG, "unknown device '%s' (expected cpu, cuda or auto)", device);
     goto fail;
   }
   st = plan_load(plan_path, &rt->pv, &e);
   if (st) goto fail;
+  if (want_cuda || want_auto) {
+    /* auto: the GPU when there is one and the plan has its kernels, else the CPU
+     * (dit_last_error then says why) */
+    DitErr ce = {0};
+    DitStatus cs = cuda_backend_open(&rt->pv, &rt->cuda, &ce);
+    if (cs && want_cuda) {
+      st = dit_err(&e, cs, "device 'cuda': %s", ce.msg);
+      goto fail;
+    }
+    if (cs) {
+      rt->err = ce;
+      rt->err.status = DIT_OK;
+      dit_err_context(&rt->err, "no usable GPU");
+    }
+  }
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   int threads = opts && opts->n_threads > 0 ? opts->n_threads : (cores > 0 ? (int)cores : 1);
   /* GEMM tiles run on ditc's threads: each OpenBLAS call uses one thread */
@@ -77,11 +88,13 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
   ex->pv = &rt->pv;
   ex->cpu.n_threads = threads;
   ex->cpu.scratch_per_thread = exec_scratch_per_thread(&rt->pv);
-  ex->arena = alloc_zeroed(rt->pv.arena_bytes);
-  ex->weights = alloc_zeroed(rt->pv.weight_bytes);
-  ex->cpu.scratch = alloc_zeroed((size_t)threads * (size_t)ex->cpu.scratch_per_thread * sizeof(float));
+  ex->weights = alloc_zeroed(rt->pv.weight_bytes); /* on CUDA, the host copy that checkpoints bind into */
+  if (!rt->cuda) {
+    ex->arena = alloc_zeroed(rt->pv.arena_bytes);
+    ex->cpu.scratch = alloc_zeroed((size_t)threads * (size_t)ex->cpu.scratch_per_thread * sizeof(float));
+  }
   if (rt->pv.train) ex->grads = alloc_zeroed(rt->pv.grad_bytes);
-  if (!ex->arena || !ex->weights || !ex->cpu.scratch || (rt->pv.train && !ex->grads)) {
+  if ((!rt->cuda && (!ex->arena || !ex->cpu.scratch)) || !ex->weights || (rt->pv.train && !ex->grads)) {
     st = dit_err(&e, DIT_ERR_NOMEM, "%s: cannot allocate %llu bytes of activations and %llu bytes of weights",
                  plan_path, (unsigned long long)rt->pv.arena_bytes,
                  (unsigned long long)rt->pv.weight_bytes);
@@ -124,7 +137,8 @@ DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path) {
   DitGeometry geo = {pv->model->depth, pv->model->hidden_size, pv->model->grid};
   st = dit_weights_bind(ck, req, pv->n_weights, &geo, &rt->err);
   if (st) dit_err_context(&rt->err, "%s", checkpoint_path);
-  else rt->has_weights = 1;
+  if (!st && rt->cuda) st = cuda_backend_upload_weights(rt->cuda, rt->ex.weights, &rt->err);
+  if (!st) rt->has_weights = 1, rt->weights_dirty = 0;
 done:
   free(req);
   ckpt_close(ck);
@@ -132,7 +146,7 @@ done:
 }
 
 const DitModelInfo *dit_model_info(const DitRuntime *rt) { return &rt->info; }
-const char *dit_device_name(const DitRuntime *rt) { (void)rt; return "cpu"; }
+const char *dit_device_name(const DitRuntime *rt) { return rt->cuda ? cuda_backend_name(rt->cuda) : "cpu"; }
 const char *dit_last_error(const DitRuntime *rt) { return rt ? rt->err.msg : "no runtime"; }
 
 DitStatus rt_check_labels(DitRuntime *rt, const int64_t *y, int64_t n) {
@@ -169,14 +183,26 @@ DitStatus rt_check_ready(DitRuntime *rt, int64_t rows) {
     return dit_err(&rt->err, DIT_ERR_ARG,
                    "a forward of %lld rows does not fit this plan (1 to %lld rows; compile with --batch)",
                    (long long)rows, (long long)rt->info.max_batch);
+  if (rt->cuda && rt->weights_dirty) { /* dit_weights_set since the last upload */
+    DitStatus st = cuda_backend_upload_weights(rt->cuda, rt->ex.weights, &rt->err);
+    if (st) return st;
+    rt->weights_dirty = 0;
+  }
   return DIT_OK;
 }
 
 DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
                       const int64_t *y, float *out) {
   DitStatus st = rt_check_ready(rt, n);
+  if (!st && rt->cuda) {
+    st = rt_check_labels(rt, y, n);
+    if (!st) st = cuda_backend_forward(rt->cuda, n, x, t, y, out, &rt->err);
+    if (!st) rt->last_rows = rt->last_n = n;
+    return rt_fail(rt, st);
+  }
   if (!st) st = rt_stage_inputs(rt, 0, n, x, t, y);
   if (st) return rt_fail(rt, st);
+  rt->last_rows = rt->last_n = n;
   exec_forward(&rt->ex, n);
   int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
   memcpy(out, exec_value(&rt->ex, rt->pv.io->out), (size_t)(n * os) * sizeof(float));
@@ -188,12 +214,20 @@ DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64
   DitStatus st = rt_check_ready(rt, 2 * n);
   if (!st && !rt->info.has_null_class)
     st = dit_err(&rt->err, DIT_ERR_ARG, "guidance needs the null class: this model has class_dropout 0");
+  if (!st && rt->cuda) {
+    st = rt_check_labels(rt, y, n);
+    if (!st)
+      st = cuda_backend_forward_cfg(rt->cuda, n, x, t, y, rt->info.num_classes, cfg_scale, out, &rt->err);
+    if (!st) rt->last_rows = 2 * n, rt->last_n = n;
+    return rt_fail(rt, st);
+  }
   /* rows [0, n): conditional; rows [n, 2n): the same x and t with the null label */
   if (!st) st = rt_stage_inputs(rt, 0, n, x, t, y);
   if (!st) st = rt_stage_inputs(rt, n, n, x, t, y);
   if (st) return rt_fail(rt, st);
   int64_t *ya = exec_value(&rt->ex, rt->pv.io->y);
   for (int64_t i = 0; i < n; i++) ya[n + i] = rt->info.num_classes;
+  rt->last_rows = 2 * n, rt->last_n = n;
   exec_forward(&rt->ex, 2 * n);
   DitStepParams p = {.use_cfg = 1, .cfg_scale = cfg_scale};
   exec_sampler(&rt->ex, n, &p, 0); /* the guidance mix only */
@@ -205,6 +239,7 @@ DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64
 
 void dit_close(DitRuntime *rt) {
   if (!rt) return;
+  cuda_backend_close(rt->cuda); /* before the plan view it reads */
   free(rt->ex.arena);
   free(rt->ex.weights);
   free(rt->ex.cpu.scratch);

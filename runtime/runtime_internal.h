@@ -4,14 +4,18 @@
 #ifndef DIT_RUNTIME_INTERNAL_H
 #define DIT_RUNTIME_INTERNAL_H
 
+#include "cuda/cuda_backend.h"
 #include "dit/dit.h"
 #include "executor.h"
 
 struct DitRuntime {
   PlanView pv;
-  Executor ex;
+  Executor ex;            /* the CPU backend; on CUDA only ex.weights (the host copy) is allocated */
+  CudaBackend *cuda;      /* the device backend, or NULL: the CPU runs the plan */
   DitModelInfo info;
   int has_weights;
+  int weights_dirty;      /* CUDA: the host weights changed since the last upload */
+  int64_t last_rows, last_n; /* the last run: rows of its forward, images of its sampler ops */
   DitErr err;
   DitLossTable loss_table; /* training plans: the training diffusion's coefficients */
   float *loss_floats;      /* their storage */

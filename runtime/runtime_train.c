@@ -75,7 +75,7 @@ float *dit_weights_flat(DitRuntime *rt, int64_t *n_floats) {
 
 float *dit_grads_flat(DitRuntime *rt) { return (float *)rt->ex.grads; }
 
-void dit_weights_set(DitRuntime *rt) { rt->has_weights = 1; }
+void dit_weights_set(DitRuntime *rt) { rt->has_weights = 1, rt->weights_dirty = 1; /* CUDA: uploaded by the next run */ }
 
 DitStatus dit_loss(DitRuntime *rt, int64_t n, const float *x0, const int64_t *t, const int64_t *y,
                    const float *noise, int grads, float grad_scale, float *losses) {

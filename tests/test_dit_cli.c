@@ -217,7 +217,8 @@ static void test_bad_plan_and_device(void **state) {
   const char *cuda[] = {DIT_BIN_PATH, "forward", e->plan, "--weights", e->ckpt, "--x", e->x, "--t", e->t,
                         "--y", e->y, "-o", e->out, "--device", "cuda", NULL};
   r = run(cuda);
-  expect(&r, 1, "device 'cuda': this build of dit has no CUDA backend yet");
+  /* no driver, no device, no CUDA backend in this build, or (on a GPU) a plan without kernels */
+  expect(&r, 1, "dit: error: device 'cuda': ");
   tool_result_free(&r);
 }
 

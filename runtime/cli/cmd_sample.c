@@ -262,7 +262,10 @@ int cmd_sample(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
   }
-  if (!strcmp(a.device, "auto")) fprintf(stderr, "dit: note: no GPU backend in this build; running on the CPU\n");
+  if (!strcmp(a.device, "auto")) { /* on the CPU, the runtime's last message says why */
+    int gpu = strcmp(dit_device_name(rt), "cpu") != 0;
+    fprintf(stderr, "dit: note: running on %s%s\n", gpu ? dit_device_name(rt) : "the CPU: ", gpu ? "" : dit_last_error(rt));
+  }
   if (dit_load_weights(rt, a.weights)) {
     fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
     goto done;

@@ -242,8 +242,10 @@ static int cmd_forward(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
   }
-  if (a.device && !strcmp(a.device, "auto"))
-    fprintf(stderr, "dit: note: no GPU backend in this build; running on the CPU\n");
+  if (a.device && !strcmp(a.device, "auto")) { /* on the CPU, the runtime's last message says why */
+    int gpu = strcmp(dit_device_name(rt), "cpu") != 0;
+    fprintf(stderr, "dit: note: running on %s%s\n", gpu ? dit_device_name(rt) : "the CPU: ", gpu ? "" : dit_last_error(rt));
+  }
   const DitModelInfo *mi = dit_model_info(rt);
   if (npy_read(a.x, &x, &e) || npy_read(a.t, &t, &e) || npy_read(a.y, &y, &e)) {
     fprintf(stderr, "dit: error: %s\n", e.msg);

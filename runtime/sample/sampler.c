@@ -35,6 +35,14 @@ DitStatus dit_sample(DitRuntime *rt, const DitSampleOptions *o, float *out) {
     st = dit_err(&rt->err, DIT_ERR_ARG, "unknown sampler %d", (int)o->sampler);
   if (!st) st = schedule_build(o->steps ? o->steps : "250", &sched, &rt->err);
   if (st) return rt_fail(rt, st);
+  if (rt->cuda) { /* the same loop on the device: one step captured as a CUDA graph, replayed (cuda/cuda_sample.c) */
+    st = rt_check_labels(rt, o->labels, n);
+    CudaSampleArgs a = {o, &sched, use_cfg, mi->learn_sigma, mi->num_classes, rt->ex.cpu.n_threads};
+    if (!st) st = cuda_backend_sample(rt->cuda, &a, out, &rt->err);
+    if (!st) rt->last_rows = rows, rt->last_n = n;
+    schedule_free(&sched);
+    return rt_fail(rt, st);
+  }
 
   int64_t xs = mi->in_channels * mi->latent_size * mi->latent_size; /* floats per image */
   float *x = exec_value(&rt->ex, io->x);                              // [rows, C, H, W]
@@ -56,6 +64,7 @@ DitStatus dit_sample(DitRuntime *rt, const DitSampleOptions *o, float *out) {
     for (int64_t r = 0; r < rows; r++) t[r] = sched.timestep_map[k]; /* the original timestep */
     memcpy(y, o->labels, (size_t)n * sizeof(int64_t));
     for (int64_t i = 0; i < n && use_cfg; i++) y[n + i] = mi->num_classes;
+    rt->last_rows = rows, rt->last_n = n;
     exec_forward(&rt->ex, rows);
     if (o->step_noise) memcpy(noise, o->step_noise + (int64_t)s * n * xs, (size_t)(n * xs) * sizeof(float));
     else dit_randn(o->seed, (uint64_t)s + 1, noise, n * xs, threads);

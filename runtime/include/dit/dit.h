@@ -31,7 +31,8 @@ typedef struct DitError {
 
 typedef struct DitOptions {
   int n_threads;      /* CPU threads; 0 = one per online core */
-  const char *device; /* "cpu" (default), "cuda" or "auto" */
+  const char *device; /* "cpu" (default), "cuda" or "auto": the GPU when it can run the plan
+                       * (compiled with ditc --arch), else the CPU, and dit_last_error says why */
 } DitOptions;
 
 /* What a loaded plan computes. Shapes of one forward with n rows:

@@ -1,0 +1,77 @@
+/* cublaslt.h: the plan's linear ops as cuBLASLt GEMMs. libcublasLt is
+ * loaded with dlopen (cublasLt.h supplies types only), like the driver.
+ *
+ * A linear op y[rows, M] = act(x[rows, K] @ W[M, K]^T + b[M]) in row-major
+ * is, in cuBLASLt's column-major terms, D(M x rows) = op_T(A) * B + bias with
+ * A = W seen as a K x M matrix (ld K), B = x seen as K x rows (ld K) and
+ * D = y seen as M x rows (ld M): no copies or transposes of the data
+ * (cuda_gemm_shape in cuda_launch.h). The bias is the epilogue's, one value
+ * per row of D. Activations: GELU through CUBLASLT_EPILOGUE_GELU_BIAS
+ * (cuBLASLt's GELU is the tanh approximation, as PyTorch relies on for
+ * torch._addmm_activation; cublasLt.h itself only says "GELU", so the GPU
+ * test checks it against the CPU's tanh GELU); SiLU as a BIAS GEMM followed
+ * by the plan's silu kernel (cuda_exec.c).
+ *
+ * Descriptors, the preference and the first algorithm (for the plan's
+ * max rows) are made once at load. A forward of fewer rows changes the B and
+ * D layouts' column count and asks the heuristic again, once per change of
+ * rows; a captured CUDA graph never does (the sampler runs one eager step
+ * with the same rows first, cuda_sample.c). */
+#ifndef DIT_RUNTIME_CUDA_CUBLASLT_H
+#define DIT_RUNTIME_CUDA_CUBLASLT_H
+
+#include <cublasLt.h>
+#include <cuda.h>
+
+#include "err.h"
+
+#define CUBLASLT_FUNCTIONS(X)                                                                        \
+  X(cublasLtCreate) X(cublasLtDestroy) X(cublasLtGetVersion) X(cublasLtGetStatusName)                \
+  X(cublasLtGetStatusString) X(cublasLtMatmulDescCreate) X(cublasLtMatmulDescDestroy)                \
+  X(cublasLtMatmulDescSetAttribute) X(cublasLtMatrixLayoutCreate) X(cublasLtMatrixLayoutDestroy)     \
+  X(cublasLtMatrixLayoutSetAttribute) X(cublasLtMatmulPreferenceCreate)                              \
+  X(cublasLtMatmulPreferenceDestroy) X(cublasLtMatmulPreferenceSetAttribute)                         \
+  X(cublasLtMatmulAlgoGetHeuristic) X(cublasLtMatmul)
+
+typedef struct CublasLt {
+  void *lib;
+  cublasLtHandle_t handle;
+#define CUBLASLT_MEMBER(fn) __typeof__(&fn) fn;
+  CUBLASLT_FUNCTIONS(CUBLASLT_MEMBER)
+#undef CUBLASLT_MEMBER
+} CublasLt;
+
+/* Loads libcublasLt.so.13 (else libcublasLt.so) and creates the handle; the
+ * CUDA context must be current. */
+DitStatus cublaslt_open(CublasLt *lt, DitErr *err);
+void cublaslt_close(CublasLt *lt); /* accepts a zeroed struct */
+
+/* One linear op's GEMM. */
+typedef struct LtGemm {
+  cublasLtMatmulDesc_t desc;
+  cublasLtMatrixLayout_t a, b, d; /* W as K x M; x as K x rows; y as M x rows */
+  cublasLtMatmulPreference_t pref;
+  int64_t K, M;
+  int64_t rows;                   /* the rows the layouts and algo are set for */
+  cublasLtMatmulAlgo_t algo;
+} LtGemm;
+
+typedef struct LtGemmConfig {
+  int tf32;                  /* CUBLAS_COMPUTE_32F_FAST_TF32, else CUBLAS_COMPUTE_32F */
+  int64_t K, M, max_rows;
+  int gelu;                  /* GELU_BIAS epilogue, else BIAS */
+  CUdeviceptr bias;          /* [M] */
+  uint32_t align_w, align_x, align_y; /* bytes: the operands' pointer alignment (cuda_ptr_alignment) */
+  size_t workspace_bytes;
+} LtGemmConfig;
+
+/* Descriptors and the algorithm for max_rows. Messages name op_index. */
+DitStatus lt_gemm_init(const CublasLt *lt, LtGemm *g, const LtGemmConfig *c, size_t op_index, DitErr *err);
+/* Enqueues y = act(x W^T + b) for `rows` rows on stream. A new row count
+ * asks the heuristic first, which is refused while `capturing`. */
+DitStatus lt_gemm_run(const CublasLt *lt, LtGemm *g, int64_t rows, CUdeviceptr w, CUdeviceptr x,
+                      CUdeviceptr y, CUdeviceptr workspace, size_t workspace_bytes, CUstream stream,
+                      int capturing, size_t op_index, DitErr *err);
+void lt_gemm_free(const CublasLt *lt, LtGemm *g); /* accepts a zeroed struct */
+
+#endif

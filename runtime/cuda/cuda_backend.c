@@ -1,0 +1,286 @@
+/* cuda_backend.c: opening and closing the CUDA backend (device, primary
+ * context, stream, kernel modules, cuBLASLt GEMMs, every device buffer),
+ * the weight upload and the debug reads (see cuda_backend.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+#include "model/timestep_freqs.h"
+
+CUdeviceptr cuda_value_ptr(const CudaBackend *cb, uint32_t id) {
+  const PlanValue *v = &cb->pv->values[id];
+  return (v->storage == PLAN_STORE_WEIGHTS ? cb->weights : cb->arena) + v->offset;
+}
+
+DitStatus cuda_enter(CudaBackend *cb, DitErr *err) {
+  DitStatus st = DIT_OK;
+  CU_TRY(&cb->drv, err, cuCtxSetCurrent(cb->ctx));
+fail:
+  return st;
+}
+
+/* The device ordinal: $DIT_CUDA_DEVICE, else 0. */
+static DitStatus pick_device(CudaBackend *cb, DitErr *err) {
+  DitStatus st = DIT_OK;
+  int count = 0;
+  CU_TRY(&cb->drv, err, cuDeviceGetCount(&count));
+  if (count < 1) return dit_err(err, DIT_ERR_DEVICE, "no CUDA device is visible");
+  const char *env = getenv("DIT_CUDA_DEVICE");
+  if (env && *env) {
+    char *end;
+    long v = strtol(env, &end, 10);
+    if (*end || v < 0 || v >= count)
+      return dit_err(err, DIT_ERR_DEVICE, "DIT_CUDA_DEVICE=%s: expected a device ordinal below %d", env, count);
+    cb->ordinal = (int)v;
+  }
+  CU_TRY(&cb->drv, err, cuDeviceGet(&cb->dev, cb->ordinal));
+  int major = 0, minor = 0;
+  char devname[128] = "";
+  CU_TRY(&cb->drv, err, cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cb->dev));
+  CU_TRY(&cb->drv, err, cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, cb->dev));
+  CU_TRY(&cb->drv, err, cuDeviceGetName(devname, (int)sizeof devname, cb->dev));
+  cb->arch = cuda_device_arch(major, minor);
+  snprintf(cb->name, sizeof cb->name, "cuda:%d (%s, sm_%d%d)", cb->ordinal, devname, major, minor);
+fail:
+  return st;
+}
+
+/* Loads one slot's image: the cubin for this device, else the PTX through the JIT. */
+static DitStatus load_slot(CudaBackend *cb, uint32_t s, DitErr *err) {
+  DitStatus st = DIT_OK;
+  const PlanView *pv = cb->pv;
+  const PlanKernelSlot *slot = &cb->cv->slots[s];
+  const char *name = plan_string(pv, slot->name), *entry = plan_string(pv, slot->entry);
+  const unsigned char *image = NULL;
+  int k = pv->cubin.h ? cuda_pick_cubin(pv->cubin.images, pv->cubin.h->n_images, s, cb->arch) : -1;
+  if (k >= 0) {
+    image = pv->cubin.base + pv->cubin.images[k].offset;
+  } else {
+    k = pv->ptx.h ? cuda_pick_ptx(pv->ptx.images, pv->ptx.h->n_images, s, cb->arch) : -1;
+    if (k < 0)
+      return dit_err(err, DIT_ERR_UNSUPPORTED,
+                     "kernel %s has no image for sm_%u and no PTX to compile: recompile with ditc --arch "
+                     "sm_%u",
+                     name, cb->arch / 10, cb->arch / 10);
+    image = pv->ptx.base + pv->ptx.images[k].offset;
+  }
+  char log[8192] = "";
+  CUjit_option opt[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *val[2] = {log, (void *)(uintptr_t)sizeof log};
+  CUresult rc = cb->drv.cuModuleLoadDataEx(&cb->modules[s], image, 2, opt, val);
+  if (rc != CUDA_SUCCESS) {
+    DitErr e = {0};
+    st = cuda_error(&cb->drv, &e, rc, "cuModuleLoadDataEx", __FILE__, __LINE__);
+    return dit_err(err, st, "kernel %s on sm_%u: %s%s%s", name, cb->arch / 10, e.msg,
+                   log[0] ? "; JIT log:\n" : "", log);
+  }
+  CU_TRY(&cb->drv, err, cuModuleGetFunction(&cb->funcs[s], cb->modules[s], entry));
+  if (slot->smem_bytes > 48 * 1024)
+    CU_TRY(&cb->drv, err, cuFuncSetAttribute(cb->funcs[s], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                             (int)slot->smem_bytes));
+  return DIT_OK;
+fail:
+  dit_err_context(err, "kernel %s (entry %s)", name, entry);
+  return st;
+}
+
+/* Every slot's module and function; the SiLU kernel that follows linear + SiLU GEMMs. */
+static DitStatus load_kernels(CudaBackend *cb, DitErr *err) {
+  const PlanView *pv = cb->pv;
+  cb->cv = pv->cubin.h ? &pv->cubin : &pv->ptx;
+  uint32_t n_slots = cb->cv->h->n_slots;
+  cb->modules = calloc(n_slots ? n_slots : 1, sizeof *cb->modules);
+  cb->funcs = calloc(n_slots ? n_slots : 1, sizeof *cb->funcs);
+  if (!cb->modules || !cb->funcs) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  for (uint32_t s = 0; s < n_slots; s++) {
+    DitStatus st = load_slot(cb, s, err);
+    if (st) return st;
+  }
+  cb->silu_slot = DIT_PLAN_NONE;
+  for (uint32_t s = 0; s < n_slots; s++)
+    if (strcmp(plan_string(pv, cb->cv->slots[s].name), "dit::silu_kernel") == 0) cb->silu_slot = s;
+  return DIT_OK;
+}
+
+/* The arena, weights, workspace, staging buffers and frequency tables. */
+static DitStatus alloc_buffers(CudaBackend *cb, DitErr *err) {
+  DitStatus st = DIT_OK;
+  const PlanView *pv = cb->pv;
+  const PlanModel *m = pv->model;
+  float *table = NULL;
+  int64_t rows = pv->header->max_batch;
+  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
+  CudaStageLayout l;
+  cuda_stage_layout(rows, rows * xs, rows * xs, &l);
+  cb->stage_bytes = l.bytes;
+  CU_TRY(&cb->drv, err, cuMemAlloc(&cb->arena, pv->arena_bytes ? pv->arena_bytes : 256));
+  CU_TRY(&cb->drv, err, cuMemAlloc(&cb->weights, pv->weight_bytes ? pv->weight_bytes : 256));
+  CU_TRY(&cb->drv, err, cuMemAlloc(&cb->workspace, CUDA_WORKSPACE_BYTES));
+  CU_TRY(&cb->drv, err, cuMemAlloc(&cb->stage, cb->stage_bytes));
+  void *host = NULL;
+  CU_TRY(&cb->drv, err, cuMemAllocHost(&host, cb->stage_bytes));
+  cb->host_stage = host;
+  memset(cb->host_stage, 0, cb->stage_bytes);
+  /* the timestep_freq ops' float32 tables, as the CPU computes them */
+  uint64_t total = 0;
+  cb->freq_offset = calloc(pv->n_ops, sizeof *cb->freq_offset);
+  if (!cb->freq_offset) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < pv->n_ops; i++)
+    if (pv->ops[i].kind == PLAN_OP_TIMESTEP_FREQ) {
+      cb->freq_offset[i] = total;
+      total += ((uint64_t)pv->ops[i].i[0] / 2 * sizeof(float) + 255) / 256 * 256;
+    }
+  if (!total) return DIT_OK;
+  CU_TRY(&cb->drv, err, cuMemAlloc(&cb->freqs, total));
+  table = malloc(total);
+  if (!table) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < pv->n_ops; i++)
+    if (pv->ops[i].kind == PLAN_OP_TIMESTEP_FREQ)
+      dit_timestep_freqs(pv->ops[i].i[0] / 2, pv->ops[i].f[0], table + cb->freq_offset[i] / sizeof(float));
+  CU_TRY(&cb->drv, err, cuMemcpyHtoDAsync(cb->freqs, table, total, cb->stream));
+  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
+fail:
+  free(table);
+  return st;
+}
+
+/* A cuBLASLt GEMM per linear op, its algorithm chosen for max_batch rows. */
+static DitStatus init_gemms(CudaBackend *cb, DitErr *err) {
+  const PlanView *pv = cb->pv;
+  cb->gemms = calloc(pv->n_ops, sizeof *cb->gemms);
+  if (!cb->gemms) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  int64_t max_rows = pv->header->max_batch;
+  for (size_t i = 0; i < pv->n_ops; i++) {
+    const PlanOp *op = &pv->ops[i];
+    if (op->kind != PLAN_OP_LINEAR) continue;
+    uint32_t r = pv->values[op->in[0]].rank;
+    LtGemmConfig c = {0};
+    c.tf32 = pv->header->dtype == PLAN_DT_TF32;
+    c.K = pv->values[op->in[0]].dims[r - 1];
+    c.M = pv->values[op->in[1]].dims[0];
+    c.max_rows = cuda_value_numel(pv, op->in[0], max_rows) / c.K;
+    c.gelu = op->i[0] == PLAN_ACT_GELU_TANH;
+    c.bias = cuda_value_ptr(cb, op->in[2]);
+    c.align_w = cuda_ptr_alignment(cuda_value_ptr(cb, op->in[1]));
+    c.align_x = cuda_ptr_alignment(cuda_value_ptr(cb, op->in[0]));
+    c.align_y = cuda_ptr_alignment(cuda_value_ptr(cb, op->out));
+    c.workspace_bytes = CUDA_WORKSPACE_BYTES;
+    DitStatus st = lt_gemm_init(&cb->lt, &cb->gemms[i], &c, i, err);
+    if (st) return st;
+  }
+  return DIT_OK;
+}
+
+static int env_flag(const char *name, int fallback) {
+  const char *v = getenv(name);
+  return v && *v ? strcmp(v, "0") != 0 : fallback;
+}
+
+DitStatus cuda_backend_open(const PlanView *pv, CudaBackend **out, DitErr *err) {
+  DitStatus st = DIT_OK;
+  *out = NULL;
+  CudaBackend *cb = calloc(1, sizeof *cb);
+  if (!cb) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  cb->pv = pv;
+  st = cuda_driver_open(&cb->drv, err);
+  if (st) goto fail;
+  st = pick_device(cb, err);
+  if (!st) st = cuda_plan_check(pv, err);
+  if (st) goto fail;
+  CU_TRY(&cb->drv, err, cuDevicePrimaryCtxRetain(&cb->ctx, cb->dev));
+  CU_TRY(&cb->drv, err, cuCtxSetCurrent(cb->ctx));
+  CU_TRY(&cb->drv, err, cuStreamCreate(&cb->stream, CU_STREAM_NON_BLOCKING));
+  CU_TRY(&cb->drv, err, cuEventCreate(&cb->staged, CU_EVENT_DISABLE_TIMING));
+  st = cublaslt_open(&cb->lt, err);
+  if (!st) st = load_kernels(cb, err);
+  if (!st) st = alloc_buffers(cb, err);
+  if (!st) st = init_gemms(cb, err);
+  if (st) goto fail;
+  cb->sync_each_op = env_flag("DIT_CUDA_SYNC", 0);
+  cb->use_graph = env_flag("DIT_CUDA_GRAPH", 1);
+  *out = cb;
+  return DIT_OK;
+fail:
+  if (st == DIT_ERR_NOMEM && cb->name[0])
+    dit_err_context(err, "%s: the plan needs %" PRIu64 " bytes of activations and %" PRIu64 " of weights",
+                    cb->name, pv->arena_bytes, pv->weight_bytes);
+  cuda_backend_close(cb);
+  return st;
+}
+
+void cuda_backend_close(CudaBackend *cb) {
+  if (!cb) return;
+  CudaDriver *d = &cb->drv;
+  if (cb->ctx) {
+    d->cuCtxSetCurrent(cb->ctx);
+    if (cb->stream) d->cuStreamSynchronize(cb->stream);
+    if (cb->gemms)
+      for (size_t i = 0; i < cb->pv->n_ops; i++) lt_gemm_free(&cb->lt, &cb->gemms[i]);
+    cublaslt_close(&cb->lt);
+    if (cb->modules)
+      for (uint32_t s = 0; s < cb->cv->h->n_slots; s++)
+        if (cb->modules[s]) d->cuModuleUnload(cb->modules[s]);
+    CUdeviceptr bufs[] = {cb->arena, cb->weights, cb->workspace, cb->stage, cb->freqs};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+      if (bufs[i]) d->cuMemFree(bufs[i]);
+    if (cb->host_stage) d->cuMemFreeHost(cb->host_stage);
+    if (cb->staged) d->cuEventDestroy(cb->staged);
+    if (cb->stream) d->cuStreamDestroy(cb->stream);
+    d->cuDevicePrimaryCtxRelease(cb->dev);
+  }
+  free(cb->gemms);
+  free(cb->modules);
+  free(cb->funcs);
+  free(cb->freq_offset);
+  cuda_driver_close(d);
+  free(cb);
+}
+
+const char *cuda_backend_name(const CudaBackend *cb) { return cb->name; }
+
+DitStatus cuda_backend_upload_weights(CudaBackend *cb, const void *weights, DitErr *err) {
+  DitStatus st = cuda_enter(cb, err);
+  if (st) return st;
+  CU_TRY(&cb->drv, err, cuMemcpyHtoDAsync(cb->weights, weights, cb->pv->weight_bytes, cb->stream));
+  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
+fail:
+  return st;
+}
+
+DitStatus cuda_backend_read_value(CudaBackend *cb, uint32_t id, int64_t n, void *dst, DitErr *err) {
+  DitStatus st = cuda_enter(cb, err);
+  if (st) return st;
+  uint64_t bytes = cuda_value_bytes(cb->pv, id, n);
+  CU_TRY(&cb->drv, err, cuMemcpyDtoHAsync(dst, cuda_value_ptr(cb, id), bytes, cb->stream));
+  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
+fail:
+  return st;
+}
+
+DitStatus cuda_backend_poison(CudaBackend *cb, DitErr *err) {
+  DitStatus st = cuda_enter(cb, err);
+  if (st) return st;
+  CU_TRY(&cb->drv, err, cuMemsetD8Async(cb->arena, 0xFF, cb->pv->arena_bytes, cb->stream));
+  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
+fail:
+  return st;
+}
+
+DitStatus cuda_push_stage(CudaBackend *cb, uint64_t bytes, DitErr *err) {
+  DitStatus st = DIT_OK;
+  CU_TRY(&cb->drv, err, cuMemcpyHtoDAsync(cb->stage, cb->host_stage, bytes, cb->stream));
+  CU_TRY(&cb->drv, err, cuEventRecord(cb->staged, cb->stream));
+fail:
+  return st;
+}
+
+DitStatus cuda_wait_stage(CudaBackend *cb, DitErr *err) {
+  DitStatus st = DIT_OK;
+  CU_TRY(&cb->drv, err, cuEventSynchronize(cb->staged));
+fail:
+  return st;
+}
+

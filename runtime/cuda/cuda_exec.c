@@ -1,0 +1,230 @@
+/* cuda_exec.c: the plan's ops on the device, and the forward entry points
+ * of the CUDA backend. Each op launches its kernel slot's template
+ * instantiation with that template's exact parameter list (the templates in kernels/),
+ * on a grid computed from the op's shapes at this run's rows
+ * (cuda_launch.h); a linear op is a cuBLASLt GEMM (cublaslt.h), followed by
+ * the SiLU kernel when its activation is SiLU. Inputs reach the arena from
+ * the staging buffer: one host-to-device copy, then device copies. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "../../kernels/kernel_abi.h"
+#include "cuda_internal.h"
+
+static int64_t vdim(const CudaBackend *cb, uint32_t id, uint32_t k, int64_t n) {
+  return cuda_value_dim(cb->pv, id, k, n);
+}
+static int64_t vnumel(const CudaBackend *cb, uint32_t id, int64_t n) { return cuda_value_numel(cb->pv, id, n); }
+
+static DitStatus launch(CudaBackend *cb, uint32_t slot, const CudaLaunchDims *d, void **args, DitErr *err) {
+  DitStatus st = DIT_OK;
+  CU_TRY(&cb->drv, err, cuLaunchKernel(cb->funcs[slot], d->grid[0], d->grid[1], d->grid[2], d->block, 1, 1,
+                                       cb->cv->slots[slot].smem_bytes, cb->stream, args, NULL));
+fail:
+  return st;
+}
+
+static DitStatus bad_shape(size_t i, const char *what, DitErr *err) {
+  return dit_err(err, DIT_ERR_INTERNAL, "op %zu: no %s launch fits its shape and the slot's block size", i, what);
+}
+
+/* An elementwise kernel over `count` elements of slot s. */
+static DitStatus launch_elementwise(CudaBackend *cb, size_t i, uint32_t s, int64_t count, void **args,
+                                    DitErr *err) {
+  CudaLaunchDims d;
+  if (cuda_dims_elementwise(count, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "elementwise", err);
+  return launch(cb, s, &d, args, err);
+}
+
+/* The GEMM of linear op i for n rows, then its SiLU when it has one. */
+static DitStatus run_linear(CudaBackend *cb, size_t i, int64_t n, DitErr *err) {
+  const PlanView *pv = cb->pv;
+  const PlanOp *op = &pv->ops[i];
+  uint32_t r = pv->values[op->in[0]].rank;
+  int64_t K = vdim(cb, op->in[0], r - 1, n), rows = vnumel(cb, op->in[0], n) / K;
+  CUdeviceptr y = cuda_value_ptr(cb, op->out);
+  DitStatus st = lt_gemm_run(&cb->lt, &cb->gemms[i], rows, cuda_value_ptr(cb, op->in[1]),
+                             cuda_value_ptr(cb, op->in[0]), y, cb->workspace, CUDA_WORKSPACE_BYTES, cb->stream,
+                             cb->capturing, i, err);
+  if (st || op->i[0] != PLAN_ACT_SILU) return st;
+  uint32_t s = cb->cv->op_slot[i] != DIT_PLAN_NONE ? cb->cv->op_slot[i] : cb->silu_slot;
+  long long count = rows * cb->gemms[i].M;
+  void *args[] = {&y, &count, &y}; /* silu_kernel(x, count, out), in place */
+  return launch_elementwise(cb, i, s, count, args, err);
+}
+
+/* Op i: forward ops for n rows, sampler ops for n images (DitStepParams at params). */
+static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params, DitErr *err) {
+  const PlanOp *op = &cb->pv->ops[i];
+  const uint32_t *in = op->in;
+  if (op->kind == PLAN_OP_LINEAR) return run_linear(cb, i, n, err);
+  uint32_t s = cb->cv->op_slot[i];
+  CUdeviceptr a = cuda_value_ptr(cb, in[0]), out = cuda_value_ptr(cb, op->out);
+  long long ln = n;                             /* the kernels' `long long n` */
+  long long count = vnumel(cb, op->out, n);     /* one thread per output element */
+  switch ((PlanOpKind)op->kind) {
+  case PLAN_OP_PATCHIFY:   /* patchify_kernel<C,H,W,P>(x, n, out) */
+  case PLAN_OP_UNPATCHIFY: /* unpatchify_kernel<C,G,P>(x, n, out) */
+  {
+    void *args[] = {&a, &ln, &out};
+    return launch_elementwise(cb, i, s, count, args, err);
+  }
+  case PLAN_OP_ADD: { /* add_kernel<NB>(a, b, count, out) */
+    CUdeviceptr b = cuda_value_ptr(cb, in[1]);
+    void *args[] = {&a, &b, &count, &out};
+    return launch_elementwise(cb, i, s, count, args, err);
+  }
+  case PLAN_OP_SILU: { /* silu_kernel(x, count, out) */
+    void *args[] = {&a, &count, &out};
+    return launch_elementwise(cb, i, s, count, args, err);
+  }
+  case PLAN_OP_TIMESTEP_FREQ: { /* timestep_freq_kernel<HALF>(t, freqs, n, out) */
+    CUdeviceptr freqs = cb->freqs + cb->freq_offset[i];
+    void *args[] = {&a, &freqs, &ln, &out};
+    return launch_elementwise(cb, i, s, count, args, err);
+  }
+  case PLAN_OP_EMBEDDING: { /* embedding_kernel<D>(table, ids, n, out) */
+    CUdeviceptr ids = cuda_value_ptr(cb, in[1]);
+    void *args[] = {&a, &ids, &ln, &out};
+    return launch_elementwise(cb, i, s, count, args, err);
+  }
+  case PLAN_OP_LN_MODULATE:
+  case PLAN_OP_RES_GATE_LN_MODULATE: {
+    /* adaln_norm_kernel<D,THREADS,RESIDUAL>(x, h, gmod, gmod_cols, gate_col, mod, mod_cols,
+     *                                       shift_col, scale_col, eps, tokens, r, out) */
+    int res = op->kind == PLAN_OP_RES_GATE_LN_MODULATE;
+    uint32_t mod_id = res ? in[3] : in[1];
+    CUdeviceptr h = res ? cuda_value_ptr(cb, in[1]) : 0, gmod = res ? cuda_value_ptr(cb, in[2]) : 0;
+    CUdeviceptr r = res ? cuda_value_ptr(cb, op->out2) : 0, mod = cuda_value_ptr(cb, mod_id);
+    long long gmod_cols = res ? vdim(cb, in[2], 1, n) : 0, gate_col = res ? op->i[2] : 0;
+    long long mod_cols = vdim(cb, mod_id, 1, n), shift_col = op->i[0], scale_col = op->i[1];
+    long long tokens = vdim(cb, in[0], 1, n);
+    float eps = (float)op->f[0];
+    void *args[] = {&a, &h, &gmod, &gmod_cols, &gate_col, &mod, &mod_cols, &shift_col, &scale_col, &eps,
+                    &tokens, &r, &out};
+    CudaLaunchDims d;
+    if (cuda_dims_rows(n * tokens, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "adaln_norm", err);
+    return launch(cb, s, &d, args, err);
+  }
+  case PLAN_OP_ATTENTION: { /* attention_simt_kernel<HD,WARPS,BLOCK_N>(qkv, T, H, scale, out) */
+    int T = (int)vdim(cb, in[0], 1, n), H = (int)op->i[0];
+    float scale = (float)op->f[0];
+    void *args[] = {&a, &T, &H, &scale, &out};
+    CudaLaunchDims d;
+    if (cuda_dims_attention(n, T, H, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "attention", err);
+    return launch(cb, s, &d, args, err);
+  }
+  case PLAN_OP_CFG_MIX: { /* cfg_mix_kernel<C_OUT,HW>(out, n, guided, params, dst) */
+    int guided = (int)op->i[0];
+    void *args[] = {&a, &ln, &guided, &params, &out};
+    return launch_elementwise(cb, i, s, count, args, err);
+  }
+  case PLAN_OP_DIFFUSION_STEP: { /* diffusion_step_kernel<C,HW,LEARN_SIGMA>(x, model_out, noise, n, params, x_next) */
+    CUdeviceptr mo = cuda_value_ptr(cb, in[1]), noise = cuda_value_ptr(cb, in[2]);
+    void *args[] = {&a, &mo, &noise, &ln, &params, &out};
+    return launch_elementwise(cb, i, s, count, args, err);
+  }
+  default:
+    return dit_err(err, DIT_ERR_INTERNAL, "op %zu: kind %u does not run on the CUDA backend", i, op->kind);
+  }
+}
+
+DitStatus cuda_enqueue_ops(CudaBackend *cb, size_t first, size_t end, int64_t n, CUdeviceptr params,
+                           int mix_only, DitErr *err) {
+  for (size_t i = first; i < end; i++) {
+    if (mix_only && cb->pv->ops[i].kind != PLAN_OP_CFG_MIX) continue;
+    DitStatus st = run_op(cb, i, n, params, err);
+    if (!st && cb->sync_each_op && !cb->capturing) {
+      CUresult rc = cb->drv.cuStreamSynchronize(cb->stream);
+      if (rc != CUDA_SUCCESS) st = cuda_error(&cb->drv, err, rc, "cuStreamSynchronize (DIT_CUDA_SYNC)", __FILE__, __LINE__);
+    }
+    if (st) {
+      dit_err_context(err, "plan op %zu (kind %u) on %s", i, cb->pv->ops[i].kind, cb->name);
+      return st;
+    }
+  }
+  return DIT_OK;
+}
+
+DitStatus cuda_copy_d2d(CudaBackend *cb, CUdeviceptr dst, CUdeviceptr src, uint64_t bytes, DitErr *err) {
+  DitStatus st = DIT_OK;
+  if (bytes) CU_TRY(&cb->drv, err, cuMemcpyDtoDAsync(dst, src, bytes, cb->stream));
+fail:
+  return st;
+}
+
+/* Staged t and y rows (and x rows when x_rows > 0) into their arena values. */
+static DitStatus unstage_inputs(CudaBackend *cb, const CudaStageLayout *l, int64_t rows, int64_t x_rows,
+                                DitErr *err) {
+  const PlanIO *io = cb->pv->io;
+  const PlanModel *m = cb->pv->model;
+  uint64_t xs_bytes = (uint64_t)(m->in_channels * m->latent_size * m->latent_size) * sizeof(float);
+  DitStatus st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->t), cb->stage + l->t, (uint64_t)rows * 8, err);
+  if (!st) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->y), cb->stage + l->y, (uint64_t)rows * 8, err);
+  if (!st) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->x), cb->stage + l->x, (uint64_t)x_rows * xs_bytes, err);
+  return st;
+}
+
+/* Copies value id's first `bytes` to the host and waits. */
+static DitStatus fetch(CudaBackend *cb, uint32_t id, void *dst, uint64_t bytes, DitErr *err) {
+  DitStatus st = DIT_OK;
+  CU_TRY(&cb->drv, err, cuMemcpyDtoHAsync(dst, cuda_value_ptr(cb, id), bytes, cb->stream));
+  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
+  return DIT_OK;
+fail: /* launches fail asynchronously: the error surfaces here */
+  dit_err_context(err, "running the plan on %s (DIT_CUDA_SYNC=1 names the failing op)", cb->name);
+  return st;
+}
+
+/* Writes t, y and x rows [row0, row0 + n) of the host staging buffer. */
+static void put_rows(CudaBackend *cb, const CudaStageLayout *l, int64_t row0, int64_t n, const float *x,
+                     const int64_t *t, const int64_t *y, int64_t xs) {
+  memcpy(cb->host_stage + l->t + (uint64_t)row0 * 8, t, (size_t)n * 8);
+  if (y) memcpy(cb->host_stage + l->y + (uint64_t)row0 * 8, y, (size_t)n * 8);
+  memcpy(cb->host_stage + l->x + (uint64_t)(row0 * xs) * sizeof(float), x, (size_t)(n * xs) * sizeof(float));
+}
+
+DitStatus cuda_backend_forward(CudaBackend *cb, int64_t rows, const float *x, const int64_t *t,
+                               const int64_t *y, float *out, DitErr *err) {
+  const PlanModel *m = cb->pv->model;
+  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
+  int64_t os = m->out_channels * m->latent_size * m->latent_size;
+  CudaStageLayout l;
+  cuda_stage_layout(rows, 0, rows * xs, &l);
+  DitStatus st = cuda_enter(cb, err);
+  if (!st) st = cuda_wait_stage(cb, err); /* the previous copy has read the staging buffer */
+  if (st) return st;
+  put_rows(cb, &l, 0, rows, x, t, y, xs);
+  st = cuda_push_stage(cb, l.bytes, err);
+  if (!st) st = unstage_inputs(cb, &l, rows, rows, err);
+  if (!st) st = cuda_enqueue_ops(cb, 0, cb->pv->io->n_forward_ops, rows, 0, 0, err);
+  if (!st) st = fetch(cb, cb->pv->io->out, out, (uint64_t)(rows * os) * sizeof(float), err);
+  return st;
+}
+
+DitStatus cuda_backend_forward_cfg(CudaBackend *cb, int64_t n, const float *x, const int64_t *t,
+                                   const int64_t *y, int64_t null_class, float cfg_scale, float *out,
+                                   DitErr *err) {
+  const PlanView *pv = cb->pv;
+  const PlanModel *m = pv->model;
+  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
+  int64_t os = m->out_channels * m->latent_size * m->latent_size;
+  CudaStageLayout l;
+  cuda_stage_layout(2 * n, 0, 2 * n * xs, &l);
+  DitStatus st = cuda_enter(cb, err);
+  if (!st) st = cuda_wait_stage(cb, err);
+  if (st) return st;
+  /* rows [0, n): conditional; rows [n, 2n): the same x and t with the null label */
+  put_rows(cb, &l, 0, n, x, t, y, xs);
+  put_rows(cb, &l, n, n, x, t, NULL, xs);
+  int64_t *ya = (int64_t *)(void *)(cb->host_stage + l.y);
+  for (int64_t i = 0; i < n; i++) ya[n + i] = null_class;
+  DitStepParams p = {.use_cfg = 1, .cfg_scale = cfg_scale};
+  memcpy(cb->host_stage + l.params, &p, sizeof p);
+  st = cuda_push_stage(cb, l.bytes, err);
+  if (!st) st = unstage_inputs(cb, &l, 2 * n, 2 * n, err);
+  if (!st) st = cuda_enqueue_ops(cb, 0, pv->io->n_forward_ops, 2 * n, 0, 0, err);
+  if (!st) st = cuda_enqueue_ops(cb, pv->io->n_forward_ops, pv->n_ops, n, cb->stage + l.params, 1, err);
+  if (!st) st = fetch(cb, pv->ops[pv->io->n_forward_ops].out, out, (uint64_t)(n * os) * sizeof(float), err);
+  return st;
+}

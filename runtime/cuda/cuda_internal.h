@@ -1,0 +1,62 @@
+/* cuda_internal.h: the CudaBackend object, shared by the files of the CUDA
+ * backend (cuda_backend.c: open, close, weights, debug reads; cuda_exec.c:
+ * op launches and forwards; cuda_sample.c: the graph-captured sampler).
+ * Nothing outside runtime/cuda/ includes it. */
+#ifndef DIT_RUNTIME_CUDA_INTERNAL_H
+#define DIT_RUNTIME_CUDA_INTERNAL_H
+
+#include "cublaslt.h"
+#include "cuda_backend.h"
+#include "cuda_driver.h"
+#include "cuda_launch.h"
+
+enum { CUDA_WORKSPACE_BYTES = 32 << 20 }; /* cuBLASLt's one workspace */
+
+struct CudaBackend {
+  const PlanView *pv;
+  CudaDriver drv;
+  CublasLt lt;
+  int ordinal;
+  CUdevice dev;
+  CUcontext ctx;       /* the device's primary context (retained) */
+  CUstream stream;     /* every launch and copy, in order */
+  CUevent staged;      /* recorded after each copy out of `host_stage` */
+  uint32_t arch;       /* major * 100 + minor * 10 */
+  char name[192];
+  const PlanCudaView *cv; /* the section the kernels came from (cubin, else PTX) */
+  CUmodule *modules;   /* [n_slots] */
+  CUfunction *funcs;   /* [n_slots] */
+  uint32_t silu_slot;  /* the kernel after a linear + SiLU GEMM */
+  LtGemm *gemms;       /* [n_ops]: set for linear ops */
+  uint64_t *freq_offset; /* [n_ops]: timestep_freq ops' table, bytes into `freqs` */
+  CUdeviceptr arena;   /* arena_bytes */
+  CUdeviceptr weights; /* weight_bytes */
+  CUdeviceptr workspace;
+  CUdeviceptr freqs;   /* float tables of the timestep_freq ops */
+  CUdeviceptr stage;   /* the device copy of host_stage */
+  unsigned char *host_stage; /* pinned, stage_bytes: inputs, noise, DitStepParams */
+  uint64_t stage_bytes;
+  int capturing;       /* inside cuStreamBeginCapture .. EndCapture */
+  int sync_each_op;    /* $DIT_CUDA_SYNC=1: wait after every op and name the one that fails */
+  int use_graph;       /* $DIT_CUDA_GRAPH=0 turns the sampler's graph replay off */
+};
+
+/* The device address of a value (arena or weights). */
+CUdeviceptr cuda_value_ptr(const CudaBackend *cb, uint32_t id);
+
+/* Makes the backend's context current on the calling thread (every entry point). */
+DitStatus cuda_enter(CudaBackend *cb, DitErr *err);
+
+/* Enqueues ops [first, end) of the plan: forward ops for n rows, sampler
+ * ops for n images with DitStepParams at `params` (a device address);
+ * mix_only: of the sampler ops, only the guidance mix. */
+DitStatus cuda_enqueue_ops(CudaBackend *cb, size_t first, size_t end, int64_t n, CUdeviceptr params,
+                           int mix_only, DitErr *err);
+/* Enqueues a device-to-device copy (nothing when bytes is 0). */
+DitStatus cuda_copy_d2d(CudaBackend *cb, CUdeviceptr dst, CUdeviceptr src, uint64_t bytes, DitErr *err);
+/* Copies host_stage [0, bytes) to the device copy and records `staged`. */
+DitStatus cuda_push_stage(CudaBackend *cb, uint64_t bytes, DitErr *err);
+/* Waits until the last cuda_push_stage has read host_stage. */
+DitStatus cuda_wait_stage(CudaBackend *cb, DitErr *err);
+
+#endif

@@ -1,0 +1,136 @@
+/* cuda_launch.c: launch arithmetic and plan checks of the CUDA backend (see
+ * cuda_launch.h). */
+#include "cuda_launch.h"
+
+#include <string.h>
+
+enum { MAX_BLOCK = 1024, MAX_GRID_X = 0x7fffffff, MAX_GRID_YZ = 65535 };
+
+static void dims_set(CudaLaunchDims *d, int64_t x, int64_t y, int64_t z, uint32_t block) {
+  d->grid[0] = (uint32_t)x;
+  d->grid[1] = (uint32_t)y;
+  d->grid[2] = (uint32_t)z;
+  d->block = block;
+}
+
+int cuda_dims_elementwise(int64_t count, uint32_t block, CudaLaunchDims *d) {
+  if (block < 1 || block > MAX_BLOCK || count < 1) return -1;
+  int64_t blocks = (count + block - 1) / block;
+  if (blocks > MAX_GRID_X) return -1;
+  dims_set(d, blocks, 1, 1, block);
+  return 0;
+}
+
+int cuda_dims_rows(int64_t rows, uint32_t block, CudaLaunchDims *d) {
+  if (block < 32 || block > MAX_BLOCK || block % 32 || rows < 1 || rows > MAX_GRID_X) return -1;
+  dims_set(d, rows, 1, 1, block);
+  return 0;
+}
+
+int cuda_dims_attention(int64_t N, int64_t T, int64_t H, uint32_t block, CudaLaunchDims *d) {
+  if (block < 32 || block > MAX_BLOCK || block % 32 || N < 1 || T < 1 || H < 1) return -1;
+  int64_t warps = block / 32, bx = (T + warps - 1) / warps;
+  if (bx > MAX_GRID_X || H > MAX_GRID_YZ || N > MAX_GRID_YZ) return -1;
+  dims_set(d, bx, H, N, block);
+  return 0;
+}
+
+void cuda_gemm_shape(int64_t rows, int64_t K, int64_t M, CudaGemmShape *s) {
+  s->trans_a = 1; /* row-major W[M, K] is column-major K x M: op_T gives M x K */
+  s->trans_b = 0;
+  s->a_rows = (uint64_t)K, s->a_cols = (uint64_t)M, s->a_ld = K;
+  s->b_rows = (uint64_t)K, s->b_cols = (uint64_t)rows, s->b_ld = K;
+  s->d_rows = (uint64_t)M, s->d_cols = (uint64_t)rows, s->d_ld = M;
+}
+
+uint32_t cuda_device_arch(int major, int minor) { return (uint32_t)(major * 100 + minor * 10); }
+
+int cuda_pick_cubin(const PlanKernelImage *images, size_t n_images, uint32_t slot, uint32_t arch) {
+  int best = -1;
+  for (size_t i = 0; i < n_images; i++) {
+    const PlanKernelImage *im = &images[i];
+    if (im->slot != slot) continue;
+    if (im->arch == arch || im->arch == arch + 1) return (int)i; /* sm_90a on 9.0 */
+    int same_major = im->arch / 100 == arch / 100, family = im->arch % 10 == 0;
+    if (same_major && family && im->arch < arch && (best < 0 || im->arch > images[best].arch))
+      best = (int)i;
+  }
+  return best;
+}
+
+int cuda_pick_ptx(const PlanKernelImage *images, size_t n_images, uint32_t slot, uint32_t arch) {
+  int best = -1;
+  for (size_t i = 0; i < n_images; i++) {
+    const PlanKernelImage *im = &images[i];
+    if (im->slot != slot) continue;
+    int ok = im->arch % 10 == 0 ? im->arch <= arch : im->arch == arch + 1;
+    if (ok && (best < 0 || im->arch > images[best].arch)) best = (int)i;
+  }
+  return best;
+}
+
+uint32_t cuda_ptr_alignment(uint64_t addr) {
+  uint32_t a = 1;
+  while (a < 256 && addr % (2u * a) == 0) a *= 2;
+  return a;
+}
+
+static uint64_t align256(uint64_t x) { return (x + 255) / 256 * 256; }
+
+void cuda_stage_layout(int64_t rows, int64_t noise_floats, int64_t x_floats, CudaStageLayout *l) {
+  l->params = 0;
+  l->t = align256(l->params + 64); /* sizeof(DitStepParams) */
+  l->y = align256(l->t + (uint64_t)rows * sizeof(int64_t));
+  l->noise = align256(l->y + (uint64_t)rows * sizeof(int64_t));
+  l->x = align256(l->noise + (uint64_t)noise_floats * sizeof(float));
+  l->bytes = align256(l->x + (uint64_t)x_floats * sizeof(float));
+}
+
+int64_t cuda_value_dim(const PlanView *pv, uint32_t id, uint32_t k, int64_t n) {
+  const PlanValue *v = &pv->values[id];
+  return k == 0 && v->batch_major ? n : v->dims[k];
+}
+
+int64_t cuda_value_numel(const PlanView *pv, uint32_t id, int64_t n) {
+  int64_t m = 1;
+  for (uint32_t k = 0; k < pv->values[id].rank; k++) m *= cuda_value_dim(pv, id, k, n);
+  return m;
+}
+
+uint64_t cuda_value_bytes(const PlanView *pv, uint32_t id, int64_t n) {
+  size_t elem = pv->values[id].dtype == PLAN_VDT_I64 ? sizeof(int64_t) : sizeof(float);
+  return (uint64_t)cuda_value_numel(pv, id, n) * elem;
+}
+
+/* A slot whose instantiation is `name`, or DIT_PLAN_NONE. */
+static uint32_t slot_named(const PlanView *pv, const PlanCudaView *cv, const char *name) {
+  for (uint32_t s = 0; s < cv->h->n_slots; s++)
+    if (strcmp(plan_string(pv, cv->slots[s].name), name) == 0) return s;
+  return DIT_PLAN_NONE;
+}
+
+DitStatus cuda_plan_check(const PlanView *pv, DitErr *err) {
+  if (pv->train)
+    return dit_err(err, DIT_ERR_UNSUPPORTED,
+                   "training plans run on the CPU only for now; use --device cpu");
+  if (pv->header->dtype == PLAN_DT_BF16)
+    return dit_err(err, DIT_ERR_UNSUPPORTED,
+                   "bf16 GPU plans are not implemented yet; compile with --dtype fp32 or tf32");
+  const PlanCudaView *cv = pv->cubin.h ? &pv->cubin : &pv->ptx;
+  if (!cv->h)
+    return dit_err(err, DIT_ERR_UNSUPPORTED,
+                   "the plan has no GPU kernels: compile it with ditc --arch sm_80,sm_90");
+  for (size_t i = 0; i < pv->n_ops; i++) {
+    const PlanOp *op = &pv->ops[i];
+    uint32_t s = cv->op_slot[i];
+    if (op->kind == PLAN_OP_LINEAR) {
+      if (op->i[0] == PLAN_ACT_SILU && s == DIT_PLAN_NONE && slot_named(pv, cv, "dit::silu_kernel") == DIT_PLAN_NONE)
+        return dit_err(err, DIT_ERR_UNSUPPORTED,
+                       "op %zu (linear + SiLU) needs the plan's dit::silu_kernel, which it lacks", i);
+      continue;
+    }
+    if (s == DIT_PLAN_NONE || s >= cv->h->n_slots)
+      return dit_err(err, DIT_ERR_UNSUPPORTED, "op %zu (kind %u) has no GPU kernel in the plan", i, op->kind);
+  }
+  return DIT_OK;
+}

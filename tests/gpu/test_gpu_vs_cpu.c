@@ -1,0 +1,270 @@
+/* test_gpu_vs_cpu.c: the CUDA backend against the CPU backend (the oracle),
+ * on a GPU; exits 77 (skipped) where there is no driver, no device or no
+ * CUDA backend in the build.
+ *
+ * For each spec (tiny, tiny_hd72, tiny_pixel, S2_256) and dtype (fp32,
+ * tf32), ditc compiles a plan with GPU kernels (--arch $DIT_TEST_ARCH,
+ * default sm_80,sm_90); a CPU and a CUDA runtime load it with the same random
+ * weights (every tensor); then, with the CUDA arena poisoned (NaN) first:
+ *   forward at max rows: every forward op's result and the final output;
+ *   forward at max rows - 1 (another cuBLASLt algorithm choice): the same;
+ *   the guided forward (dit_forward_cfg);
+ *   dit_sample, 10 DDPM steps and 10 DDIM steps with guidance, noise
+ *   injected, through the captured CUDA graph; a second run must repeat the
+ *   first bit for bit.
+ * Error: max |cuda - cpu| / max |cpu| over a tensor (normwise), at most
+ * 1e-5 (fp32) or 3e-3 (tf32) per forward value, 10x that after sampling
+ * ($DIT_TEST_TOL_SCALE scales both); any NaN fails. A table of every check
+ * is printed; DIT_TEST_VERBOSE=1 adds a line per op. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dit/dit.h"
+#include "dit/dit_debug.h"
+#include "dit/plan_format.h"
+#include "run_tool.h"
+
+enum { SKIP = 77 };
+
+static const char *kind_name(uint32_t k) {
+  static const char *const names[] = {"?", "patchify", "linear", "add", "timestep_freq", "embedding", "silu",
+                                      "ln_modulate", "res_gate_ln_modulate", "attention", "unpatchify",
+                                      "cfg_mix", "diffusion_step"};
+  return k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+typedef struct Cmp {
+  double rel, max_ref, max_diff;
+  int64_t nans;
+} Cmp;
+
+static Cmp compare(const float *ref, const float *got, int64_t n) {
+  Cmp c = {0, 0, 0, 0};
+  for (int64_t i = 0; i < n; i++) {
+    if (isnan(got[i]) != isnan(ref[i]) || isinf(got[i]) != isinf(ref[i])) c.nans++;
+    if (!isfinite(got[i]) || !isfinite(ref[i])) continue;
+    double d = fabs((double)got[i] - ref[i]), r = fabs((double)ref[i]);
+    if (d > c.max_diff) c.max_diff = d;
+    if (r > c.max_ref) c.max_ref = r;
+  }
+  c.rel = c.max_diff / (c.max_ref > 1e-30 ? c.max_ref : 1e-30);
+  return c;
+}
+
+static int failures, verbose;
+
+/* One row of the table; returns 1 on failure. */
+static int report(const char *plan, const char *check, Cmp c, double tol) {
+  int bad = c.nans > 0 || !(c.rel <= tol);
+  printf("%-22s %-34s rel %9.2e  (max|ref| %8.2e)  tol %7.1e  %s%s\n", plan, check, c.rel, c.max_ref, tol,
+         bad ? "FAIL" : "ok", c.nans ? "  NaN/inf mismatch" : "");
+  failures += bad;
+  return bad;
+}
+
+static int compile_plan(const char *spec, const char *dtype, int batch, const char *arch, const char *out) {
+  char b[16];
+  snprintf(b, sizeof b, "%d", batch);
+  const char *argv[] = {DITC_BIN, spec, "-o", out, "--batch", b, "--dtype", dtype, arch ? "--arch" : NULL, arch, NULL};
+  ToolResult r;
+  if (run_tool(argv, NULL, &r)) return -1;
+  int rc = r.exit_code;
+  if (rc) fprintf(stderr, "ditc %s --dtype %s --arch %s failed:\n%s\n", spec, dtype, arch ? arch : "none", r.err);
+  tool_result_free(&r);
+  return rc;
+}
+
+static uint64_t lcg(uint64_t *s) {
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  return *s >> 11;
+}
+static float uniform(uint64_t *s) { return (float)((double)lcg(s) / 9007199254740992.0 * 2.0 - 1.0); }
+
+/* Every weight random, scaled so activations keep unit size: matrices by
+ * sqrt(3 / fan_in), vectors small, pos_embed of unit size; the same bytes in both runtimes. */
+static void random_weights(DitRuntime *cpu, DitRuntime *gpu, uint64_t seed) {
+  int64_t nf;
+  float *w = dit_weights_flat(cpu, &nf);
+  uint64_t s = seed;
+  for (size_t i = 0; i < dit_num_weights(cpu); i++) {
+    DitWeightView v;
+    if (dit_weight_view(cpu, i, &v)) continue;
+    double scale = v.rank >= 2 ? sqrt(3.0 / (double)(v.numel / v.dims[0])) : 0.1;
+    if (strcmp(v.name, "pos_embed") == 0) scale = 1.0;
+    for (int64_t k = 0; k < v.numel; k++) w[v.offset + k] = (float)(uniform(&s) * scale);
+  }
+  memcpy(dit_weights_flat(gpu, NULL), w, (size_t)nf * sizeof(float));
+  dit_weights_set(cpu);
+  dit_weights_set(gpu);
+}
+
+/* Every forward op's results (out, out2) after the last forward of both runtimes. */
+static double check_ops(const char *plan, const char *check, DitRuntime *cpu, DitRuntime *gpu, double tol) {
+  double worst = 0;
+  size_t worst_op = 0;
+  int bad = 0;
+  for (size_t i = 0; i < dit_debug_num_forward_ops(cpu); i++) {
+    uint32_t kind, ids[2];
+    dit_debug_op(cpu, i, &kind, &ids[0], &ids[1]);
+    for (int j = 0; j < 2; j++) {
+      if (ids[j] == DIT_PLAN_NONE) continue;
+      uint64_t bytes = dit_debug_value_bytes(cpu, ids[j]);
+      float *a = malloc(bytes), *b = malloc(bytes);
+      if (dit_debug_read_value(cpu, ids[j], a) || dit_debug_read_value(gpu, ids[j], b)) {
+        fprintf(stderr, "reading value %u: %s / %s\n", ids[j], dit_last_error(cpu), dit_last_error(gpu));
+        bad = 1;
+      } else {
+        Cmp c = compare(a, b, (int64_t)(bytes / sizeof(float)));
+        int fail = c.nans > 0 || !(c.rel <= tol);
+        if (verbose || fail)
+          printf("  op %3zu %-22s value %4u%s  rel %9.2e  max|ref| %8.2e%s\n", i, kind_name(kind), ids[j],
+                 j ? " (out2)" : "", c.rel, c.max_ref, fail ? (c.nans ? "  NaN FAIL" : "  FAIL") : "");
+        bad |= fail;
+        if (c.nans || c.rel > worst) worst = c.nans ? INFINITY : c.rel, worst_op = i;
+      }
+      free(a);
+      free(b);
+    }
+  }
+  char what[96];
+  snprintf(what, sizeof what, "%s: every op (worst %zu)", check, worst_op);
+  Cmp c = {worst, 0, 0, bad && isinf(worst)};
+  report(plan, what, c, tol);
+  return worst;
+}
+
+static int run_case(const char *dir, const char *spec_name, const char *dtype, int batch, const char *arch) {
+  char spec[512], path[512], label[64];
+  snprintf(spec, sizeof spec, "%s/specs/%s%s.dit", DIT_SOURCE_DIR, strncmp(spec_name, "tiny", 4) ? "" : "tests/",
+           spec_name);
+  snprintf(path, sizeof path, "%s/%s_%s.plan", dir, spec_name, dtype);
+  snprintf(label, sizeof label, "%s/%s", spec_name, dtype);
+  if (compile_plan(spec, dtype, batch, arch, path)) {
+    printf("%-22s %-34s FAIL (ditc)\n", label, "compile");
+    return ++failures;
+  }
+  double tol = strcmp(dtype, "fp32") == 0 ? 1e-5 : 3e-3;
+  const char *ts = getenv("DIT_TEST_TOL_SCALE");
+  if (ts && *ts) tol *= atof(ts);
+  DitRuntime *cpu = NULL, *gpu = NULL;
+  DitError err;
+  DitOptions oc = {0, "cpu"}, og = {0, "cuda"};
+  if (dit_open(path, &oc, &cpu, &err) || dit_open(path, &og, &gpu, &err)) {
+    printf("%-22s %-34s FAIL: %s\n", label, "open", err.message);
+    dit_close(cpu);
+    return ++failures;
+  }
+  printf("%-22s on %s\n", label, dit_device_name(gpu));
+  random_weights(cpu, gpu, 1234);
+  const DitModelInfo *mi = dit_model_info(cpu);
+  int64_t xs = mi->in_channels * mi->latent_size * mi->latent_size;
+  int64_t os = mi->out_channels * mi->latent_size * mi->latent_size;
+  float *x = malloc(sizeof(float) * (size_t)(batch * xs));
+  float *o1 = malloc(sizeof(float) * (size_t)(batch * os)), *o2 = malloc(sizeof(float) * (size_t)(batch * os));
+  int64_t *t = malloc(sizeof(int64_t) * (size_t)batch), *y = malloc(sizeof(int64_t) * (size_t)batch);
+  uint64_t s = 99;
+  dit_randn_stream(5, 0, x, batch * xs);
+  int64_t labels = mi->num_classes + (mi->has_null_class ? 1 : 0);
+  for (int i = 0; i < batch; i++) t[i] = (int64_t)(lcg(&s) % 1000), y[i] = (int64_t)(lcg(&s) % (uint64_t)labels);
+  t[0] = 999;
+  if (batch > 1) t[1] = 0;
+
+  for (int pass = 0; pass < 2; pass++) { /* max rows, then one row fewer */
+    int64_t rows = pass == 0 ? batch : batch - 1;
+    if (rows < 1) continue;
+    char what[64];
+    snprintf(what, sizeof what, "forward %lld rows", (long long)rows);
+    if (dit_debug_poison(gpu) || dit_forward(cpu, rows, x, t, y, o1) || dit_forward(gpu, rows, x, t, y, o2)) {
+      printf("%-22s %-34s FAIL: %s | %s\n", label, what, dit_last_error(cpu), dit_last_error(gpu));
+      failures++;
+      continue;
+    }
+    check_ops(label, what, cpu, gpu, tol);
+    report(label, what, compare(o1, o2, rows * os), tol);
+  }
+
+  int64_t n = mi->has_null_class ? batch / 2 : batch;
+  if (mi->has_null_class && n >= 1) {
+    if (dit_forward_cfg(cpu, n, x, t, y, 4.0f, o1) || dit_forward_cfg(gpu, n, x, t, y, 4.0f, o2)) {
+      printf("%-22s %-34s FAIL: %s | %s\n", label, "forward_cfg", dit_last_error(cpu), dit_last_error(gpu));
+      failures++;
+    } else {
+      report(label, "forward_cfg (scale 4)", compare(o1, o2, n * os), tol);
+    }
+  }
+
+  enum { STEPS = 10 };
+  float *noise = malloc(sizeof(float) * (size_t)(n * xs));
+  float *step_noise = malloc(sizeof(float) * (size_t)(STEPS * n * xs));
+  float *o3 = malloc(sizeof(float) * (size_t)(n * xs)), *o4 = malloc(sizeof(float) * (size_t)(n * xs));
+  float *o5 = malloc(sizeof(float) * (size_t)(n * xs));
+  dit_randn_stream(11, 0, noise, n * xs);
+  dit_randn_stream(11, 1, step_noise, STEPS * n * xs);
+  for (int sampler = 0; sampler < 2; sampler++) {
+    DitSampleOptions so = {0};
+    so.n = n;
+    so.labels = y;
+    so.sampler = sampler ? DIT_DDIM : DIT_DDPM;
+    so.steps = sampler ? "ddim10" : "10";
+    so.cfg_scale = mi->has_null_class ? 4.0f : 1.0f;
+    so.noise = noise;
+    so.step_noise = step_noise;
+    const char *what = sampler ? "sample ddim10, cfg 4" : "sample ddpm 10, cfg 4";
+    if (dit_debug_poison(gpu) || dit_sample(cpu, &so, o3) || dit_sample(gpu, &so, o4) || dit_sample(gpu, &so, o5)) {
+      printf("%-22s %-34s FAIL: %s | %s\n", label, what, dit_last_error(cpu), dit_last_error(gpu));
+      failures++;
+      continue;
+    }
+    report(label, what, compare(o3, o4, n * xs), 10 * tol);
+    Cmp again = compare(o4, o5, n * xs);
+    report(label, "  the same sample again (bitwise)", again, 0.0);
+  }
+  free(noise), free(step_noise), free(o3), free(o4), free(o5);
+  free(x), free(o1), free(o2), free(t), free(y);
+  dit_close(cpu);
+  dit_close(gpu);
+  unlink(path);
+  return 0;
+}
+
+int main(void) {
+  verbose = getenv("DIT_TEST_VERBOSE") && strcmp(getenv("DIT_TEST_VERBOSE"), "0") != 0;
+  char dir[] = "/tmp/ditc_gpu_XXXXXX";
+  if (!mkdtemp(dir)) return 1;
+  /* Is there a device? A CPU-only plan on "cuda" fails for the device
+   * (DIT_ERR_DEVICE: no driver, no GPU), the build, or (on a GPU) the plan. */
+  char probe[512];
+  snprintf(probe, sizeof probe, "%s/probe.plan", dir);
+  if (compile_plan(DIT_SOURCE_DIR "/specs/tests/tiny.dit", "fp32", 1, NULL, probe)) return 1;
+  DitRuntime *rt = NULL;
+  DitError err;
+  DitOptions og = {0, "cuda"};
+  DitStatus st = dit_open(probe, &og, &rt, &err);
+  unlink(probe);
+  if (st == DIT_ERR_DEVICE || (st && strstr(err.message, "no CUDA backend"))) {
+    printf("SKIP: no usable GPU: %s\n", err.message);
+    rmdir(dir);
+    return SKIP;
+  }
+  if (st && !strstr(err.message, "no GPU kernels")) {
+    printf("FAIL: unexpected error for a CPU plan on cuda: %s\n", err.message);
+    rmdir(dir);
+    return 1;
+  }
+  dit_close(rt);
+  const char *arch = getenv("DIT_TEST_ARCH");
+  if (!arch || !*arch) arch = "sm_80,sm_90";
+  const char *specs_env = getenv("DIT_TEST_SPECS");
+  char specs[256];
+  snprintf(specs, sizeof specs, "%s", specs_env && *specs_env ? specs_env : "tiny,tiny_hd72,tiny_pixel,S2_256");
+  for (char *save = NULL, *sp = strtok_r(specs, ",", &save); sp; sp = strtok_r(NULL, ",", &save))
+    for (int d = 0; d < 2; d++) run_case(dir, sp, d ? "tf32" : "fp32", 4, arch);
+  rmdir(dir);
+  printf("%d failed checks\n", failures);
+  return failures ? 1 : 0;
+}
