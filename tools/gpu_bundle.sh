@@ -7,7 +7,8 @@
 #                  CUDA toolkit / driver (OpenBLAS, gfortran, quadmath, png, z, gomp, cmocka)
 #   bundle/plans/  plans compiled here for --arch sm_90 (fp32, tf32, bf16) of
 #                  DiT-XL/2-256 at batch 256 and of the tiny test spec, plus the
-#                  model report (XL2_256.info.json) whose gmacs give the FLOP count
+#                  model report (XL2_256.info.json) whose gmacs give the FLOP count;
+#                  plans/test/ those of tests/gpu/test_gpu_vs_cpu (DIT_TEST_PLAN_DIR)
 #   bundle/MANIFEST.txt  commit, date, options, sizes, ldd of every binary
 #   bundle/COMMIT        the commit (HEAD, "+dirty" when the tree had changes)
 # Then it prints the exact `run` call. tools/gpu_check.sh runs there.
@@ -131,6 +132,18 @@ for dt in fp32 tf32 bf16; do
   "$ditc" specs/tests/tiny.dit -o "$out/plans/tiny_$dt.plan" --batch 16 --dtype $dt --arch $plan_arch \
     >/dev/null 2>&1 || true
 done
+# tests/gpu/test_gpu_vs_cpu's plans (its specs and dtypes, --batch 4), so that the test need not
+# compile them there ($DIT_TEST_PLAN_DIR; it compiles any that are missing or do not load)
+if [ "$plan_arch" != none ]; then
+  mkdir -p "$out/plans/test"
+  for sp in tiny tiny_hd72 tiny_pixel S2_256; do
+    case $sp in tiny*) f=specs/tests/$sp.dit ;; *) f=specs/$sp.dit ;; esac
+    for dt in fp32 tf32; do
+      "$ditc" "$f" -o "$out/plans/test/${sp}_$dt.plan" --batch 4 --dtype $dt --arch "$plan_arch" >/dev/null 2>&1 \
+        || echo "gpu_bundle: test plan $sp --dtype $dt does not compile (the test will compile it there)"
+    done
+  done
+fi
 echo "$plan_arch" >"$out/plans/ARCH"
 [ -n "$arch_why" ] && echo "$arch_why" >"$out/plans/ARCH_WHY"
 ls "$out"/plans/XL2_256_*.plan >/dev/null 2>&1 || { echo "gpu_bundle: no XL2_256 plan compiled" >&2; exit 1; }

@@ -33,8 +33,12 @@ static DitStatus lt_error(const CublasLt *lt, DitErr *err, cublasStatus_t rc, co
   } while (0)
 
 DitStatus cublaslt_open(CublasLt *lt, DitErr *err) {
-  static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so",
-                                      "/usr/local/cuda/lib64/libcublasLt.so.13"};
+  /* the toolkit there may be CUDA 13 or 12: the enums and structs used here
+   * (descriptor attributes, cublasLtMatmulAlgo_t, the heuristic result) are
+   * the same in both */
+  static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so",
+                                      "/usr/local/cuda/lib64/libcublasLt.so.13",
+                                      "/usr/local/cuda/lib64/libcublasLt.so.12"};
   DitStatus st = DIT_OK;
   memset(lt, 0, sizeof *lt);
   const char *why = NULL;
@@ -44,7 +48,7 @@ DitStatus cublaslt_open(CublasLt *lt, DitErr *err) {
     if (!lt->lib && !why) why = dlerror();
   }
   if (!lt->lib)
-    return dit_err(err, DIT_ERR_DEVICE, "cannot load libcublasLt.so.13: %s", why ? why : "not found");
+    return dit_err(err, DIT_ERR_DEVICE, "cannot load libcublasLt.so.13 or .so.12: %s", why ? why : "not found");
   struct {
     void **slot;
     const char *name;
@@ -93,6 +97,10 @@ static DitStatus choose_algo(const CublasLt *lt, LtGemm *g, int64_t rows, size_t
                    " -> M %" PRId64 ")",
                    op_index, rows, g->K, g->M);
   }
+  /* GPU-VISIT: check the test's bitwise repeats ("the same sample again", "graph == eager"):
+   * an algorithm whose split-K reduction is INPLACE may add partial sums in any order; if a
+   * repeat differs, restrict CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK to
+   * NONE | COMPUTE_TYPE | OUTPUT_TYPE in lt_gemm_init */
   g->algo = res.algo;
   g->rows = rows;
   return DIT_OK;

@@ -41,7 +41,7 @@ typedef struct CublasLt {
 #undef CUBLASLT_MEMBER
 } CublasLt;
 
-/* Loads libcublasLt.so.13 (else libcublasLt.so) and creates the handle; the
+/* Loads libcublasLt.so.13 (else .so.12, else libcublasLt.so) and creates the handle; the
  * CUDA context must be current. */
 DitStatus cublaslt_open(CublasLt *lt, DitErr *err);
 void cublaslt_close(CublasLt *lt); /* accepts a zeroed struct */

@@ -48,8 +48,12 @@ fail:
   return st;
 }
 
-/* Loads one slot's image: the cubin for this device, else the PTX through the JIT. */
-static DitStatus load_slot(CudaBackend *cb, uint32_t s, DitErr *err) {
+/* Loads one slot's image: the cubin for this device, else the PTX through the JIT.
+ * The slots of one arch share one module image (kernel_plan.c): an image
+ * already loaded for an earlier slot (images[0..s)) is reused, not loaded
+ * again (a PTX module would be JIT-compiled once per slot); modules[s] is then
+ * NULL, so that close unloads each module once. */
+static DitStatus load_slot(CudaBackend *cb, uint32_t s, const unsigned char **images, DitErr *err) {
   DitStatus st = DIT_OK;
   const PlanView *pv = cb->pv;
   const PlanKernelSlot *slot = &cb->cv->slots[s];
@@ -67,17 +71,27 @@ static DitStatus load_slot(CudaBackend *cb, uint32_t s, DitErr *err) {
                      name, cb->arch / 10, cb->arch / 10);
     image = pv->ptx.base + pv->ptx.images[k].offset;
   }
-  char log[8192] = "";
-  CUjit_option opt[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-  void *val[2] = {log, (void *)(uintptr_t)sizeof log};
-  CUresult rc = cb->drv.cuModuleLoadDataEx(&cb->modules[s], image, 2, opt, val);
-  if (rc != CUDA_SUCCESS) {
-    DitErr e = {0};
-    st = cuda_error(&cb->drv, &e, rc, "cuModuleLoadDataEx", __FILE__, __LINE__);
-    return dit_err(err, st, "kernel %s on sm_%u: %s%s%s", name, cb->arch / 10, e.msg,
-                   log[0] ? "; JIT log:\n" : "", log);
+  images[s] = image;
+  CUmodule mod = NULL;
+  for (uint32_t o = 0; o < s && !mod; o++)
+    if (images[o] == image) mod = cb->modules[o];
+  if (!mod) {
+    char log[8192] = "";
+    CUjit_option opt[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void *val[2] = {log, (void *)(uintptr_t)sizeof log};
+    CUresult rc = cb->drv.cuModuleLoadDataEx(&cb->modules[s], image, 2, opt, val);
+    if (rc != CUDA_SUCCESS) {
+      DitErr e = {0};
+      st = cuda_error(&cb->drv, &e, rc, "cuModuleLoadDataEx", __FILE__, __LINE__);
+      /* GPU-VISIT: check the driver loads these images: cubins and PTX from a CUDA 13 NVRTC
+       * need a CUDA 13 driver (>= 580); an older driver fails here (UNSUPPORTED_PTX_VERSION,
+       * INVALID_IMAGE): then compile the plans there, with that machine's NVRTC */
+      return dit_err(err, st, "kernel %s on sm_%u: %s%s%s", name, cb->arch / 10, e.msg,
+                     log[0] ? "; JIT log:\n" : "", log);
+    }
+    mod = cb->modules[s];
   }
-  CU_TRY(&cb->drv, err, cuModuleGetFunction(&cb->funcs[s], cb->modules[s], entry));
+  CU_TRY(&cb->drv, err, cuModuleGetFunction(&cb->funcs[s], mod, entry));
   if (slot->smem_bytes > 48 * 1024)
     CU_TRY(&cb->drv, err, cuFuncSetAttribute(cb->funcs[s], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                              (int)slot->smem_bytes));
@@ -94,11 +108,19 @@ static DitStatus load_kernels(CudaBackend *cb, DitErr *err) {
   uint32_t n_slots = cb->cv->h->n_slots;
   cb->modules = calloc(n_slots ? n_slots : 1, sizeof *cb->modules);
   cb->funcs = calloc(n_slots ? n_slots : 1, sizeof *cb->funcs);
-  if (!cb->modules || !cb->funcs) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
-  for (uint32_t s = 0; s < n_slots; s++) {
-    DitStatus st = load_slot(cb, s, err);
-    if (st) return st;
+  const unsigned char **images = calloc(n_slots ? n_slots : 1, sizeof *images);
+  if (!cb->modules || !cb->funcs || !images) {
+    free(images);
+    return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   }
+  for (uint32_t s = 0; s < n_slots; s++) {
+    DitStatus st = load_slot(cb, s, images, err);
+    if (st) {
+      free(images);
+      return st;
+    }
+  }
+  free(images);
   cb->silu_slot = DIT_PLAN_NONE;
   for (uint32_t s = 0; s < n_slots; s++)
     if (strcmp(plan_string(pv, cb->cv->slots[s].name), "dit::silu_kernel") == 0) cb->silu_slot = s;
@@ -191,6 +213,13 @@ DitStatus cuda_backend_open(const PlanView *pv, CudaBackend **out, DitErr *err) 
   if (!st) st = cuda_plan_check(pv, err);
   if (st) goto fail;
   CU_TRY(&cb->drv, err, cuDevicePrimaryCtxRetain(&cb->ctx, cb->dev));
+  /* The first backend of each device keeps its reference to the primary context until the
+   * process exits: the context then outlives every dit_close. Released to zero, the context
+   * would be destroyed and the next dit_open would get a new one, while the CUDA runtime linked
+   * into cuBLASLt (never unloaded) may still hold state of the old one (its modules, its
+   * notion of the current device). GPU-VISIT: check the test's several open/close cycles. */
+  static int kept[64];
+  if (cb->ordinal < 64) cb->ctx_kept = !__atomic_exchange_n(&kept[cb->ordinal], 1, __ATOMIC_ACQ_REL);
   CU_TRY(&cb->drv, err, cuCtxSetCurrent(cb->ctx));
   CU_TRY(&cb->drv, err, cuStreamCreate(&cb->stream, CU_STREAM_NON_BLOCKING));
   CU_TRY(&cb->drv, err, cuEventCreate(&cb->staged, CU_EVENT_DISABLE_TIMING));
@@ -204,6 +233,11 @@ DitStatus cuda_backend_open(const PlanView *pv, CudaBackend **out, DitErr *err) 
   *out = cb;
   return DIT_OK;
 fail:
+  if (cb->ctx) { /* which driver refused: an image from a newer toolkit than the driver fails to load */
+    int v = 0;
+    if (cb->drv.cuDriverGetVersion(&v) == CUDA_SUCCESS)
+      dit_err_context(err, "%s, driver for CUDA %d.%d", cb->name, v / 1000, v % 1000 / 10);
+  }
   if (st == DIT_ERR_NOMEM && cb->name[0])
     dit_err_context(err, "%s: the plan needs %" PRIu64 " bytes of activations and %" PRIu64 " of weights",
                     cb->name, pv->arena_bytes, pv->weight_bytes);
@@ -229,7 +263,7 @@ void cuda_backend_close(CudaBackend *cb) {
     if (cb->host_stage) d->cuMemFreeHost(cb->host_stage);
     if (cb->staged) d->cuEventDestroy(cb->staged);
     if (cb->stream) d->cuStreamDestroy(cb->stream);
-    d->cuDevicePrimaryCtxRelease(cb->dev);
+    if (!cb->ctx_kept) d->cuDevicePrimaryCtxRelease(cb->dev);
   }
   free(cb->gemms);
   free(cb->modules);

@@ -19,6 +19,7 @@ struct CudaBackend {
   int ordinal;
   CUdevice dev;
   CUcontext ctx;       /* the device's primary context (retained) */
+  int ctx_kept;        /* this backend's retain is the process's lasting one: close keeps it */
   CUstream stream;     /* every launch and copy, in order */
   CUevent staged;      /* recorded after each copy out of `host_stage` */
   uint32_t arch;       /* major * 100 + minor * 10 */

@@ -14,8 +14,18 @@
  *   first bit for bit.
  * Error: max |cuda - cpu| / max |cpu| over a tensor (normwise), at most
  * 1e-5 (fp32) or 3e-3 (tf32) per forward value, 10x that after sampling
- * ($DIT_TEST_TOL_SCALE scales both); any NaN fails. A table of every check
- * is printed; DIT_TEST_VERBOSE=1 adds a line per op. */
+ * ($DIT_TEST_TOL_SCALE scales both); any NaN fails. The DDPM sample is
+ * also run by a CUDA runtime opened with DIT_CUDA_GRAPH=0 (every step
+ * eager): graph replay and eager launches must agree bit for bit. A table
+ * of every check is printed; DIT_TEST_VERBOSE=1 adds a line per op.
+ *
+ * On a machine other than the one that built it (the GPU visit, see
+ * tools/gpu_check.sh): $DIT_TEST_PLAN_DIR holds plans compiled elsewhere,
+ * <spec>_<dtype>.plan at --batch 4 (tools/gpu_bundle.sh makes them), used
+ * instead of compiling here; a plan that is missing, of another batch, or
+ * whose kernels this driver cannot load (an image from a newer toolkit) is
+ * compiled here after all. $DIT_TEST_DITC and $DIT_TEST_SOURCE_DIR replace
+ * the ditc binary and the source tree (specs/) of the build. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdint.h>
@@ -67,10 +77,16 @@ static int report(const char *plan, const char *check, Cmp c, double tol) {
   return bad;
 }
 
+/* $name when set and not empty, else fallback. */
+static const char *env_or(const char *name, const char *fallback) {
+  const char *v = getenv(name);
+  return v && *v ? v : fallback;
+}
+
 static int compile_plan(const char *spec, const char *dtype, int batch, const char *arch, const char *out) {
   char b[16];
   snprintf(b, sizeof b, "%d", batch);
-  const char *argv[] = {DITC_BIN, spec, "-o", out, "--batch", b, "--dtype", dtype, arch ? "--arch" : NULL, arch, NULL};
+  const char *argv[] = {env_or("DIT_TEST_DITC", DITC_BIN), spec, "-o", out, "--batch", b, "--dtype", dtype, arch ? "--arch" : NULL, arch, NULL};
   ToolResult r;
   if (run_tool(argv, NULL, &r)) return -1;
   int rc = r.exit_code;
@@ -138,25 +154,63 @@ static double check_ops(const char *plan, const char *check, DitRuntime *cpu, Di
   return worst;
 }
 
-static int run_case(const char *dir, const char *spec_name, const char *dtype, int batch, const char *arch) {
-  char spec[512], path[512], label[64];
-  snprintf(spec, sizeof spec, "%s/specs/%s%s.dit", DIT_SOURCE_DIR, strncmp(spec_name, "tiny", 4) ? "" : "tests/",
-           spec_name);
-  snprintf(path, sizeof path, "%s/%s_%s.plan", dir, spec_name, dtype);
+/* Opens a CPU and a CUDA runtime of the case's plan: the one in
+ * $DIT_TEST_PLAN_DIR when it fits and loads, else one compiled now into dir
+ * (*compiled = 1: the caller removes it). */
+static int open_case(const char *dir, const char *spec_name, const char *dtype, int batch, const char *arch,
+                     char *path, size_t path_size, int *compiled, DitRuntime **cpu, DitRuntime **gpu) {
+  char spec[512], label[64];
+  snprintf(spec, sizeof spec, "%s/specs/%s%s.dit", env_or("DIT_TEST_SOURCE_DIR", DIT_SOURCE_DIR),
+           strncmp(spec_name, "tiny", 4) ? "" : "tests/", spec_name);
   snprintf(label, sizeof label, "%s/%s", spec_name, dtype);
+  DitError err;
+  DitOptions oc = {0, "cpu"}, og = {0, "cuda"};
+  *compiled = 0;
+  *cpu = *gpu = NULL;
+  const char *pdir = getenv("DIT_TEST_PLAN_DIR");
+  if (pdir && *pdir) {
+    snprintf(path, path_size, "%s/%s_%s.plan", pdir, spec_name, dtype);
+    if (access(path, R_OK) != 0) {
+      printf("%-22s %-34s %s is missing: compiling here\n", label, "plan", path);
+    } else if (dit_open(path, &oc, cpu, &err)) {
+      printf("%-22s %-34s %s: %s: compiling here\n", label, "plan", path, err.message);
+    } else if (dit_model_info(*cpu)->max_batch != batch) {
+      printf("%-22s %-34s %s has --batch %lld, not %d: compiling here\n", label, "plan", path,
+             (long long)dit_model_info(*cpu)->max_batch, batch);
+    } else if (dit_open(path, &og, gpu, &err)) {
+      /* e.g. cubins of a newer toolkit than this driver: this machine's NVRTC makes ones it loads */
+      printf("%-22s %-34s %s on cuda: %s: compiling here\n", label, "plan", path, err.message);
+    } else {
+      return 0;
+    }
+    dit_close(*cpu);
+    *cpu = NULL;
+  }
+  snprintf(path, path_size, "%s/%s_%s.plan", dir, spec_name, dtype);
   if (compile_plan(spec, dtype, batch, arch, path)) {
     printf("%-22s %-34s FAIL (ditc)\n", label, "compile");
-    return ++failures;
+    return -1;
   }
+  *compiled = 1;
+  if (dit_open(path, &oc, cpu, &err) || dit_open(path, &og, gpu, &err)) {
+    printf("%-22s %-34s FAIL: %s\n", label, "open", err.message);
+    dit_close(*cpu);
+    *cpu = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+static int run_case(const char *dir, const char *spec_name, const char *dtype, int batch, const char *arch) {
+  char path[512], label[64];
+  snprintf(label, sizeof label, "%s/%s", spec_name, dtype);
   double tol = strcmp(dtype, "fp32") == 0 ? 1e-5 : 3e-3;
   const char *ts = getenv("DIT_TEST_TOL_SCALE");
   if (ts && *ts) tol *= atof(ts);
   DitRuntime *cpu = NULL, *gpu = NULL;
-  DitError err;
-  DitOptions oc = {0, "cpu"}, og = {0, "cuda"};
-  if (dit_open(path, &oc, &cpu, &err) || dit_open(path, &og, &gpu, &err)) {
-    printf("%-22s %-34s FAIL: %s\n", label, "open", err.message);
-    dit_close(cpu);
+  int compiled = 0;
+  if (open_case(dir, spec_name, dtype, batch, arch, path, sizeof path, &compiled, &cpu, &gpu)) {
+    if (compiled) unlink(path);
     return ++failures;
   }
   printf("%-22s on %s\n", label, dit_device_name(gpu));
@@ -223,12 +277,33 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
     report(label, what, compare(o3, o4, n * xs), 10 * tol);
     Cmp again = compare(o4, o5, n * xs);
     report(label, "  the same sample again (bitwise)", again, 0.0);
+    if (sampler == 0) { /* the captured graph against eager launches of every step */
+      DitRuntime *eager = NULL;
+      DitError err;
+      DitOptions og = {0, "cuda"};
+      setenv("DIT_CUDA_GRAPH", "0", 1);
+      DitStatus st = dit_open(path, &og, &eager, &err);
+      unsetenv("DIT_CUDA_GRAPH");
+      if (!st) {
+        int64_t nf;
+        float *w = dit_weights_flat(cpu, &nf);
+        memcpy(dit_weights_flat(eager, NULL), w, (size_t)nf * sizeof(float));
+        dit_weights_set(eager);
+      }
+      if (st || dit_sample(eager, &so, o5)) {
+        printf("%-22s %-34s FAIL: %s\n", label, "sample, DIT_CUDA_GRAPH=0", st ? err.message : dit_last_error(eager));
+        failures++;
+      } else {
+        report(label, "  graph == eager steps (bitwise)", compare(o4, o5, n * xs), 0.0);
+      }
+      dit_close(eager);
+    }
   }
   free(noise), free(step_noise), free(o3), free(o4), free(o5);
   free(x), free(o1), free(o2), free(t), free(y);
   dit_close(cpu);
   dit_close(gpu);
-  unlink(path);
+  if (compiled) unlink(path);
   return 0;
 }
 
@@ -238,9 +313,10 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   /* Is there a device? A CPU-only plan on "cuda" fails for the device
    * (DIT_ERR_DEVICE: no driver, no GPU), the build, or (on a GPU) the plan. */
-  char probe[512];
+  char probe[512], probe_spec[512];
   snprintf(probe, sizeof probe, "%s/probe.plan", dir);
-  if (compile_plan(DIT_SOURCE_DIR "/specs/tests/tiny.dit", "fp32", 1, NULL, probe)) return 1;
+  snprintf(probe_spec, sizeof probe_spec, "%s/specs/tests/tiny.dit", env_or("DIT_TEST_SOURCE_DIR", DIT_SOURCE_DIR));
+  if (compile_plan(probe_spec, "fp32", 1, NULL, probe)) return 1;
   DitRuntime *rt = NULL;
   DitError err;
   DitOptions og = {0, "cuda"};
