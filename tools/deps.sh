@@ -6,11 +6,9 @@ what=${1:-build}
 pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev libpng-dev zlib1g-dev)
 # OpenMPI: `dit train` across ranks (optional: without it, one process alone)
 pkgs+=(libopenmpi-dev)
-if [ "$what" = demo ] || [ "$what" = test ]; then
-  # Debian's PyTorch (CPU) and numpy: the numerical oracle, and the demo's random weights
-  pkgs+=(python3-torch python3-numpy)
-fi
 if [ "$what" = test ]; then
+  # Debian's PyTorch (CPU) and numpy: the numerical oracle of the tests and benchmarks
+  pkgs+=(python3-torch python3-numpy)
   pkgs+=(libcmocka-dev)
   # PIL: the reference of `dit data images`; Fashion-MNIST: the IDX importer's real data
   pkgs+=(python3-pil dataset-fashion-mnist)
