@@ -64,7 +64,8 @@ static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStep
   const CpuCtx *c = &e->cpu;
   const uint32_t *in = op->in;
   float *out = exec_value(e, op->out);
-  const float *a = exec_value(e, in[0]);
+  /* a zero-input op (zeros) names no operand: in[0] is not checked then */
+  const float *a = op->n_in ? exec_value(e, in[0]) : NULL;
   switch ((PlanOpKind)op->kind) {
   case PLAN_OP_PATCHIFY:
     cpu_patchify(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), dim(e, in[0], 3, n), op->i[0], out);
