@@ -108,12 +108,9 @@ static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStep
                              op->i[2], exec_value(e, in[3]), dim(e, in[3], 1, n), op->i[0],
                              op->i[1], op->f[0], exec_value(e, op->out2), out);
     break;
-  case PLAN_OP_ATTENTION:
-    if (op->out2 == DIT_PLAN_NONE)
-      cpu_attention(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out);
-    else /* training: keep each row's log-sum-exp for the backward */
-      cpu_attention_lse(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out,
-                        exec_value(e, op->out2));
+  case PLAN_OP_ATTENTION: /* training plans keep each row's log-sum-exp in out2 */
+    cpu_attention(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out,
+                  op->out2 == DIT_PLAN_NONE ? NULL : exec_value(e, op->out2));
     break;
   case PLAN_OP_CFG_MIX:
     cpu_cfg_mix(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n) * dim(e, in[0], 3, n), op->i[0], sp, out);

@@ -101,8 +101,8 @@ static void test_attention(void **state) {
         }
       }
   CpuCtx c2 = ctx(2, T * T), c1 = ctx(1, T * T);
-  cpu_attention(&c2, qkv, N, T, H, hd, scale, out);
-  cpu_attention(&c1, qkv, N, T, H, hd, scale, out1);
+  cpu_attention(&c2, qkv, N, T, H, hd, scale, out, NULL);
+  cpu_attention(&c1, qkv, N, T, H, hd, scale, out1, NULL);
   ASSERT_REL(out, ref, (size_t)(N * T * D), 1e-6);
   assert_memory_equal(out, out1, (size_t)(N * T * D) * sizeof(float));
   free(qkv); free(out); free(out1); free(ref); free(c1.scratch); free(c2.scratch);

@@ -2,14 +2,18 @@
  * task: S = q k^T * scale with sgemm (q, k and v are read in place from qkv
  * with a row stride of 3D), a numerically stable row softmax, then o = S v
  * written straight into the head's columns of out. The T x T scores live in
- * the calling thread's slice of the workspace. */
+ * the calling thread's slice of the workspace. Training plans also keep each
+ * query row's log-sum-exp (lse) for the backward (cpu_grad_attention.c). */
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 
 #include "cpu_math.h"
 #include "cpu_ops.h"
 
-DIT_HOT static void softmax_rows(float *s, int64_t rows, int64_t cols) {
+/* Row softmax in place; when lse is not NULL, also
+ * lse[i] = max_j s[i,j] + log(sum_j e^(s[i,j] - max)). */
+DIT_HOT static void softmax_rows(float *s, int64_t rows, int64_t cols, float *lse) {
   for (int64_t i = 0; i < rows; i++) {
     float *r = s + i * cols;
     float mx = r[0];
@@ -23,11 +27,12 @@ DIT_HOT static void softmax_rows(float *s, int64_t rows, int64_t cols) {
     float inv = 1.0f / sum;
 #pragma omp simd
     for (int64_t j = 0; j < cols; j++) r[j] *= inv;
+    if (lse) lse[i] = mx + logf(sum);
   }
 }
 
 void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H, int64_t hd,
-                   double scale, float *out) {
+                   double scale, float *out, float *lse) {
   int64_t D = H * hd, ld = 3 * D;
 #pragma omp parallel for num_threads(c->n_threads) schedule(dynamic, 1)
   for (int64_t task = 0; task < N * H; task++) {
@@ -37,7 +42,7 @@ void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int6
     const float *k = q + D, *v = q + 2 * D;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, (float)scale, q,
                 (int)ld, k, (int)ld, 0.0f, s, (int)T);
-    softmax_rows(s, T, T);
+    softmax_rows(s, T, T, lse ? lse + task * T : NULL);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, s, (int)T,
                 v, (int)ld, 0.0f, out + n * T * D + h * hd, (int)D);
   }

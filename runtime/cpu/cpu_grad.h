@@ -67,11 +67,8 @@ void cpu_residual_gate_bwd(const CpuCtx *c, const float *dr, const float *h, int
                            int64_t D, const float *gmod, int64_t M, int64_t gate_col, float *dh,
                            float *dmod);
 
-/* Forward attention that also stores lse [N, H, T], the natural log of each
- * query row's sum of exp(scaled scores); out as cpu_attention. */
-void cpu_attention_lse(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H,
-                       int64_t hd, double scale, float *out, float *lse);
-/* dqkv [N, T, 3*H*hd] (= or +=) from dout, out [N, T, H*hd], qkv and lse:
+/* dqkv [N, T, 3*H*hd] (= or +=) from dout, out [N, T, H*hd], qkv and lse
+ * (cpu_attention's outputs):
  * the probabilities are recomputed from q, k and lse, never stored.
  * Scratch: 2*T*T floats per thread (CpuCtx.scratch_per_thread). */
 void cpu_attention_bwd(const CpuCtx *c, const float *dout, const float *qkv, const float *out,

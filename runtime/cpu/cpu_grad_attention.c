@@ -1,54 +1,17 @@
-/* cpu_grad_attention.c: attention for training: the forward that also keeps
- * each query row's log-sum-exp, and the flash-style backward that recomputes
- * the probabilities from q, k and lse instead of storing them. One (batch
+/* cpu_grad_attention.c: the flash-style attention backward, which recomputes
+ * the probabilities from q, k and the forward's log-sum-exp (cpu_attention
+ * with lse) instead of storing them. One (batch
  * row, head) pair per task, as cpu_attention.c; its T x T probabilities and
  * score gradients live in the calling thread's slice of the workspace
  * (2 T^2 floats). q, k, v and their gradients are read and written in place
  * in the [N, T, 3 D] layout (row stride 3D): q at column h*hd, k at D + h*hd,
- * v at 2D + h*hd. Not here: the inference forward (cpu_attention.c). */
+ * v at 2D + h*hd. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
 
 #include "cpu_grad.h"
 #include "cpu_math.h"
-
-/* The softmax of cpu_attention.c (same float operations, so the output is
- * the same bit for bit), plus lse[i] = max_j s[i,j] + log(sum_j e^(s[i,j] - max)). */
-DIT_HOT static void softmax_rows_lse(float *s, int64_t rows, int64_t cols, float *lse) {
-  for (int64_t i = 0; i < rows; i++) {
-    float *r = s + i * cols;
-    float mx = r[0];
-    for (int64_t j = 1; j < cols; j++) mx = r[j] > mx ? r[j] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < cols; j++) {
-      r[j] = dit_expf(r[j] - mx);
-      sum += r[j];
-    }
-    float inv = 1.0f / sum;
-#pragma omp simd
-    for (int64_t j = 0; j < cols; j++) r[j] *= inv;
-    lse[i] = mx + logf(sum);
-  }
-}
-
-void cpu_attention_lse(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H,
-                       int64_t hd, double scale, float *out, float *lse) {
-  int64_t D = H * hd, ld = 3 * D;
-#pragma omp parallel for num_threads(c->n_threads) schedule(dynamic, 1)
-  for (int64_t task = 0; task < N * H; task++) {
-    int64_t n = task / H, h = task % H;
-    float *s = c->scratch + (int64_t)omp_get_thread_num() * c->scratch_per_thread;  // [T, T]
-    const float *q = qkv + n * T * ld + h * hd;       // [T, hd], row stride 3D
-    const float *k = q + D, *v = q + 2 * D;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, (float)scale, q,
-                (int)ld, k, (int)ld, 0.0f, s, (int)T);
-    softmax_rows_lse(s, T, T, lse + task * T);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, s, (int)T,
-                v, (int)ld, 0.0f, out + n * T * D + h * hd, (int)D);
-  }
-}
 
 /* p[i, j] = exp(s[i, j] - lse[i]): the forward's probabilities, recomputed. */
 DIT_HOT static void probs_from_lse(float *p, int64_t T, const float *lse) {

@@ -44,9 +44,11 @@ void cpu_res_gate_ln_modulate(const CpuCtx *c, const float *x, const float *h, i
                               int64_t T, int64_t D, const float *gmod, int64_t Mg,
                               int64_t gate_col, const float *mod, int64_t M, int64_t shift_col,
                               int64_t scale_col, double eps, float *r, float *out);
-/* qkv [N, T, 3*H*hd] -> out [N, T, H*hd]: softmax(q k^T * scale) v per head. */
+/* qkv [N, T, 3*H*hd] -> out [N, T, H*hd]: softmax(q k^T * scale) v per head.
+ * lse [N, H, T], when not NULL (training), receives the natural log of each
+ * query row's sum of exp(scaled scores), for the backward. */
 void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H, int64_t hd,
-                   double scale, float *out);
+                   double scale, float *out, float *lse);
 
 /* dst [n, C, H*W] = guided rows: channels < guided are unc + s * (cond - unc)
  * with cond = out[i], unc = out[n + i]; the rest are cond. Without guidance, a copy of out[0, n). */
