@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "cpu_grad.h"
+#include "cpu_math.h"
 
 enum { GATE_COLS = 64 };
 
@@ -14,15 +15,8 @@ enum { GATE_COLS = 64 };
  * g = dy * (1 + scale), xhat = (x - mean) * rstd; dshift += dy; dscale += dy * xhat. */
 static void ln_mod_bwd_row(const float *dy, const float *x, int64_t D, const float *scale,
                            double eps, int accumulate, float *dx, float *dshift, float *dscale) {
-  double sum = 0.0;
-  for (int64_t d = 0; d < D; d++) sum += x[d];
-  double mean = sum / (double)D, sq = 0.0;
-  for (int64_t d = 0; d < D; d++) {
-    double z = x[d] - mean;
-    sq += z * z;
-  }
-  float rstd = (float)(1.0 / sqrt(sq / (double)D + eps));
-  float fmean = (float)mean;
+  float fmean, rstd;
+  dit_ln_stats(x, D, eps, &fmean, &rstd);
   double s1 = 0.0, s2 = 0.0;
   for (int64_t d = 0; d < D; d++) {
     float xhat = (x[d] - fmean) * rstd;

@@ -5,10 +5,13 @@
  * dit_expf: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
  * polynomial for e^r, and 2^n through the exponent bits. Within 2 ulp of the
  * correctly rounded result on [-87, 88]; branch-free so that it vectorises.
- * DIT_HOT marks loops worth an AVX2 clone next to the portable default. */
+ * DIT_HOT marks loops worth an AVX2 clone next to the portable default.
+ * dit_ln_stats: LayerNorm's row statistics, shared by the forward (cpu_norm.c)
+ * and the backward (cpu_grad_norm.c) so that both normalise identically. */
 #ifndef DIT_RUNTIME_CPU_MATH_H
 #define DIT_RUNTIME_CPU_MATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -58,5 +61,19 @@ static inline float dit_gelu_tanh(float v) {
 }
 
 static inline float dit_silu(float v) { return v / (1.0f + dit_expf(-v)); }
+
+/* Mean and 1/sqrt(biased variance + eps) of v[0, D), summed in double, then
+ * rounded to float. */
+static inline void dit_ln_stats(const float *v, int64_t D, double eps, float *mean, float *rstd) {
+  double sum = 0.0;
+  for (int64_t d = 0; d < D; d++) sum += v[d];
+  double m = sum / (double)D, sq = 0.0;
+  for (int64_t d = 0; d < D; d++) {
+    double z = v[d] - m;
+    sq += z * z;
+  }
+  *rstd = (float)(1.0 / sqrt(sq / (double)D + eps));
+  *mean = (float)m;
+}
 
 #endif

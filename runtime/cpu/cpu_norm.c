@@ -3,20 +3,14 @@
  * then one pass that writes the modulated row. */
 #include <math.h>
 
+#include "cpu_math.h"
 #include "cpu_ops.h"
 
 /* out[d] = (v[d] - mean) / sqrt(var + eps) * (1 + scale[d]) + shift[d] */
 static void ln_mod_row(const float *v, int64_t D, const float *shift, const float *scale,
                        double eps, float *out) {
-  double sum = 0.0;
-  for (int64_t d = 0; d < D; d++) sum += v[d];
-  double mean = sum / (double)D, sq = 0.0;
-  for (int64_t d = 0; d < D; d++) {
-    double z = v[d] - mean;
-    sq += z * z;
-  }
-  float rstd = (float)(1.0 / sqrt(sq / (double)D + eps));
-  float fmean = (float)mean;
+  float fmean, rstd;
+  dit_ln_stats(v, D, eps, &fmean, &rstd);
   for (int64_t d = 0; d < D; d++) out[d] = (v[d] - fmean) * rstd * (1.0f + scale[d]) + shift[d];
 }
 

@@ -32,8 +32,8 @@ struct DitDataset {
   int64_t sample_bytes;   /* V*C*H*W*elem */
 };
 
-static uint32_t crc32_bytes(const void *p, uint64_t n) {
-  uLong c = crc32(0L, Z_NULL, 0);
+uint32_t dataset_crc32(uint32_t crc, const void *p, uint64_t n) {
+  uLong c = crc;
   const Bytef *b = p;
   while (n > 0) { /* zlib takes uInt lengths */
     uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
@@ -87,7 +87,7 @@ static DitStatus check_header(DitDataset *ds, DitErr *err) {
   if (h->version != DITDATA_VERSION)
     return dit_err(err, DIT_ERR_VERSION, "%s: DITDATA version %u, this build reads version %u", path,
                    h->version, DITDATA_VERSION);
-  if (crc32_bytes(h, offsetof(DatasetHeader, header_crc32)) != h->header_crc32)
+  if (dataset_crc32(0, h, offsetof(DatasetHeader, header_crc32)) != h->header_crc32)
     return dit_err(err, DIT_ERR_FORMAT, "%s: header checksum mismatch (the header is corrupt)", path);
   if (h->header_bytes != DITDATA_HEADER_BYTES || h->reserved != 0)
     return dit_err(err, DIT_ERR_FORMAT, "%s: header_bytes %u or reserved %u is wrong (64 and 0)", path,
@@ -154,7 +154,7 @@ DitStatus dataset_open(const char *path, DitDataset **out, DitErr *err) {
   memcpy(&ds->hdr, ds->map, sizeof ds->hdr);
   if ((st = check_header(ds, err))) goto fail;
   int64_t n = ds->spec.count;
-  if (crc32_bytes(ds->labels, (uint64_t)n * 8u) != ds->hdr.labels_crc32) {
+  if (dataset_crc32(0, ds->labels, (uint64_t)n * 8u) != ds->hdr.labels_crc32) {
     st = dit_err(err, DIT_ERR_FORMAT, "%s: labels checksum mismatch (the labels are corrupt)", path);
     goto fail;
   }
@@ -182,7 +182,7 @@ void dataset_close(DitDataset *ds) {
 
 DitStatus dataset_verify(const DitDataset *ds, DitErr *err) {
   uint64_t n = (uint64_t)ds->spec.count * (uint64_t)ds->sample_bytes;
-  if (crc32_bytes(ds->samples, n) != ds->hdr.samples_crc32)
+  if (dataset_crc32(0, ds->samples, n) != ds->hdr.samples_crc32)
     return dit_err(err, DIT_ERR_FORMAT, "%s: samples checksum mismatch (the sample data is corrupt)", ds->path);
   if (ds->spec.dtype == DATASET_F32) {
     int64_t per = ds->sample_bytes / 4;

@@ -113,6 +113,10 @@ DitStatus dataset_write_mem(const char *path, const DatasetSpec *spec, const int
 /* Bytes of one sample (V*C*H*W elements), or -1 when the spec is invalid. */
 int64_t dataset_sample_bytes(const DatasetSpec *spec);
 
+/* CRC-32 (zlib's) of p[0, n), continuing from crc (0 to start): the checksum
+ * of the header and of each section. */
+uint32_t dataset_crc32(uint32_t crc, const void *p, uint64_t n);
+
 /* Checks a spec: positive sizes within the format's limits, known dtype and
  * flags, their combination. Names `what` (a file) in the message. */
 DitStatus dataset_check_spec(const DatasetSpec *spec, const char *what, DitErr *err);

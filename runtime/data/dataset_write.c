@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -38,17 +37,6 @@ static int write_zeros(FILE *f, uint64_t n) {
     n -= k;
   }
   return 0;
-}
-
-static uLong crc_update(uLong c, const void *p, uint64_t n) {
-  const Bytef *b = p;
-  while (n > 0) { /* zlib lengths are uInt */
-    uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
-    c = crc32(c, b, chunk);
-    b += chunk;
-    n -= chunk;
-  }
-  return c;
 }
 
 /* Checks a sample and its label once made; labels come from user files. */
@@ -80,7 +68,7 @@ static int write_body(FILE *f, void *vctx) {
   uint64_t labels_end = DITDATA_HEADER_BYTES + 8u * (uint64_t)n;
   uint64_t samples_off = (labels_end + DITDATA_ALIGN - 1) / DITDATA_ALIGN * DITDATA_ALIGN;
   if (write_zeros(f, samples_off)) goto done;
-  uLong samples_crc = crc32(0L, Z_NULL, 0);
+  uint32_t samples_crc = 0;
   for (int64_t first = 0; first < n; first += WRITE_BLOCK) {
     int k = (int)(n - first < WRITE_BLOCK ? n - first : WRITE_BLOCK);
     int failed = -1, nt = j->threads;
@@ -103,7 +91,7 @@ static int write_body(FILE *f, void *vctx) {
       goto done;
     }
     if (fwrite(block, 1, (size_t)(k * sb), f) != (size_t)(k * sb)) goto done;
-    samples_crc = crc_update(samples_crc, block, (uint64_t)(k * sb));
+    samples_crc = dataset_crc32(samples_crc, block, (uint64_t)(k * sb));
   }
   DatasetHeader h;
   memset(&h, 0, sizeof h);
@@ -117,9 +105,9 @@ static int write_body(FILE *f, void *vctx) {
   h.dtype = (uint32_t)j->spec->dtype;
   h.num_classes = (uint32_t)j->spec->num_classes;
   h.flags = j->spec->flags;
-  h.labels_crc32 = (uint32_t)crc_update(crc32(0L, Z_NULL, 0), labels, (uint64_t)n * 8u);
+  h.labels_crc32 = dataset_crc32(0, labels, (uint64_t)n * 8u);
   h.samples_crc32 = (uint32_t)samples_crc;
-  h.header_crc32 = (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)&h, offsetof(DatasetHeader, header_crc32));
+  h.header_crc32 = dataset_crc32(0, &h, offsetof(DatasetHeader, header_crc32));
   if (fseek(f, 0, SEEK_SET) != 0 || fwrite(&h, 1, sizeof h, f) != sizeof h ||
       fwrite(labels, sizeof(int64_t), (size_t)n, f) != (size_t)n)
     goto done;
