@@ -430,3 +430,34 @@ done:
   free(defined);
   return st;
 }
+
+const char *plan_op_name(uint32_t kind) {
+  switch ((PlanOpKind)kind) {
+  case PLAN_OP_PATCHIFY: return "patchify";
+  case PLAN_OP_LINEAR: return "linear";
+  case PLAN_OP_ADD: return "add";
+  case PLAN_OP_TIMESTEP_FREQ: return "timestep_freq";
+  case PLAN_OP_EMBEDDING: return "embedding";
+  case PLAN_OP_SILU: return "silu";
+  case PLAN_OP_LN_MODULATE: return "ln_modulate";
+  case PLAN_OP_RES_GATE_LN_MODULATE: return "res_gate_ln_modulate";
+  case PLAN_OP_ATTENTION: return "attention";
+  case PLAN_OP_UNPATCHIFY: return "unpatchify";
+  case PLAN_OP_CFG_MIX: return "cfg_mix";
+  case PLAN_OP_DIFFUSION_STEP: return "diffusion_step";
+  case PLAN_OP_Q_SAMPLE: return "q_sample";
+  case PLAN_OP_DIFFUSION_LOSS: return "diffusion_loss";
+  case PLAN_OP_LOSS_GRAD: return "loss_grad";
+  case PLAN_OP_ZEROS: return "zeros";
+  case PLAN_OP_ACT_GRAD: return "act_grad";
+  case PLAN_OP_LINEAR_GRAD_X: return "linear_grad_x";
+  case PLAN_OP_LINEAR_GRAD_W: return "linear_grad_w";
+  case PLAN_OP_LN_MODULATE_GRAD: return "ln_modulate_grad";
+  case PLAN_OP_RESIDUAL_GATE_GRAD: return "residual_gate_grad";
+  case PLAN_OP_ATTENTION_GRAD: return "attention_grad";
+  case PLAN_OP_EMBEDDING_GRAD: return "embedding_grad";
+  case PLAN_OP_UNPATCHIFY_GRAD: return "unpatchify_grad";
+  case PLAN_OP_SUM_ROWS: return "sum_rows";
+  }
+  return "?";
+}

@@ -50,6 +50,9 @@ void plan_view_free(PlanView *pv);
 /* A string of the string table (validated offsets only). */
 const char *plan_string(const PlanView *pv, uint32_t offset);
 
+/* The op's name ("linear", "attention_grad", ...), or "?" for an unknown kind. */
+const char *plan_op_name(uint32_t kind);
+
 /* Per-op checks of shapes and attributes (plan_check.c); called by plan_load. */
 DitStatus plan_check_ops(const PlanView *pv, DitErr *err);
 
