@@ -61,12 +61,15 @@ int main(int argc, char **argv) {
   CompileOptions o = {.emit = EMIT_REPORT, .batch = 1};
   int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0, recompute_given = 0;
   o.spec.allow_include = true;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+  for (int i = 1; i < argc; i++) { /* -h or --help anywhere (even as an option's value): the usage */
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;
-    } else if (!strcmp(a, "--version")) {
+    }
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--version")) {
       printf("ditc %s\n", DITC_VERSION);
       return 0;
     } else if (!strcmp(a, "--info")) {

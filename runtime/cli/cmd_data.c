@@ -6,7 +6,8 @@
  *   dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)
  *                    [--flipped-included | --flip-latents] [--num-classes K] -o OUT.ditdata
  *   dit data info FILE [--no-verify]
- * Returns main.c's exit codes: 0 success, 1 bad input or failure, 2 usage. */
+ *   dit data [SUB] --help: the usage (of SUB) on stdout
+ * Each subcommand takes only its own options. Returns main.c's exit codes: 0 success, 1 bad input or failure, 2 usage. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
@@ -17,23 +18,42 @@
 #include "data/dataset.h"
 #include "data/import.h"
 
-static void data_usage(FILE *f) {
-  fprintf(f,
-          "usage: dit data fashion-mnist [--split train|t10k | --images F --labels F] [--pad-to P]\n"
-          "                              [--num-classes 10] -o OUT.ditdata\n"
-          "       dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata\n"
-          "       dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)\n"
-          "                        [--flipped-included | --flip-latents] [--num-classes K] -o OUT.ditdata\n"
-          "       dit data info FILE [--no-verify]\n"
-          "\n"
-          "  fashion-mnist  IDX files (.gz or plain); by default Debian's dataset-fashion-mnist in\n"
-          "                 " FASHION_MNIST_DEBIAN_DIR "; --pad-to 32 pads 28x28 with zeros\n"
-          "  images         an ImageFolder tree of PNGs (root/<class>/...), RGB, ADM center crop to S\n"
-          "  latents        float32 latents: stacked .npy, or fast-DiT's per-sample feature/label\n"
-          "                 folders; --flipped-included: each sample holds [unflipped, flipped];\n"
-          "                 --flip-latents: training flips mirror the latent itself\n"
-          "  info           count, shape, classes and per-class counts; checks every byte\n"
-          "                 (--no-verify: the header and labels only)\n");
+/* The subcommands, as bits of the options' masks below. */
+enum { SUB_FASHION = 1, SUB_IMAGES = 2, SUB_LATENTS = 4, SUB_INFO = 8 };
+
+static const struct {
+  const char *name;
+  unsigned bit;
+  const char *usage; /* its usage lines (the first after "usage: ") and its description */
+  const char *about;
+} subs[] = {
+    {"fashion-mnist", SUB_FASHION,
+     "dit data fashion-mnist [--split train|t10k | --images F --labels F] [--pad-to P]\n"
+     "                              [--num-classes 10] -o OUT.ditdata\n",
+     "  fashion-mnist  IDX files (.gz or plain); by default Debian's dataset-fashion-mnist in\n"
+     "                 " FASHION_MNIST_DEBIAN_DIR "; --pad-to 32 pads 28x28 with zeros\n"},
+    {"images", SUB_IMAGES, "dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata\n",
+     "  images         an ImageFolder tree of PNGs (root/<class>/...), RGB, ADM center crop to S\n"},
+    {"latents", SUB_LATENTS,
+     "dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)\n"
+     "                        [--flipped-included | --flip-latents] [--num-classes K] -o OUT.ditdata\n",
+     "  latents        float32 latents: stacked .npy, or fast-DiT's per-sample feature/label\n"
+     "                 folders; --flipped-included: each sample holds [unflipped, flipped];\n"
+     "                 --flip-latents: training flips mirror the latent itself\n"},
+    {"info", SUB_INFO, "dit data info FILE [--no-verify]\n",
+     "  info           count, shape, classes and per-class counts; checks every byte\n"
+     "                 (--no-verify: the header and labels only)\n"},
+};
+enum { N_SUBS = sizeof subs / sizeof subs[0] };
+
+/* The usage of one subcommand (sub < N_SUBS), or of all. */
+static void data_usage(FILE *f, size_t sub) {
+  for (size_t k = 0; k < N_SUBS; k++)
+    if (sub >= N_SUBS || k == sub)
+      fprintf(f, "%s%s", k == 0 || sub < N_SUBS ? "usage: " : "       ", subs[k].usage);
+  fprintf(f, "\n");
+  for (size_t k = 0; k < N_SUBS; k++)
+    if (sub >= N_SUBS || k == sub) fprintf(f, "%s", subs[k].about);
 }
 
 static int parse_count(const char *opt, const char *s, long lo, long hi, int64_t *out) {
@@ -54,44 +74,54 @@ typedef struct DataArgs {
   int flipped_included, flip_latents, no_verify;
 } DataArgs;
 
-/* Options shared by all the data subcommands; each checks its own below. */
-static int parse_data_args(int argc, char **argv, DataArgs *a) {
+/* The options of subcommand `sub` (one of subs[]) from argv[3]; each
+ * subcommand checks their combinations below. Returns 1 for --help, -1 on
+ * a usage error (said), else 0. */
+static int parse_data_args(int argc, char **argv, size_t sub, DataArgs *a) {
   memset(a, 0, sizeof *a);
+  const unsigned out_subs = SUB_FASHION | SUB_IMAGES | SUB_LATENTS;
   for (int i = 3; i < argc; i++) {
     const char *s = argv[i];
     const char **slot = NULL;
     int64_t *num = NULL;
+    int *flag = NULL;
     long lo = 1, hi = 65535;
-    if (!strcmp(s, "-o")) slot = &a->out;
-    else if (!strcmp(s, "--images")) slot = &a->images;
-    else if (!strcmp(s, "--labels")) slot = &a->labels;
-    else if (!strcmp(s, "--split")) slot = &a->split;
-    else if (!strcmp(s, "--root")) slot = &a->root;
-    else if (!strcmp(s, "--x")) slot = &a->x;
-    else if (!strcmp(s, "--y")) slot = &a->y;
-    else if (!strcmp(s, "--features-dir")) slot = &a->features_dir;
-    else if (!strcmp(s, "--labels-dir")) slot = &a->labels_dir;
-    else if (!strcmp(s, "--pad-to")) num = &a->pad_to;
-    else if (!strcmp(s, "--image-size")) num = &a->image_size, hi = 4096;
-    else if (!strcmp(s, "--threads")) num = &a->threads, hi = 1024;
-    else if (!strcmp(s, "--num-classes")) num = &a->num_classes, hi = 2147483647L;
+    unsigned takes = 0; /* the subcommands that take the option */
+    if (!strcmp(s, "-h") || !strcmp(s, "--help")) return 1;
+    if (!strcmp(s, "-o")) slot = &a->out, takes = out_subs;
+    else if (!strcmp(s, "--images")) slot = &a->images, takes = SUB_FASHION;
+    else if (!strcmp(s, "--labels")) slot = &a->labels, takes = SUB_FASHION;
+    else if (!strcmp(s, "--split")) slot = &a->split, takes = SUB_FASHION;
+    else if (!strcmp(s, "--root")) slot = &a->root, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--x")) slot = &a->x, takes = SUB_LATENTS;
+    else if (!strcmp(s, "--y")) slot = &a->y, takes = SUB_LATENTS;
+    else if (!strcmp(s, "--features-dir")) slot = &a->features_dir, takes = SUB_LATENTS;
+    else if (!strcmp(s, "--labels-dir")) slot = &a->labels_dir, takes = SUB_LATENTS;
+    else if (!strcmp(s, "--pad-to")) num = &a->pad_to, takes = SUB_FASHION;
+    else if (!strcmp(s, "--image-size")) num = &a->image_size, hi = 4096, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--threads")) num = &a->threads, hi = 1024, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--num-classes"))
+      num = &a->num_classes, hi = 2147483647L, takes = SUB_FASHION | SUB_LATENTS;
+    else if (!strcmp(s, "--flipped-included")) flag = &a->flipped_included, takes = SUB_LATENTS;
+    else if (!strcmp(s, "--flip-latents")) flag = &a->flip_latents, takes = SUB_LATENTS;
+    else if (!strcmp(s, "--no-verify")) flag = &a->no_verify, takes = SUB_INFO;
+    if (takes && !(takes & subs[sub].bit)) {
+      fprintf(stderr, "dit: error: unknown option '%s' for dit data %s\n", s, subs[sub].name);
+      return -1;
+    }
     if (slot || num) {
-      if (i + 1 >= argc) {
+      if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)) { /* the next option is no value */
         fprintf(stderr, "dit: error: %s needs a value\n", s);
         return -1;
       }
       if (slot) *slot = argv[++i];
       else if (parse_count(s, argv[++i], lo, hi, num)) return -1;
-    } else if (!strcmp(s, "--flipped-included")) {
-      a->flipped_included = 1;
-    } else if (!strcmp(s, "--flip-latents")) {
-      a->flip_latents = 1;
-    } else if (!strcmp(s, "--no-verify")) {
-      a->no_verify = 1;
+    } else if (flag) {
+      *flag = 1;
     } else if (s[0] == '-') {
       fprintf(stderr, "dit: error: unknown option '%s'\n", s);
       return -1;
-    } else if (a->file) {
+    } else if (a->file || subs[sub].bit != SUB_INFO) {
       fprintf(stderr, "dit: error: unexpected argument '%s'\n", s);
       return -1;
     } else {
@@ -154,24 +184,28 @@ static int need(const char *what, const char *v) {
 
 int cmd_data(int argc, char **argv) {
   if (argc < 3 || !strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")) {
-    data_usage(argc < 3 ? stderr : stdout);
+    data_usage(argc < 3 ? stderr : stdout, N_SUBS);
     return argc < 3 ? 2 : 0;
   }
   const char *sub = argv[2];
-  DataArgs a;
-  if (parse_data_args(argc, argv, &a)) {
-    data_usage(stderr);
+  size_t k = 0;
+  while (k < N_SUBS && strcmp(sub, subs[k].name)) k++;
+  if (k == N_SUBS) {
+    fprintf(stderr, "dit: error: unknown data command '%s' (fashion-mnist, images, latents, info)\n",
+            sub);
     return 2;
+  }
+  DataArgs a;
+  int parsed = parse_data_args(argc, argv, k, &a);
+  if (parsed) {
+    data_usage(parsed > 0 ? stdout : stderr, k);
+    return parsed > 0 ? 0 : 2;
   }
   DitErr e = {0};
   DitStatus st;
   if (!strcmp(sub, "info")) {
     if (need("FILE", a.file)) return 2;
     return print_info(a.file, !a.no_verify, 1);
-  }
-  if (a.file) {
-    fprintf(stderr, "dit: error: unexpected argument '%s'\n", a.file);
-    return 2;
   }
   if (need("-o OUT.ditdata", a.out)) return 2;
   if (!strcmp(sub, "fashion-mnist")) {
@@ -195,7 +229,7 @@ int cmd_data(int argc, char **argv) {
   } else if (!strcmp(sub, "images")) {
     if (need("--root DIR", a.root) || need("--image-size S", a.image_size ? "" : NULL)) return 2;
     st = import_image_folder(a.root, a.image_size, (int)a.threads, a.out, &e); /* 0: all cores */
-  } else if (!strcmp(sub, "latents")) {
+  } else { /* latents */
     int stacked = a.x || a.y, dirs = a.features_dir || a.labels_dir;
     if (stacked == dirs || (stacked && !(a.x && a.y)) || (dirs && !(a.features_dir && a.labels_dir))) {
       fprintf(stderr, "dit: error: give --x and --y, or --features-dir and --labels-dir\n");
@@ -203,9 +237,6 @@ int cmd_data(int argc, char **argv) {
     }
     LatentImport li = {a.x, a.y, a.features_dir, a.labels_dir, a.flipped_included, a.flip_latents, a.num_classes};
     st = import_latents(&li, a.out, &e);
-  } else {
-    fprintf(stderr, "dit: error: unknown data command '%s' (fashion-mnist, images, latents, info)\n", sub);
-    return 2;
   }
   if (st) {
     fprintf(stderr, "dit: error: %s\n", e.msg);

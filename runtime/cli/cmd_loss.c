@@ -3,6 +3,7 @@
  * written as float32 safetensors under the official parameter names.
  *   dit loss PLAN --weights W --x0 X0.npy --t T.npy --y Y.npy --noise E.npy
  *            [--grads-out G.safetensors] [--losses-out L.npy] [--threads N]
+ *   dit loss --help: the usage on stdout
  * Labels are used as given (no label dropout). The last line printed is
  * `loss <mean>`. */
 #include <errno.h>
@@ -23,7 +24,7 @@ typedef struct LossArgs {
 static void loss_usage(FILE *f) {
   fprintf(f,
           "usage: dit loss PLAN --weights W --x0 X0.npy --t T.npy --y Y.npy --noise E.npy\n"
-          "                [--grads-out G.safetensors] [--losses-out L.npy] [--threads N]\n"
+          "                [--grads-out G.safetensors] [--losses-out L.npy] [--threads N] [--device cpu]\n"
           "\n"
           "The official DiT training loss (MSE on eps, plus the VB term for learned sigma)\n"
           "of one batch, with a training plan (ditc SPEC --mode train --batch N -o PLAN).\n"
@@ -46,7 +47,7 @@ static int parse_loss(int argc, char **argv, LossArgs *a) {
                         : !strcmp(k, "--device")     ? &a->device
                                                      : NULL;
     if (slot || !strcmp(k, "--threads")) {
-      if (i + 1 >= argc) {
+      if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)) { /* the next option is no value */
         fprintf(stderr, "dit loss: error: %s needs a value\n", k);
         return -1;
       }

@@ -1,10 +1,14 @@
-/* main.c: the dit command line over the runtime's public API. The only
- * runtime file that exits.
+/* main.c: the dit command line over the runtime's public API: the command
+ * dispatch and the one CLI convention (--help or -h anywhere, or `dit help
+ * CMD`: the command's usage on stdout, exit 0), and the forward and info
+ * commands. The only runtime file that exits.
  *   dit forward PLAN --weights W --x X.npy --t T.npy --y Y.npy -o OUT.npy
  *               [--cfg-scale S] [--device cpu|cuda|auto] [--threads N]
- *   dit info PLAN
+ *   dit info PLAN          (inference and training plans)
  * exit 0: success   1: a file or the data is bad   2: usage */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,7 @@ static void usage(FILE *f) {
           "       dit data fashion-mnist|images|latents ... -o OUT.ditdata   (dit data --help)\n"
           "       dit data info FILE\n"
           "       dit info PLAN\n"
+          "       dit CMD --help, dit help CMD: a command's usage\n"
           "\n"
           "  forward    one forward pass of a compiled DiT plan (ditc SPEC -o PLAN)\n"
           "             X float32 [N,C,H,W]; T and Y int64 or int32 [N]; OUT float32 [N,C_out,H,W]\n"
@@ -61,6 +66,8 @@ static void usage(FILE *f) {
           "  info       what a plan holds\n");
 }
 
+static int is_help(const char *s) { return !strcmp(s, "-h") || !strcmp(s, "--help"); }
+
 static int parse_int(const char *s, long lo, long hi, long *out) {
   char *end;
   errno = 0;
@@ -77,24 +84,6 @@ static int parse_float(const char *s, float *out) {
   if (errno || end == s || *end || !(v == v) || v > 1e30 || v < -1e30) return -1;
   *out = (float)v;
   return 0;
-}
-
-static const char *op_kind_name(uint32_t k) {
-  switch (k) {
-  case PLAN_OP_PATCHIFY: return "patchify";
-  case PLAN_OP_LINEAR: return "linear";
-  case PLAN_OP_ADD: return "add";
-  case PLAN_OP_TIMESTEP_FREQ: return "timestep_freq";
-  case PLAN_OP_EMBEDDING: return "embedding";
-  case PLAN_OP_SILU: return "silu";
-  case PLAN_OP_LN_MODULATE: return "ln_modulate";
-  case PLAN_OP_RES_GATE_LN_MODULATE: return "res_gate_ln_modulate";
-  case PLAN_OP_ATTENTION: return "attention";
-  case PLAN_OP_UNPATCHIFY: return "unpatchify";
-  case PLAN_OP_CFG_MIX: return "cfg_mix";
-  case PLAN_OP_DIFFUSION_STEP: return "diffusion_step";
-  default: return "?";
-  }
 }
 
 /* The GPU kernels of a plan compiled with ditc --arch: per slot its
@@ -126,9 +115,84 @@ static void print_gpu_kernels(const PlanView *pv) {
   }
 }
 
+static void info_usage(FILE *f) {
+  fprintf(f, "usage: dit info PLAN\n"
+             "\n"
+             "What a compiled plan holds: the model, the plan's dtype and batch, its weights,\n"
+             "the activation arena and its ops by kind. For a training plan (ditc SPEC --mode\n"
+             "train) also the recompute mode, the loss, the gradients and the memory peaks of\n"
+             "dit loss and dit train; for a plan with GPU kernels (--arch) its kernels.\n");
+}
+
+/* The ops [from, to) counted by kind, in kind order (" linear x12 add x3"),
+ * wrapped below column 100 from column col (continued lines indented). Any uint32_t kind is counted:
+ * each pass finds the next larger kind. */
+static void print_op_counts(const PlanView *pv, size_t from, size_t to, int col) {
+  int64_t last = -1;
+  for (;;) {
+    int64_t next = INT64_MAX;
+    size_t count = 0;
+    for (size_t i = from; i < to; i++) {
+      int64_t k = pv->ops[i].kind;
+      if (k <= last || k > next) continue;
+      count = k == next ? count + 1 : 1;
+      next = k;
+    }
+    if (next == INT64_MAX) break;
+    char item[64];
+    const char *name = plan_op_name((uint32_t)next);
+    int len = strcmp(name, "?") ? snprintf(item, sizeof item, " %s x%zu", name, count)
+                                : snprintf(item, sizeof item, " kind%lld x%zu", (long long)next, count);
+    if (col + len > 100) col = printf("\n%15s", "") - 1;
+    col += printf("%s", item);
+    last = next;
+  }
+  printf("\n");
+}
+
+/* A training plan: its loss, gradients and memory (docs/training.md). */
+static void print_train(const PlanView *pv) {
+  const PlanTrain *tr = pv->train;
+  const PlanModel *m = pv->model;
+  size_t trainable = 0, frozen = 0;
+  uint64_t trainable_bytes = 0;
+  for (size_t i = 0; i < pv->n_weights; i++) {
+    if (pv->weights[i].flags & PLAN_WEIGHT_FROZEN) {
+      frozen++;
+    } else {
+      trainable++;
+      trainable_bytes += pv->weights[i].bytes;
+    }
+  }
+  printf("  recompute   %s\n", tr->recompute == PLAN_RECOMPUTE_BLOCK
+                                   ? "block (keeps block inputs, recomputes each block before its backward)"
+                                   : "none (keeps every activation the backward reads)");
+  printf("  loss        the official training loss: %s, %u timesteps\n",
+         m->learn_sigma ? "mse + vb (learned sigma)" : "mse (fixed variance)", tr->timesteps);
+  printf("  gradients   %zu trainable tensors, %llu bytes (%zu frozen:", trainable,
+         (unsigned long long)trainable_bytes, frozen);
+  for (size_t i = 0, shown = 0; i < pv->n_weights && shown < 4; i++)
+    if (pv->weights[i].flags & PLAN_WEIGHT_FROZEN)
+      printf("%s %s", shown++ ? "," : "", plan_string(pv, pv->weights[i].name));
+  printf("); gradient buffer %llu bytes\n", (unsigned long long)tr->grad_bytes);
+  /* dit loss holds weights, gradients and the arena; dit train adds AdamW's
+   * two moments and the EMA: five weight buffers, as ditc --info counts */
+  unsigned long long w = tr->weight_bytes, a = tr->arena_bytes;
+  printf("  memory      peak %llu bytes in dit loss (weights, gradients, arena), %llu bytes in\n"
+         "              dit train (weights, gradients, AdamW moments and EMA: 5 x %llu, + arena)\n",
+         2 * w + a, 5 * w + a, w);
+}
+
 static int cmd_info(int argc, char **argv) {
-  if (argc != 3) {
-    usage(stderr);
+  if (argc >= 3 && is_help(argv[2])) {
+    info_usage(stdout);
+    return 0;
+  }
+  if (argc < 3 || argv[2][0] == '-' || argc > 3) {
+    if (argc < 3) fprintf(stderr, "dit: error: info needs PLAN\n");
+    else if (argv[2][0] == '-') fprintf(stderr, "dit: error: unknown option '%s'\n", argv[2]);
+    else fprintf(stderr, "dit: error: unexpected argument '%s'\n", argv[3]);
+    info_usage(stderr);
     return 2;
   }
   PlanView pv;
@@ -151,24 +215,42 @@ static int cmd_info(int argc, char **argv) {
   printf("  classes     %lld%s; output channels %lld; guidance mixes %lld\n",
          (long long)m->num_classes, m->label_rows > m->num_classes ? " + null class" : "",
          (long long)m->out_channels, (long long)m->guided_channels);
-  printf("  plan        dtype %s, batch 1 to %u rows\n", dtypes[pv.header->dtype], pv.header->max_batch);
+  printf("  plan        %s, dtype %s, batch 1 to %u rows\n", pv.train ? "training" : "inference",
+         pv.header->dtype < 3 ? dtypes[pv.header->dtype] : "?", pv.header->max_batch);
   printf("  weights     %zu tensors, %llu bytes (bound from a checkpoint at run time)\n", pv.n_weights,
-         (unsigned long long)pv.io->weight_bytes);
-  printf("  activations %llu bytes in one arena (%llu without reuse)\n",
-         (unsigned long long)pv.io->arena_bytes, (unsigned long long)pv.io->unplanned_bytes);
-  int counts[16] = {0};
-  for (size_t i = 0; i < pv.n_ops; i++)
-    if (pv.ops[i].kind < 16) counts[pv.ops[i].kind]++;
-  printf("  ops         %u forward, %zu per sampler step:", pv.io->n_forward_ops,
-         pv.n_ops - pv.io->n_forward_ops);
-  for (uint32_t k = 1; k < 16; k++)
-    if (counts[k]) printf(" %s x%d", op_kind_name(k), counts[k]);
-  printf("\n");
+         (unsigned long long)pv.weight_bytes);
+  uint64_t unplanned = pv.train ? pv.train->unplanned_bytes : pv.io->unplanned_bytes;
+  printf("  activations %llu bytes in one arena (%llu without reuse)\n", (unsigned long long)pv.arena_bytes,
+         (unsigned long long)unplanned);
+  if (pv.train) {
+    print_train(&pv);
+    size_t n_loss = pv.train->n_loss_ops < pv.n_ops ? pv.train->n_loss_ops : pv.n_ops;
+    print_op_counts(&pv, 0, n_loss, printf("  ops         %zu to the loss:", n_loss));
+    print_op_counts(&pv, n_loss, pv.n_ops, printf("              %zu backward:", pv.n_ops - n_loss));
+  } else {
+    size_t n_fwd = pv.io->n_forward_ops < pv.n_ops ? pv.io->n_forward_ops : pv.n_ops;
+    int col = printf("  ops         %zu forward, %zu per sampler step:", n_fwd, pv.n_ops - n_fwd);
+    print_op_counts(&pv, 0, pv.n_ops, col);
+  }
   if (pv.cubin.h) print_gpu_kernels(&pv);
   plan_view_free(&pv);
   return 0;
 }
 
+static void forward_usage(FILE *f) {
+  fprintf(f,
+          "usage: dit forward PLAN --weights CKPT --x X.npy --t T.npy --y Y.npy -o OUT.npy\n"
+          "                   [--cfg-scale S] [--device cpu|cuda|auto] [--threads N]\n"
+          "\n"
+          "One forward pass of a compiled DiT plan (ditc SPEC -o PLAN).\n"
+          "  X float32 [N,C,H,W]; T and Y int64 or int32 [N]; OUT float32 [N,C_out,H,W]\n"
+          "  CKPT: a .pt state dict or train.py checkpoint (its 'ema'), or safetensors\n"
+          "  in the official or the diffusers naming\n"
+          "  --cfg-scale S  the official forward_with_cfg: X and Y hold the N conditional rows;\n"
+          "             OUT holds the N guided rows\n"
+          "  --device   cpu (default), cuda, or auto (the GPU when there is one)\n"
+          "  --threads  CPU threads (default: all cores)\n");
+}
 typedef struct ForwardArgs {
   const char *plan, *weights, *x, *t, *y, *out, *device;
   long threads;
@@ -188,7 +270,7 @@ static int parse_forward(int argc, char **argv, ForwardArgs *a) {
     else if (!strcmp(s, "-o")) slot = &a->out;
     else if (!strcmp(s, "--device")) slot = &a->device;
     if (slot || !strcmp(s, "--threads") || !strcmp(s, "--cfg-scale")) {
-      if (i + 1 >= argc) {
+      if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)) { /* the next option is no value */
         fprintf(stderr, "dit: error: %s needs a value\n", s);
         return -1;
       }
@@ -227,8 +309,12 @@ static int parse_forward(int argc, char **argv, ForwardArgs *a) {
 
 static int cmd_forward(int argc, char **argv) {
   ForwardArgs a;
+  if (argc >= 3 && is_help(argv[2])) {
+    forward_usage(stdout);
+    return 0;
+  }
   if (parse_forward(argc, argv, &a)) {
-    usage(stderr);
+    forward_usage(stderr);
     return 2;
   }
   int rc = 1;
@@ -295,12 +381,38 @@ done:
   return rc;
 }
 
+typedef int (*CommandFn)(int argc, char **argv);
+
+static CommandFn find_command(const char *name) {
+  static const struct {
+    const char *name;
+    CommandFn fn;
+  } commands[] = {{"forward", cmd_forward}, {"sample", cmd_sample}, {"loss", cmd_loss},
+                  {"train", cmd_train},     {"data", cmd_data},     {"info", cmd_info}};
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(name, commands[i].name)) return commands[i].fn;
+  return NULL;
+}
+
+/* `dit CMD ... --help ...` and `dit help CMD [SUB]`: the command's own usage
+ * on stdout, exit 0, whatever else is given; each command answers a --help
+ * right after its name (`dit data SUB --help` after the subcommand's). */
+static int command_help(CommandFn fn, char *argv0, char *cmd, char *sub) {
+  char help[] = "--help";
+  char *args[] = {argv0, cmd, sub ? sub : help, sub ? help : NULL, NULL};
+  return fn(sub ? 4 : 3, args);
+}
+
 int main(int argc, char **argv) {
+  /* A write past a file-size limit (ulimit -f) would kill the process with
+   * SIGXFSZ; ignored, the write fails with EFBIG and is reported as an error
+   * (exit 1) like a full disk, and atomic writes leave the old file. */
+  signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     usage(stderr);
     return 2;
   }
-  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+  if (is_help(argv[1]) || (!strcmp(argv[1], "help") && argc == 2)) {
     usage(stdout);
     return 0;
   }
@@ -308,12 +420,17 @@ int main(int argc, char **argv) {
     printf("dit %s\n", DIT_VERSION);
     return 0;
   }
-  if (!strcmp(argv[1], "forward")) return cmd_forward(argc, argv);
-  if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
-  if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
-  if (!strcmp(argv[1], "loss")) return cmd_loss(argc, argv);
-  if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
-  if (!strcmp(argv[1], "data")) return cmd_data(argc, argv);
-  fprintf(stderr, "dit: error: unknown command '%s' (forward, sample, data, info)\n", argv[1]);
-  return 2;
+  int at = !strcmp(argv[1], "help") ? 2 : 1; /* the command's index */
+  CommandFn fn = find_command(argv[at]);
+  if (!fn) {
+    fprintf(stderr, "dit: error: unknown command '%s' (forward, sample, loss, train, data, info; "
+                    "dit --help)\n", argv[at]);
+    return 2;
+  }
+  int help = at == 2;
+  for (int i = at + 1; i < argc && !help; i++) help = is_help(argv[i]);
+  if (!help) return fn(argc, argv);
+  /* dit data SUB --help: the subcommand's usage */
+  char *sub = fn == cmd_data && at + 1 < argc && argv[at + 1][0] != '-' ? argv[at + 1] : NULL;
+  return command_help(fn, argv[0], argv[at], sub);
 }

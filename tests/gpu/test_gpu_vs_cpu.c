@@ -37,16 +37,10 @@
 #include "dit/dit.h"
 #include "dit/dit_debug.h"
 #include "dit/plan_format.h"
+#include "plan/plan_view.h"
 #include "run_tool.h"
 
 enum { SKIP = 77 };
-
-static const char *kind_name(uint32_t k) {
-  static const char *const names[] = {"?", "patchify", "linear", "add", "timestep_freq", "embedding", "silu",
-                                      "ln_modulate", "res_gate_ln_modulate", "attention", "unpatchify",
-                                      "cfg_mix", "diffusion_step"};
-  return k < sizeof names / sizeof names[0] ? names[k] : "?";
-}
 
 typedef struct Cmp {
   double rel, max_ref, max_diff;
@@ -138,7 +132,7 @@ static double check_ops(const char *plan, const char *check, DitRuntime *cpu, Di
         Cmp c = compare(a, b, (int64_t)(bytes / sizeof(float)));
         int fail = c.nans > 0 || !(c.rel <= tol);
         if (verbose || fail)
-          printf("  op %3zu %-22s value %4u%s  rel %9.2e  max|ref| %8.2e%s\n", i, kind_name(kind), ids[j],
+          printf("  op %3zu %-22s value %4u%s  rel %9.2e  max|ref| %8.2e%s\n", i, plan_op_name(kind), ids[j],
                  j ? " (out2)" : "", c.rel, c.max_ref, fail ? (c.nans ? "  NaN FAIL" : "  FAIL") : "");
         bad |= fail;
         if (c.nans || c.rel > worst) worst = c.nans ? INFINITY : c.rel, worst_op = i;
