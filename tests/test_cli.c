@@ -1,7 +1,8 @@
 /* test_cli.c: the ditc executable end to end: every golden bad spec gives
  * exactly its expected diagnostics and exit 1; bad files (missing, directory,
  * empty, binary, invalid UTF-8, huge, FIFO, unreadable) get clear messages;
- * usage errors exit 2; -o is atomic; --dump-ir matches the golden IR. */
+ * usage errors exit 2; --help anywhere exits 0; -o is atomic; --dump-ir
+ * matches the golden IR. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <stdbool.h>
@@ -198,6 +199,28 @@ static void test_usage_errors(void **state) {
   assert_int_not_equal(access("/tmp/ditc_should_not_exist.bin", F_OK), 0);
 }
 
+/* --help or -h anywhere, even where an option's value goes: the usage on
+ * stdout, exit 0, nothing compiled. */
+static void test_help(void **state) {
+  (void)state;
+  const char *spec = DIT_SOURCE_DIR "/specs/S8_256.dit";
+  const char *const cases[][5] = {{"--help"},
+                                  {"-h"},
+                                  {spec, "--help"},
+                                  {spec, "-o", "/tmp/ditc_should_not_exist.bin", "-h"},
+                                  {spec, "--batch", "--help"},
+                                  {"--frobnicate", "--help"}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    ToolResult r = ditc(NULL, cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4]);
+    if (r.signal || r.exit_code != 0 || strncmp(r.out, "usage: ditc SPEC", 16) || r.err[0])
+      fail_msg("ditc %s %s: exit %d, stdout:\n%.200s\nstderr:\n%s", cases[c][0],
+               cases[c][1] ? cases[c][1] : "", r.exit_code, r.out, r.err);
+    assert_non_null(strstr(r.out, "-h, --help"));
+    tool_result_free(&r);
+  }
+  assert_int_not_equal(access("/tmp/ditc_should_not_exist.bin", F_OK), 0);
+}
+
 static int count_entries(const char *dir) {
   DIR *d = opendir(dir);
   int n = 0;
@@ -293,6 +316,7 @@ int main(void) {
       cmocka_unit_test(test_empty_binary_huge_files),
       cmocka_unit_test(test_unreadable_file),
       cmocka_unit_test(test_usage_errors),
+      cmocka_unit_test(test_help),
       cmocka_unit_test(test_atomic_output),
       cmocka_unit_test(test_golden_ir),
       cmocka_unit_test(test_info_xl2_done_when),

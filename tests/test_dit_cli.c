@@ -3,7 +3,10 @@
  * usage, missing or corrupt plan, unknown device, .npy of the wrong shape,
  * labels out of range, too many rows, checkpoints with a missing,
  * unexpected or mis-shaped key, a file that is not a checkpoint. The
- * checkpoints are safetensors written here from the plan's weight table. */
+ * checkpoints are safetensors written here from the plan's weight table.
+ * The CLI convention of every command and subcommand (--help, unknown
+ * options, missing values, unknown commands), and dit info on training
+ * plans. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,12 +271,195 @@ static void test_bad_checkpoints(void **state) {
   plan_view_free(&pv);
 }
 
+/* --help and -h anywhere, and dit help CMD: the usage on stdout, exit 0. */
+static void test_help_everywhere(void **state) {
+  (void)state;
+  static const char *const cases[][5] = {
+      {"--help"}, {"-h"}, {"help"}, {"help", "forward"}, {"help", "data", "images"},
+      {"forward", "--help"}, {"forward", "-h"}, {"forward", "p.plan", "--weights", "w", "--help"},
+      {"sample", "--help"}, {"train", "--help"}, {"loss", "--help"}, {"loss", "p.plan", "-h"},
+      {"info", "--help"}, {"info", "-h"}, {"data", "--help"}, {"data", "fashion-mnist", "--help"},
+      {"data", "images", "--help"}, {"data", "latents", "--help"}, {"data", "info", "--help"},
+      {"data", "info", "f.ditdata", "-h"},
+  };
+  int failed = 0; /* every case is tried and each failure printed */
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const char *argv[7] = {DIT_BIN_PATH};
+    for (int k = 0; k < 5 && cases[c][k]; k++) argv[k + 1] = cases[c][k];
+    ToolResult r = run(argv);
+    char want[64] = "usage: dit"; /* a command's help is its own usage */
+    if (argv[2] && strcmp(argv[1], "help")) snprintf(want, sizeof want, "usage: dit %s", argv[1]);
+    if (r.signal || r.exit_code != 0 || !strstr(r.out, want) || r.err[0]) {
+      print_error("dit %s %s %s: exit %d (want 0 and '%s' on stdout), stdout:\n%.200s\nstderr:\n%s\n", argv[1],
+                  argv[2] ? argv[2] : "", argv[2] && argv[3] ? argv[3] : "", r.exit_code, want, r.out, r.err);
+      failed++;
+    }
+    tool_result_free(&r);
+  }
+  assert_int_equal(failed, 0);
+  const char *img[] = {DIT_BIN_PATH, "data", "images", "--help", NULL};
+  ToolResult r = run(img);
+  assert_non_null(strstr(r.out, "usage: dit data images"));
+  assert_null(strstr(r.out, "fashion-mnist")); /* only the subcommand's */
+  tool_result_free(&r);
+}
+
+/* exit 2 with the message on stderr, nothing on stdout; else prints why
+ * and counts a failure */
+static void expect_usage_error(const char *const *argv, const char *fragment, int *failed) {
+  ToolResult r = run(argv);
+  if (r.signal || r.exit_code != 2 || !strstr(r.err, fragment) || r.out[0]) {
+    print_error("dit %s %s %s: exit %d (want 2), stdout:\n%.200s\nstderr:\n%s\nwant: %s\n", argv[1] ? argv[1] : "",
+                argv[1] && argv[2] ? argv[2] : "", argv[1] && argv[2] && argv[3] ? argv[3] : "", r.exit_code, r.out,
+                r.err, fragment);
+    ++*failed;
+  }
+  tool_result_free(&r);
+}
+
+static void test_unknown_options_and_missing_values(void **state) {
+  (void)state;
+  int failed = 0;
+  static const char *const unknown[][5] = {
+      {"forward", "--bogus"}, {"forward", "p.plan", "--bogus", "x"}, {"loss", "--bogus", "x"},
+      {"sample", "p.plan", "--bogus"}, {"train", "p.plan", "--bogus"}, {"info", "--bogus"},
+      {"data", "fashion-mnist", "--bogus"}, {"data", "images", "--bogus", "x"}, {"data", "latents", "--bogus"},
+      {"data", "info", "--bogus"},
+  };
+  for (size_t c = 0; c < sizeof unknown / sizeof unknown[0]; c++) {
+    const char *argv[7] = {DIT_BIN_PATH};
+    for (int k = 0; k < 5 && unknown[c][k]; k++) argv[k + 1] = unknown[c][k];
+    expect_usage_error(argv, "unknown option '--bogus'", &failed);
+  }
+  /* a data subcommand takes only its own options */
+  const char *wrong_sub[] = {DIT_BIN_PATH, "data", "images", "--split", "train", NULL};
+  expect_usage_error(wrong_sub, "unknown option '--split' for dit data images", &failed);
+  const char *wrong_sub2[] = {DIT_BIN_PATH, "data", "info", "f.ditdata", "-o", "x", NULL};
+  expect_usage_error(wrong_sub2, "unknown option '-o' for dit data info", &failed);
+  /* a missing value, at the end or followed by the next option */
+  const char *fwd[] = {DIT_BIN_PATH, "forward", "p.plan", "--weights", NULL};
+  expect_usage_error(fwd, "--weights needs a value", &failed);
+  const char *fwd2[] = {DIT_BIN_PATH, "forward", "p.plan", "--weights", "--x", "x.npy", NULL};
+  expect_usage_error(fwd2, "--weights needs a value", &failed);
+  const char *loss[] = {DIT_BIN_PATH, "loss", "p.plan", "--x0", NULL};
+  expect_usage_error(loss, "--x0 needs a value", &failed);
+  const char *loss2[] = {DIT_BIN_PATH, "loss", "p.plan", "--threads", "--x0", "a", NULL};
+  expect_usage_error(loss2, "--threads needs a value", &failed);
+  const char *data[] = {DIT_BIN_PATH, "data", "images", "--root", NULL};
+  expect_usage_error(data, "--root needs a value", &failed);
+  const char *data2[] = {DIT_BIN_PATH, "data", "fashion-mnist", "--pad-to", "-o", "x", NULL};
+  expect_usage_error(data2, "--pad-to takes 1 to 65535, got '-o'", &failed);
+  /* extra arguments */
+  const char *info2[] = {DIT_BIN_PATH, "info", "a.plan", "b.plan", NULL};
+  expect_usage_error(info2, "unexpected argument 'b.plan'", &failed);
+  const char *info0[] = {DIT_BIN_PATH, "info", NULL};
+  expect_usage_error(info0, "info needs PLAN", &failed);
+  assert_int_equal(failed, 0);
+}
+
+/* An unknown command or data subcommand lists them all, exit 2. */
+static void test_unknown_commands(void **state) {
+  (void)state;
+  const char *const cmds[][4] = {{"bogus"}, {"help", "bogus"}, {"Forward", "x"}};
+  for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+    const char *argv[5] = {DIT_BIN_PATH, cmds[c][0], cmds[c][1], cmds[c][2], NULL};
+    ToolResult r = run(argv);
+    expect(&r, 2, "unknown command");
+    static const char *const all[] = {"forward", "sample", "loss", "train", "data", "info"};
+    for (size_t k = 0; k < 6; k++)
+      if (!strstr(r.err, all[k])) fail_msg("the unknown-command message lacks %s:\n%s", all[k], r.err);
+    tool_result_free(&r);
+  }
+  const char *sub[] = {DIT_BIN_PATH, "data", "bogus", "--help", NULL};
+  ToolResult r = run(sub);
+  expect(&r, 2, "unknown data command 'bogus' (fashion-mnist, images, latents, info)");
+  tool_result_free(&r);
+}
+
+/* dit info on a training plan (it crashed: a training plan has no PlanIO):
+ * exit 0, the recompute mode, the loss, the gradients and the memory peaks,
+ * each number the plan's own. */
+static void test_info_training_plan(void **state) {
+  Env *e = *state;
+  static const char *const modes[] = {"none", "block"};
+  for (int m = 0; m < 2; m++) {
+    char plan[160];
+    path_in(e, plan, "train.plan");
+    const char *c[] = {DITC_BIN, DIT_SOURCE_DIR "/specs/tests/tiny.dit", "--mode", "train", "--batch", "2",
+                       "--recompute", modes[m], "-o", plan, NULL};
+    ToolResult r = run(c);
+    expect(&r, 0, "");
+    tool_result_free(&r);
+    PlanView pv;
+    DitErr err;
+    assert_int_equal(plan_load(plan, &pv, &err), DIT_OK);
+    assert_non_null(pv.train);
+    const char *info[] = {DIT_BIN_PATH, "info", plan, NULL};
+    r = run(info);
+    expect(&r, 0, "");
+    unsigned long long w = pv.train->weight_bytes, a = pv.train->arena_bytes, trainable = 0;
+    size_t n_trainable = 0;
+    for (size_t i = 0; i < pv.n_weights; i++)
+      if (!(pv.weights[i].flags & PLAN_WEIGHT_FROZEN)) trainable += pv.weights[i].bytes, n_trainable++;
+    assert_int_equal(n_trainable, pv.n_weights - 1); /* pos_embed */
+    char l[8][256];
+    snprintf(l[0], 256, "plan        training, dtype fp32, batch 1 to 2 rows");
+    snprintf(l[1], 256, "recompute   %s (", modes[m]);
+    snprintf(l[2], 256, "loss        the official training loss: mse + vb (learned sigma), %u timesteps",
+             pv.train->timesteps);
+    snprintf(l[3], 256, "gradients   %zu trainable tensors, %llu bytes (1 frozen: pos_embed); gradient buffer %llu",
+             n_trainable, trainable, (unsigned long long)pv.train->grad_bytes);
+    snprintf(l[4], 256, "activations %llu bytes in one arena (%llu without reuse)", a,
+             (unsigned long long)pv.train->unplanned_bytes);
+    snprintf(l[5], 256, "peak %llu bytes in dit loss (weights, gradients, arena), %llu bytes in", 2 * w + a,
+             5 * w + a);
+    snprintf(l[6], 256, "ops         %u to the loss: patchify x1 linear x13", pv.train->n_loss_ops);
+    snprintf(l[7], 256, "%zu backward: %s", pv.n_ops - pv.train->n_loss_ops, m ? "linear x6" : "loss_grad x1");
+    for (int k = 0; k < 8; k++)
+      if (!strstr(r.out, l[k])) fail_msg("dit info lacks '%s':\n%s", l[k], r.out);
+    for (const char *p = r.out; *p; p++) assert_true(*p != '?'); /* every op kind named */
+    tool_result_free(&r);
+    plan_view_free(&pv);
+  }
+}
+
+/* the peak of --recompute none is what ditc --info reports for training */
+static void test_info_peak_matches_ditc(void **state) {
+  Env *e = *state;
+  char plan[160];
+  path_in(e, plan, "train.plan");
+  const char *c[] = {DITC_BIN, DIT_SOURCE_DIR "/specs/tests/tiny.dit", "--mode", "train", "--batch", "2", "-o",
+                     plan, NULL};
+  ToolResult r = run(c);
+  expect(&r, 0, "");
+  tool_result_free(&r);
+  const char *json[] = {DITC_BIN, DIT_SOURCE_DIR "/specs/tests/tiny.dit", "--mode", "train", "--batch", "2",
+                        "--info", "--json", NULL};
+  r = run(json);
+  expect(&r, 0, "");
+  const char *k = strstr(r.out, "\"train_peak_bytes_none\":");
+  assert_non_null(k);
+  char want[64];
+  snprintf(want, sizeof want, "%lld bytes in\n", atoll(k + strlen("\"train_peak_bytes_none\":")));
+  tool_result_free(&r);
+  const char *info[] = {DIT_BIN_PATH, "info", plan, NULL};
+  r = run(info);
+  expect(&r, 0, "");
+  if (!strstr(r.out, want)) fail_msg("dit info's dit train peak is not ditc's '%s':\n%s", want, r.out);
+  tool_result_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_forward_ok_and_float_labels_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_plan_and_device, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_checkpoints, setup, teardown),
+      cmocka_unit_test(test_help_everywhere),
+      cmocka_unit_test(test_unknown_options_and_missing_values),
+      cmocka_unit_test(test_unknown_commands),
+      cmocka_unit_test_setup_teardown(test_info_training_plan, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_info_peak_matches_ditc, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
