@@ -43,6 +43,8 @@ int64_t exec_scratch_per_thread(const PlanView *pv) {
 
 static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp);
 
+void exec_op(const Executor *e, size_t i, int64_t n, const DitStepParams *sp) { run_op(e, &e->pv->ops[i], n, sp); }
+
 void exec_forward(const Executor *e, int64_t n) {
   for (size_t i = 0; i < e->pv->io->n_forward_ops; i++) run_op(e, &e->pv->ops[i], n, NULL);
 }

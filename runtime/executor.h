@@ -34,6 +34,9 @@ void exec_sampler(const Executor *e, int64_t n, const DitStepParams *p, int upda
 void exec_loss(const Executor *e, int64_t n);
 void exec_train(const Executor *e, int64_t n);
 
+/* Op i alone (the checked re-runs of nonfinite.c); sp for the sampler ops. */
+void exec_op(const Executor *e, size_t i, int64_t n, const DitStepParams *sp);
+
 /* The training ops (exec_train.c); dim(e, id, k, n) as in executor.c. */
 void exec_train_op(const Executor *e, const PlanOp *op, int64_t n);
 int64_t exec_dim(const Executor *e, uint32_t id, uint32_t k, int64_t n);

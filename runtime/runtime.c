@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 
+#include "nonfinite.h"
 #include "runtime_internal.h"
 #include "weights/checkpoint.h"
 #include "weights/dit_weights.h"
@@ -136,6 +137,7 @@ DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path) {
   }
   DitGeometry geo = {pv->model->depth, pv->model->hidden_size, pv->model->grid};
   st = dit_weights_bind(ck, req, pv->n_weights, &geo, &rt->err);
+  if (!st) st = rt_check_weights_finite(pv, rt->ex.weights, &rt->err);
   if (st) dit_err_context(&rt->err, "%s", checkpoint_path);
   if (!st && rt->cuda) st = cuda_backend_upload_weights(rt->cuda, rt->ex.weights, &rt->err);
   if (!st) rt->has_weights = 1, rt->weights_dirty = 0;
@@ -191,6 +193,14 @@ DitStatus rt_check_ready(DitRuntime *rt, int64_t rows) {
   return DIT_OK;
 }
 
+/* A device result: checked, but only the CPU backend can re-run op by op. */
+static DitStatus check_output(DitRuntime *rt, const float *out, int64_t n, const char *what) {
+  int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
+  if (rt_first_nonfinite(out, n * os) < 0) return DIT_OK;
+  return dit_err(&rt->err, DIT_ERR_NONFINITE, "%s is not finite (NaN or infinity) on %s; run with --device cpu "
+                 "to find the op that produced it", what ? what : "the forward's output", dit_device_name(rt));
+}
+
 DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
                       const int64_t *y, float *out) {
   DitStatus st = rt_check_ready(rt, n);
@@ -198,6 +208,7 @@ DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *
     st = rt_check_labels(rt, y, n);
     if (!st) st = cuda_backend_forward(rt->cuda, n, x, t, y, out, &rt->err);
     if (!st) rt->last_rows = rt->last_n = n;
+    if (!st) st = check_output(rt, out, n, NULL);
     return rt_fail(rt, st);
   }
   if (!st) st = rt_stage_inputs(rt, 0, n, x, t, y);
@@ -206,7 +217,12 @@ DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *
   exec_forward(&rt->ex, n);
   int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
   memcpy(out, exec_value(&rt->ex, rt->pv.io->out), (size_t)(n * os) * sizeof(float));
-  return DIT_OK;
+  if (rt_first_nonfinite(out, n * os) >= 0) { /* the same inputs again, op by op */
+    st = rt_stage_inputs(rt, 0, n, x, t, y);
+    NonfiniteRun r = {0, rt->pv.io->n_forward_ops, n, n, NULL, 0};
+    if (!st) st = rt_nonfinite_error(&rt->err, &rt->pv, "the forward's output", rt_run_checked(&rt->ex, &r));
+  }
+  return rt_fail(rt, st);
 }
 
 DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
@@ -219,6 +235,7 @@ DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64
     if (!st)
       st = cuda_backend_forward_cfg(rt->cuda, n, x, t, y, rt->info.num_classes, cfg_scale, out, &rt->err);
     if (!st) rt->last_rows = 2 * n, rt->last_n = n;
+    if (!st) st = check_output(rt, out, n, NULL);
     return rt_fail(rt, st);
   }
   /* rows [0, n): conditional; rows [n, 2n): the same x and t with the null label */
@@ -234,7 +251,14 @@ DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64
   const PlanOp *mix = &rt->pv.ops[rt->pv.io->n_forward_ops];
   int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
   memcpy(out, exec_value(&rt->ex, mix->out), (size_t)(n * os) * sizeof(float));
-  return DIT_OK;
+  if (rt_first_nonfinite(out, n * os) >= 0) { /* the same inputs again, op by op */
+    st = rt_stage_inputs(rt, 0, n, x, t, y);
+    if (!st) st = rt_stage_inputs(rt, n, n, x, t, y);
+    for (int64_t i = 0; i < n; i++) ya[n + i] = rt->info.num_classes;
+    NonfiniteRun r = {0, rt->pv.n_ops, 2 * n, n, &p, 0};
+    if (!st) st = rt_nonfinite_error(&rt->err, &rt->pv, "the guided forward's output", rt_run_checked(&rt->ex, &r));
+  }
+  return rt_fail(rt, st);
 }
 
 void dit_close(DitRuntime *rt) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nonfinite.h"
 #include "runtime_internal.h"
 #include "sample/schedule.h"
 
@@ -77,6 +78,18 @@ float *dit_grads_flat(DitRuntime *rt) { return (float *)rt->ex.grads; }
 
 void dit_weights_set(DitRuntime *rt) { rt->has_weights = 1, rt->weights_dirty = 1; /* CUDA: uploaded by the next run */ }
 
+/* A batch's inputs into the arena. */
+static void stage_batch(DitRuntime *rt, int64_t n, const float *x0, const int64_t *t, const int64_t *y,
+                        const float *noise) {
+  const PlanTrain *tr = rt->pv.train;
+  const PlanModel *m = rt->pv.model;
+  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
+  memcpy(exec_value(&rt->ex, tr->x0), x0, (size_t)(n * xs) * sizeof(float));
+  memcpy(exec_value(&rt->ex, tr->noise), noise, (size_t)(n * xs) * sizeof(float));
+  memcpy(exec_value(&rt->ex, tr->t), t, (size_t)n * sizeof(int64_t));
+  memcpy(exec_value(&rt->ex, tr->y), y, (size_t)n * sizeof(int64_t));
+}
+
 DitStatus dit_loss(DitRuntime *rt, int64_t n, const float *x0, const int64_t *t, const int64_t *y,
                    const float *noise, int grads, float grad_scale, float *losses) {
   const PlanTrain *tr = rt->pv.train;
@@ -96,15 +109,15 @@ DitStatus dit_loss(DitRuntime *rt, int64_t n, const float *x0, const int64_t *t,
                    (long long)t[i], (long long)i, tr->timesteps);
   if (!st) st = rt_check_labels(rt, y, n);
   if (st) return rt_fail(rt, st);
-  const PlanModel *m = rt->pv.model;
-  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
-  memcpy(exec_value(&rt->ex, tr->x0), x0, (size_t)(n * xs) * sizeof(float));
-  memcpy(exec_value(&rt->ex, tr->noise), noise, (size_t)(n * xs) * sizeof(float));
-  memcpy(exec_value(&rt->ex, tr->t), t, (size_t)n * sizeof(int64_t));
-  memcpy(exec_value(&rt->ex, tr->y), y, (size_t)n * sizeof(int64_t));
+  stage_batch(rt, n, x0, t, y, noise);
   rt->ex.grad_scale = grad_scale;
   if (grads) exec_train(&rt->ex, n);
   else exec_loss(&rt->ex, n);
   memcpy(losses, exec_value(&rt->ex, tr->loss), (size_t)n * sizeof(float));
-  return DIT_OK;
+  if (rt_first_nonfinite(losses, n) >= 0) { /* the same batch again, op by op, to the loss */
+    stage_batch(rt, n, x0, t, y, noise);
+    NonfiniteRun r = {0, tr->n_loss_ops, n, n, NULL, 0};
+    st = rt_nonfinite_error(&rt->err, &rt->pv, "the loss", rt_run_checked(&rt->ex, &r));
+  }
+  return rt_fail(rt, st);
 }

@@ -46,6 +46,7 @@ const char *dit_status_str(DitStatus s) {
   case DIT_ERR_UNSUPPORTED: return "unsupported";
   case DIT_ERR_DEVICE: return "device error";
   case DIT_ERR_INTERNAL: return "internal error";
+  case DIT_ERR_NONFINITE: return "non-finite result";
   }
   return "unknown status";
 }

@@ -16,7 +16,8 @@ typedef enum DitStatus {
   DIT_ERR_NOMEM = 6,       /* allocation failed */
   DIT_ERR_UNSUPPORTED = 7, /* valid input that this build cannot handle (dtype, compression, ...) */
   DIT_ERR_DEVICE = 8,      /* no usable device, or a device call failed */
-  DIT_ERR_INTERNAL = 9     /* an invariant of ditc broke: a bug */
+  DIT_ERR_INTERNAL = 9,    /* an invariant of ditc broke: a bug */
+  DIT_ERR_NONFINITE = 10   /* a result holds NaN or infinity (the message names the op or step) */
 } DitStatus;
 
 const char *dit_status_str(DitStatus s);
