@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_paths.h"
 #include "dit/dit.h"
 #include "font5x7.h"
 #include "image.h"
@@ -21,17 +22,48 @@
 /* sample.py's class labels for ImageNet models */
 static const int64_t OFFICIAL_LABELS[8] = {207, 360, 387, 974, 88, 979, 417, 279};
 
+/* "207,360,...": one integer per item, no empty item (a stray comma is a mistake). */
 static int parse_labels(const char *s, SampleArgs *a) {
   a->n_labels = 0;
-  for (const char *p = s; *p;) {
+  for (const char *p = s;;) {
     char *end;
     errno = 0;
     long long v = strtoll(p, &end, 10);
     if (errno || end == p || (*end && *end != ',') || a->n_labels == SAMPLE_MAX_LABELS) return -1;
     a->labels[a->n_labels++] = v;
-    p = *end ? end + 1 : end;
+    if (!*end) break;
+    p = end + 1;
   }
-  return a->n_labels > 0 ? 0 : -1;
+  return 0;
+}
+
+static void sample_usage(FILE *f) {
+  fprintf(f,
+          "usage: dit sample PLAN --weights CKPT [-n N] [--labels 207,360,...] [--sampler ddpm|ddim]\n"
+          "                  [--steps 250] [--eta 0] [--cfg-scale 4.0] [--seed 0] [-o OUT.npy]\n"
+          "                  [--png GRID.png [--png-scale S] [--grid-cols N] [--label-names A,B,...]]\n"
+          "                  [--per-class K] [--noise Z.npy] [--step-noise S.npy]\n"
+          "                  [--num-samples M --npz OUT.npz] [--device cpu|cuda|auto] [--threads N]\n"
+          "\n"
+          "The official sampler from noise: DDPM (learned or fixed variance) or DDIM (--eta, DDIM\n"
+          "only), respaced steps as \"250\", \"25\", \"10,20,30\" or \"ddim50\"; guidance when\n"
+          "--cfg-scale > 1 (each image then takes 2 rows of the plan). Writes the final latents to -o\n"
+          "(default samples.npy) and, for pixel-space models, a PNG grid.\n"
+          "  -n N         images (default: the --labels' count, else 8 or as many as fit the plan);\n"
+          "               N that does not fit the plan's --batch is refused\n"
+          "  --labels L   one class id per image: as many as -n (with --npz: image i takes label\n"
+          "               i mod the count); default sample.py's eight for ImageNet, else drawn\n"
+          "               from the seed\n"
+          "  --per-class K  K images of each class in turn (0,..,0,1,..), K per grid row\n"
+          "  --noise Z, --step-noise S  the initial latents [N,C,H,W] and each step's noise\n"
+          "               [steps,N,C,H,W] (to compare with other implementations)\n"
+          "  --png G      a grid: --grid-cols N per row (default ceil(sqrt(n))), --png-scale S (1 to\n"
+          "               64, nearest neighbour), --label-names \"T-shirt/top,Trouser,...\" (exactly one\n"
+          "               per class id, printable ASCII) in a column at each row's left\n"
+          "  --num-samples M --npz OUT.npz  an evaluation set (uint8 arr_0) written by batches of -n\n"
+          "               to OUT.npz.partial/; the same command resumes a killed run, and a\n"
+          "               different one (plan, weights, labels, seed, sampler, cfg) is refused\n"
+          "Results that are not finite (NaN, infinity) fail with the step and op that made them.\n");
 }
 
 int sample_parse_args(int argc, char **argv, SampleArgs *a) {
@@ -39,8 +71,10 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
   a->steps = "250";
   a->cfg_scale = 4.0f;
   a->device = "cpu";
+  int n_given = 0, eta_given = 0;
   for (int i = 2; i < argc; i++) {
     const char *s = argv[i];
+    if (!strcmp(s, "-h") || !strcmp(s, "--help")) return 1;
     if (s[0] != '-') {
       if (a->plan) {
         fprintf(stderr, "dit: error: more than one plan given\n");
@@ -48,6 +82,16 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
       }
       a->plan = s;
       continue;
+    }
+    static const char *const known[] = {"--weights", "-o", "--png", "--npz", "--noise", "--step-noise", "--steps",
+                                        "--device", "--sampler", "--labels", "--label-names", "-n",
+                                        "--num-samples", "--threads", "--seed", "--per-class", "--grid-cols",
+                                        "--png-scale", "--eta", "--cfg-scale"};
+    size_t k = 0;
+    while (k < sizeof known / sizeof *known && strcmp(s, known[k])) k++;
+    if (k == sizeof known / sizeof *known) {
+      fprintf(stderr, "dit: error: unknown option '%s' (dit sample --help)\n", s);
+      return -1;
     }
     if (i + 1 >= argc) {
       fprintf(stderr, "dit: error: %s needs a value\n", s);
@@ -62,7 +106,13 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     else if (!strcmp(s, "--npz")) a->npz = v;
     else if (!strcmp(s, "--noise")) a->noise = v;
     else if (!strcmp(s, "--step-noise")) a->step_noise = v;
-    else if (!strcmp(s, "--steps")) a->steps = v;
+    else if (!strcmp(s, "--steps")) {
+      if (!*v) {
+        fprintf(stderr, "dit: error: --steps takes a respacing such as 250, ddim50 or 10,20,30; got ''\n");
+        return -1;
+      }
+      a->steps = v;
+    }
     else if (!strcmp(s, "--device")) a->device = v;
     else if (!strcmp(s, "--sampler")) {
       if (!strcmp(v, "ddpm")) a->sampler = DIT_DDPM;
@@ -89,7 +139,7 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
         fprintf(stderr, "dit: error: %s takes an integer from %lld to %lld, got '%s'\n", s, lo, hi, v);
         return -1;
       }
-      if (!strcmp(s, "-n")) a->n = x;
+      if (!strcmp(s, "-n")) a->n = x, n_given = 1;
       else if (!strcmp(s, "--num-samples")) a->num_samples = x;
       else if (!strcmp(s, "--threads")) a->threads = (int)(x > 1024 ? 1024 : x);
       else if (!strcmp(s, "--per-class")) a->per_class = x;
@@ -102,11 +152,8 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
         fprintf(stderr, "dit: error: %s takes a number >= 0, got '%s'\n", s, v);
         return -1;
       }
-      if (!strcmp(s, "--eta")) a->eta = x;
+      if (!strcmp(s, "--eta")) a->eta = x, eta_given = 1;
       else a->cfg_scale = (float)x;
-    } else {
-      fprintf(stderr, "dit: error: unknown option '%s'\n", s);
-      return -1;
     }
   }
   if (!a->plan || !a->weights) {
@@ -130,7 +177,17 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
                     "it takes no -n, --labels or --grid-cols\n");
     return -1;
   }
+  if (eta_given && a->sampler != DIT_DDIM) {
+    fprintf(stderr, "dit: error: --eta is DDIM's; give --sampler ddim (DDPM's variance is the model's)\n");
+    return -1;
+  }
+  if (n_given && a->n_labels && a->n != a->n_labels && !a->npz) {
+    fprintf(stderr, "dit: error: -n %lld, but --labels gives %d labels; give one label per image\n",
+            (long long)a->n, a->n_labels);
+    return -1;
+  }
   if (!a->png_scale) a->png_scale = 1;
+  a->n_given = n_given;
   return 0;
 }
 
@@ -206,9 +263,9 @@ static int parse_label_names(const char *s, int64_t num_classes, char **buf, con
     (*names)[k] = p;
     p = comma ? comma + 1 : end;
   }
-  if (n < num_classes) {
-    fprintf(stderr, "dit: error: --label-names gives %lld names, but the model has %lld classes\n",
-            (long long)n, (long long)num_classes);
+  if (n != num_classes) {
+    fprintf(stderr, "dit: error: --label-names gives %lld names, but the model has %lld classes (one name per "
+                    "class id)\n", (long long)n, (long long)num_classes);
     return -1;
   }
   *count = n;
@@ -246,7 +303,12 @@ done:
 
 int cmd_sample(int argc, char **argv) {
   SampleArgs a;
-  if (sample_parse_args(argc, argv, &a)) return 2;
+  int pr = sample_parse_args(argc, argv, &a);
+  if (pr > 0) {
+    sample_usage(stdout);
+    return 0;
+  }
+  if (pr) return 2;
   int rc = 1;
   DitRuntime *rt = NULL;
   DitError oe;
@@ -258,6 +320,15 @@ int cmd_sample(int argc, char **argv) {
   const char **names = NULL;
   int64_t n_names = 0;
   DitOptions opt = {a.threads, a.device};
+  /* every output checked before the first write: none is an input, each can be written */
+  const char *outs[] = {a.out ? a.out : (a.png || a.npz) ? NULL : "samples.npy", a.png, a.npz};
+  const char *ins[] = {a.plan, a.weights, a.noise, a.step_noise};
+  if (cli_check_outputs(outs, 3, ins, 4)) goto done;
+  if (a.npz) {
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%s.partial", a.npz);
+    if (cli_check_output_dir(partial)) goto done;
+  }
   if (dit_open(a.plan, &opt, &rt, &oe)) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
@@ -309,7 +380,12 @@ int cmd_sample(int argc, char **argv) {
     a.n = z.shape[0];
   }
   if (!a.n) a.n = a.n_labels ? a.n_labels : 8;
-  if (a.n * rows_per_image > mi->max_batch && !a.noise && !a.n_labels && !a.step_noise) {
+  if (a.n_labels && a.n_labels != a.n) {
+    fprintf(stderr, "dit: error: --labels gives %d labels for %lld images; give one label per image\n",
+            a.n_labels, (long long)a.n);
+    goto done;
+  }
+  if (a.n * rows_per_image > mi->max_batch && !a.n_given && !a.noise && !a.n_labels && !a.step_noise) {
     a.n = mi->max_batch / rows_per_image; /* the default count: as many as fit */
   }
   if (a.n < 1 || a.n * rows_per_image > mi->max_batch) {

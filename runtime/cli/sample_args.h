@@ -24,6 +24,7 @@ typedef struct SampleArgs {
   float cfg_scale;
   uint64_t seed;
   int threads;
+  int n_given;             /* -n was given: a count that does not fit is refused, not clamped */
 } SampleArgs;
 
 typedef struct SampleProgress {

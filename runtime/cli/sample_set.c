@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "atomic_write.h"
+#include "digest.h"
 #include "cli.h"
 #include "image.h"
 #include "sample_args.h"
@@ -29,14 +30,51 @@ static void batch_path(const SetRun *r, int64_t b, char *buf, size_t n) {
   snprintf(buf, n, "%s/batch_%06lld.u8", r->dir, (long long)b);
 }
 
-static void manifest_text(const SetRun *r, char *buf, size_t n) {
+/* What determines the set's images, one "key value" a line: a resume with
+ * any other line is refused, naming the keys that differ. */
+static int manifest_text(const SetRun *r, char *buf, size_t n) {
   const SampleArgs *a = r->c->args;
+  DitRuntime *rt = r->c->rt;
+  int64_t n_floats = 0;
+  const float *w = dit_weights_flat(rt, &n_floats);
+  uint64_t plan_digest = 0;
+  DitErr e = {0};
+  if (digest64_file(a->plan, &plan_digest, &e)) {
+    fprintf(stderr, "dit: error: %s\n", e.msg);
+    return -1;
+  }
+  uint64_t weights_digest = digest64(w, (size_t)n_floats * sizeof(float), 0);
+  uint64_t labels_digest = digest64(a->labels, (size_t)a->n_labels * sizeof(int64_t), 0);
   snprintf(buf, n,
-           "ditc sample set 1\nmodel %s\nplan_bytes %llu\nnum_samples %lld\nper_batch %lld\n"
-           "sampler %s\nsteps %s\neta %.17g\ncfg_scale %.9g\nseed %llu\nlabels %d\n",
-           dit_model_info(r->c->rt)->name, (unsigned long long)dit_model_info(r->c->rt)->weight_bytes,
-           (long long)a->num_samples, (long long)r->per_batch, a->sampler == DIT_DDIM ? "ddim" : "ddpm",
-           a->steps, a->eta, a->cfg_scale, (unsigned long long)a->seed, a->n_labels);
+           "ditc sample set 2\nmodel %s\nplan %016llx\nweights %016llx\ndevice %s\nnum_samples %lld\n"
+           "per_batch %lld\nsampler %s\nsteps %s\neta %.17g\ncfg_scale %.9g\nseed %llu\n"
+           "labels %s%d %016llx\n",
+           dit_model_info(rt)->name, (unsigned long long)plan_digest, (unsigned long long)weights_digest,
+           dit_device_name(rt), (long long)a->num_samples, (long long)r->per_batch,
+           a->sampler == DIT_DDIM ? "ddim" : "ddpm", a->steps, a->eta, a->cfg_scale,
+           (unsigned long long)a->seed, a->n_labels ? "given " : "drawn ", a->n_labels,
+           (unsigned long long)labels_digest);
+  return 0;
+}
+
+/* The keys whose lines differ between two manifests, as "weights, seed". */
+static void manifest_diff(const char *have, const char *want, char *out, size_t n) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (const char *p = want; *p;) {
+    const char *eol = strchr(p, '\n'), *sp = strchr(p, ' ');
+    size_t line = eol ? (size_t)(eol - p) : strlen(p), key = sp && sp < p + line ? (size_t)(sp - p) : line;
+    int found = 0;
+    for (const char *q = have; *q && !found;) {
+      const char *qe = strchr(q, '\n');
+      size_t ql = qe ? (size_t)(qe - q) : strlen(q);
+      if (ql > key && !strncmp(q, p, key) && q[key] == ' ') found = ql == line && !strncmp(q, p, line) ? 1 : -1;
+      q = qe ? qe + 1 : q + ql;
+    }
+    if (found != 1 && len < n)
+      len += (size_t)snprintf(out + len, n - len, "%s%.*s", len ? ", " : "", (int)key, p);
+    p = eol ? eol + 1 : p + line;
+  }
 }
 
 static int write_text(FILE *f, void *ctx) { return fputs((const char *)ctx, f) == EOF ? -1 : 0; }
@@ -54,8 +92,8 @@ static int write_blob(FILE *f, void *ctx) {
 /* Creates the partial folder and its manifest, or checks that an existing
  * one belongs to this very run. */
 static int open_partial(SetRun *r) {
-  char want[1024], path[4200], have[1024] = "";
-  manifest_text(r, want, sizeof want);
+  char want[1024], path[4200], have[1024] = "", diff[512];
+  if (manifest_text(r, want, sizeof want)) return -1;
   snprintf(path, sizeof path, "%s/manifest.txt", r->dir);
   if (mkdir(r->dir, 0755) != 0 && errno != EEXIST) {
     fprintf(stderr, "dit: error: %s: cannot create: %s\n", r->dir, strerror(errno));
@@ -67,8 +105,9 @@ static int open_partial(SetRun *r) {
     have[k] = '\0';
     fclose(f);
     if (strcmp(have, want) != 0) {
-      fprintf(stderr, "dit: error: %s holds a different run (other settings); remove it or change --npz\n",
-              r->dir);
+      manifest_diff(have, want, diff, sizeof diff);
+      fprintf(stderr, "dit: error: %s was started by a different run (its %s differ%s); resume it with the "
+                      "same command, or remove it, or change --npz\n", r->dir, diff, strchr(diff, ',') ? "" : "s");
       return -1;
     }
     return 0;
