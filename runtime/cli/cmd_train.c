@@ -20,7 +20,7 @@ static void train_usage(FILE *f) {
           "usage: dit train PLAN --data DATA [--weights INIT] [--steps N] [--lr 1e-4] [--ema 0.9999]\n"
           "                 [--weight-decay 0] [--seed 0] [--global-batch B] [--log-every 100]\n"
           "                 [--ckpt-every 50000] [--sample-plan P --sample-every K [--sample-steps 100]]\n"
-          "                 [--threads N] (-o RUN_DIR | --resume RUN_DIR)\n"
+          "                 [--threads N] (-o RUN_DIR [--overwrite] | --resume RUN_DIR)\n"
           "\n"
           "Trains a training plan (ditc SPEC --mode train --batch N -o PLAN) on a DITDATA set\n"
           "(dit data) as the official train.py: AdamW (betas 0.9/0.999, eps 1e-8) at a constant\n"
@@ -32,8 +32,13 @@ static void train_usage(FILE *f) {
           "  --ckpt-every K   checkpoint every K steps, and at the end (RUN_DIR/checkpoints)\n"
           "  --sample-plan P  an inference plan of the same pixel-space spec: every\n"
           "                   --sample-every K steps, a PNG grid of EMA samples (RUN_DIR/samples)\n"
+          "  -o RUN_DIR       a new run: RUN_DIR must be missing or empty\n"
+          "  --overwrite      start a new run in a RUN_DIR that holds one (its loss.tsv, log.txt,\n"
+          "                   checkpoints and samples are removed first)\n"
           "  --resume RUN_DIR continue bit-exactly from RUN_DIR's latest checkpoint (its\n"
-          "                   hyperparameters and seed; --steps sets the new end)\n"
+          "                   hyperparameters and seed; --steps sets the new end); loss.tsv is cut\n"
+          "                   back to that checkpoint's step, so a killed and resumed run ends with\n"
+          "                   the files of one that ran straight through\n"
           "  --dump-batches D write each step's rows (x0, t, y, noise as .npy) to D (testing)\n"
           "Logs: RUN_DIR/log.txt, and RUN_DIR/loss.tsv with every step's mean loss.\n"
           "Data parallel: mpirun -np K dit train ... (each rank takes B/K rows of every batch).\n");
@@ -59,6 +64,7 @@ static int parse_f64(const char *s, double lo, double hi, double *out) {
 
 static int parse_train(int argc, char **argv, TrainOptions *o) {
   const char *resume = NULL;
+  int steps_given = 0; /* --sample-steps */
   for (int i = 2; i < argc; i++) {
     const char *k = argv[i];
     if (k[0] != '-') {
@@ -69,8 +75,22 @@ static int parse_train(int argc, char **argv, TrainOptions *o) {
       o->plan_path = k;
       continue;
     }
+    if (!strcmp(k, "--overwrite")) {
+      o->overwrite = 1;
+      continue;
+    }
+    static const char *const known[] = {"--data", "--weights", "-o", "--resume", "--sample-plan", "--sample-steps",
+                                        "--dump-batches", "--steps", "--global-batch", "--log-every",
+                                        "--ckpt-every", "--sample-every", "--seed", "--threads", "--lr", "--ema",
+                                        "--weight-decay"};
+    size_t kn = 0;
+    while (kn < sizeof known / sizeof *known && strcmp(k, known[kn])) kn++;
+    if (kn == sizeof known / sizeof *known) {
+      fprintf(stderr, "dit train: error: unknown option '%s' (dit train --help)\n", k);
+      return -1;
+    }
     if (i + 1 >= argc) {
-      fprintf(stderr, "dit train: error: unknown option or missing value: '%s'\n", k);
+      fprintf(stderr, "dit train: error: %s needs a value\n", k);
       return -1;
     }
     const char *v = argv[++i];
@@ -81,7 +101,7 @@ static int parse_train(int argc, char **argv, TrainOptions *o) {
     else if (!strcmp(k, "-o")) o->run_dir = v;
     else if (!strcmp(k, "--resume")) resume = v;
     else if (!strcmp(k, "--sample-plan")) o->sample_plan = v;
-    else if (!strcmp(k, "--sample-steps")) o->sample_steps = v;
+    else if (!strcmp(k, "--sample-steps")) o->sample_steps = v, steps_given = 1;
     else if (!strcmp(k, "--dump-batches")) o->dump_batches = v;
     else if (!strcmp(k, "--steps")) bad = parse_i64(v, 0, &o->steps);
     else if (!strcmp(k, "--global-batch")) bad = parse_i64(v, 1, &o->global_batch);
@@ -93,10 +113,6 @@ static int parse_train(int argc, char **argv, TrainOptions *o) {
     else if (!strcmp(k, "--lr")) bad = parse_f64(v, 0, 1e3, &o->lr);
     else if (!strcmp(k, "--ema")) bad = parse_f64(v, 0, 1, &o->ema_decay);
     else if (!strcmp(k, "--weight-decay")) bad = parse_f64(v, 0, 1e3, &o->weight_decay);
-    else {
-      fprintf(stderr, "dit train: error: unknown option '%s'\n", k);
-      return -1;
-    }
     if (bad) {
       fprintf(stderr, "dit train: error: bad value for %s: '%s'\n", k, v);
       return -1;
@@ -114,6 +130,14 @@ static int parse_train(int argc, char **argv, TrainOptions *o) {
     fprintf(stderr, "dit train: error: PLAN, --data and -o RUN_DIR (or --resume RUN_DIR) are required\n");
     return -1;
   }
+  if ((o->sample_plan != NULL) != (o->sample_every > 0) || (steps_given && !o->sample_plan)) {
+    fprintf(stderr, "dit train: error: --sample-plan and --sample-every go together (--sample-steps with them)\n");
+    return -1;
+  }
+  if (o->resume && o->overwrite) {
+    fprintf(stderr, "dit train: error: --overwrite starts a new run; --resume continues one\n");
+    return -1;
+  }
   if (o->resume && o->init_path) {
     fprintf(stderr, "dit train: error: --weights starts a new run; --resume continues one\n");
     return -1;
@@ -129,10 +153,7 @@ int cmd_train(int argc, char **argv) {
     train_usage(stdout);
     return 0;
   }
-  if (parse_train(argc, argv, &o)) {
-    train_usage(stderr);
-    return 2;
-  }
+  if (parse_train(argc, argv, &o)) return 2; /* the message says what; --help the rest */
   Dist *dist = NULL;
   DitErr e = {0};
   int rc = 1;

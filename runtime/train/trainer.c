@@ -21,6 +21,7 @@
 #include "init.h"
 #include "npy.h"
 #include "sample/rng.h"
+#include "run_dir.h"
 #include "train_ckpt.h"
 
 /* Philox stream families: a draw's stream is FAMILY << 40 | index. */
@@ -290,11 +291,12 @@ DitStatus train_run(const TrainOptions *o, Dist *dist, DitErr *err) {
   tr.s.global_batch = o->global_batch;
   tr.s.lr = o->lr, tr.s.beta1 = o->beta1, tr.s.beta2 = o->beta2, tr.s.eps = o->eps;
   tr.s.weight_decay = o->weight_decay, tr.s.ema_decay = o->ema_decay;
-  if (mkdir(o->run_dir, 0777) && errno != EEXIST) {
-    st = dit_err(err, DIT_ERR_IO, "%s: cannot create the run directory: %s", o->run_dir, strerror(errno));
-    goto done;
-  }
-  st = open_all(&tr, err);
+  int created = 0, bad_dir = run_dir_check(o->run_dir, o->resume, o->overwrite, err) != DIT_OK, any_bad = 0;
+  /* every rank checks before rank 0 creates anything; all learn of any failure */
+  st = dist_any_failed(dist, bad_dir, &any_bad, err);
+  if (!st && (bad_dir || any_bad)) st = bad_dir ? err->status : dit_err(err, DIT_ERR_ARG, "another rank failed");
+  if (!st) st = open_all(&tr, err);
+  if (!st && dist_rank(dist) == 0) st = run_dir_prepare(o->run_dir, o->overwrite, &created, err);
   if (st) goto done;
   if (o->resume) {
     st = train_ckpt_load(o->run_dir, &tr.s, err);
@@ -305,6 +307,8 @@ DitStatus train_run(const TrainOptions *o, Dist *dist, DitErr *err) {
       goto done;
     }
     dit_weights_set(tr.rt);
+    if (dist_rank(dist) == 0) st = run_dir_trim_loss(o->run_dir, tr.s.step, err);
+    if (st) goto done;
   } else {
     st = start_weights(&tr, err);
     if (st) goto done;
@@ -336,9 +340,10 @@ DitStatus train_run(const TrainOptions *o, Dist *dist, DitErr *err) {
   while (tr.s.step < o->steps) {
     int failed = make_batch(&tr, tr.s.step, err) != DIT_OK;
     if (!failed && o->dump_batches) failed = dump_batch(&tr, tr.s.step, err) != DIT_OK;
-    if (!failed && dit_loss(tr.rt, tr.local, tr.x0, tr.t, tr.y, tr.noise_all + tr.row0 * tr.chw, 1,
-                            1.0f / (float)tr.B, tr.losses)) {
-      dit_err(err, DIT_ERR_ARG, "%s", dit_last_error(tr.rt));
+    DitStatus lst = failed ? DIT_OK : dit_loss(tr.rt, tr.local, tr.x0, tr.t, tr.y, tr.noise_all + tr.row0 * tr.chw,
+                                               1, 1.0f / (float)tr.B, tr.losses);
+    if (lst) {
+      dit_err(err, lst, "step %lld: %s", (long long)tr.s.step + 1, dit_last_error(tr.rt));
       failed = 1;
     }
     int any = 0;
@@ -356,13 +361,20 @@ DitStatus train_run(const TrainOptions *o, Dist *dist, DitErr *err) {
     tr.s.step++;
     update(&tr);
     double mean = sum / (double)tr.B;
-    if (loss_log) fprintf(loss_log, "%lld\t%.9g\n", (long long)tr.s.step, mean);
+    if (!isfinite(mean)) { /* each rank's losses were finite: the sum overflowed */
+      st = dit_err(err, DIT_ERR_NONFINITE, "step %lld: the mean loss is not finite", (long long)tr.s.step);
+      goto close_logs;
+    }
+    /* a row a step, flushed: a kill loses no row before the last checkpoint */
+    if (loss_log && (fprintf(loss_log, "%lld\t%.9g\n", (long long)tr.s.step, mean) < 0 || fflush(loss_log))) {
+      st = dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", loss_path, strerror(errno));
+      goto close_logs;
+    }
     loss_acc += mean;
     since++;
     if (tr.s.step % o->log_every == 0 || tr.s.step == o->steps) {
       double t_now = now_s();
       log_step(&tr, tr.s.step, loss_acc / (double)since, (double)since / (t_now - t_last));
-      if (loss_log) fflush(loss_log);
       t_last = t_now;
       loss_acc = 0;
       since = 0;
@@ -385,6 +397,7 @@ DitStatus train_run(const TrainOptions *o, Dist *dist, DitErr *err) {
 close_logs:
   if (loss_log) fclose(loss_log);
 done:
+  if (st) run_dir_abandon(o->run_dir, created);
   if (tr.log) fclose(tr.log);
   free(tr.m);
   free(tr.v);

@@ -24,6 +24,7 @@ typedef struct TrainOptions {
   const char *init_path;   /* initial weights (a checkpoint), or NULL: the official init */
   const char *run_dir;     /* logs and checkpoints go here */
   int resume;              /* continue from run_dir's latest checkpoint */
+  int overwrite;           /* a new run in a run_dir that holds files: its run files are removed first */
   int64_t steps;           /* train until this many optimizer steps in total */
   double lr, beta1, beta2, eps, weight_decay, ema_decay;
   uint64_t seed;

@@ -1,29 +1,124 @@
-/* atomic_write.c: temp + fsync + rename (see atomic_write.h). */
+/* atomic_write.c: the output-file policy of ditc and dit (see atomic_write.h):
+ * temp + fsync + rename for regular files, links followed, devices and FIFOs
+ * written through, stale temporaries of dead writers removed. */
 #define _POSIX_C_SOURCE 200809L
 #include "atomic_write.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
+
+/* The final target of path, links followed (at most 40), in out. */
+static DitStatus resolve_links(const char *path, char *out, size_t n, DitErr *err) {
+  char link[PATH_MAX];
+  snprintf(out, n, "%s", path);
+  for (int hops = 0;; hops++) {
+    struct stat sb;
+    if (lstat(out, &sb) != 0 || !S_ISLNK(sb.st_mode)) return DIT_OK;
+    if (hops == 40) return dit_err(err, DIT_ERR_IO, "%s: cannot write: too many levels of symbolic links", path);
+    ssize_t k = readlink(out, link, sizeof link - 1);
+    if (k < 0) return dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    link[k] = '\0';
+    const char *slash = strrchr(out, '/');
+    if (link[0] == '/' || !slash) {
+      snprintf(out, n, "%s", link);
+    } else { /* relative to the link's folder */
+      char dir[PATH_MAX];
+      snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+      if ((size_t)snprintf(out, n, "%s/%s", dir, link) >= n)
+        return dit_err(err, DIT_ERR_IO, "%s: cannot write: path too long", path);
+    }
+  }
+}
+
+/* ".NAME.tmp.PID.XXXXXX" (ours) or ".NAME.tmp.XXXXXX" (older versions): is
+ * it a temporary, of base (any base when NULL), whose writer is gone? */
+static int stale_temp(const char *file, const char *base) {
+  if (file[0] != '.') return 0;
+  const char *tag = strstr(file + 1, ".tmp.");
+  if (!tag) return 0;
+  for (const char *t; (t = strstr(tag + 1, ".tmp."));) tag = t; /* the last ".tmp." */
+  if (base && ((size_t)(tag - file - 1) != strlen(base) || strncmp(file + 1, base, strlen(base)))) return 0;
+  const char *rest = tag + 5, *dot = strchr(rest, '.');
+  if (!dot) return strlen(rest) == 6; /* old format: its writer could only have died */
+  if (strlen(dot + 1) != 6 || strspn(rest, "0123456789") != (size_t)(dot - rest) || dot == rest) return 0;
+  long pid = strtol(rest, NULL, 10);
+  return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void remove_stale_in(const char *dir, const char *base) {
+  DIR *d = opendir(dir);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    if (!stale_temp(e->d_name, base)) continue;
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path) unlink(path);
+  }
+  if (d) closedir(d);
+}
+
+DitStatus atomic_remove_stale(const char *dir, DitErr *err) {
+  (void)err;
+  remove_stale_in(dir, NULL);
+  return DIT_OK;
+}
+
+int atomic_same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A character device or a FIFO: the body goes straight into it. */
+static DitStatus write_through(const char *path, int fifo, WriteBodyFn fn, void *ctx, DitErr *err) {
+  /* a FIFO opened without O_NONBLOCK waits for a reader forever: fail instead */
+  int fd = open(path, O_WRONLY | (fifo ? O_NONBLOCK : 0));
+  if (fd < 0)
+    return dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path,
+                   fifo && errno == ENXIO ? "no process is reading the FIFO" : strerror(errno));
+  if (fifo) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "wb");
+  if (!f) {
+    close(fd);
+    return dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+  }
+  errno = 0;
+  if (err) err->status = DIT_OK;
+  int bad = fn(f, ctx) != 0 || fflush(f) != 0;
+  int saved = errno;
+  if (fclose(f) != 0 && !bad) bad = 1, saved = errno;
+  if (!bad) return DIT_OK;
+  if (err && err->status) return err->status;
+  return dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, saved ? strerror(saved) : "write failed");
+}
 
 DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr *err) {
   DitStatus st = DIT_ERR_IO;
   FILE *f = NULL;
-  size_t n = strlen(path) + 32;
-  char *tmp = malloc(n);
-  if (!tmp) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  char target[PATH_MAX], tmp[PATH_MAX + 64];
   tmp[0] = '\0';
-  const char *slash = strrchr(path, '/');
-  int dir_len = slash ? (int)(slash - path) + 1 : 0;
-  const char *base = slash ? slash + 1 : path;
+  st = resolve_links(path, target, sizeof target, err);
+  if (st) return st;
+  const char *slash = strrchr(target, '/');
+  int dir_len = slash ? (int)(slash - target) + 1 : 0;
+  const char *base = slash ? slash + 1 : target;
   struct stat sb;
-  if (base[0] == '\0' || (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))) {
-    st = dit_err(err, DIT_ERR_IO, "%s: cannot write: is a directory", path);
-    goto fail;
+  if (base[0] == '\0') return dit_err(err, DIT_ERR_IO, "%s: cannot write: is a directory", path);
+  if (stat(target, &sb) == 0) {
+    if (S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode)) return write_through(target, S_ISFIFO(sb.st_mode), fn, ctx, err);
+    if (!S_ISREG(sb.st_mode))
+      return dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path,
+                     S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file, character device or FIFO");
   }
-  snprintf(tmp, n, "%.*s.%s.tmp.XXXXXX", dir_len, path, base);
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%.*s", dir_len ? dir_len : 1, dir_len ? target : ".");
+  remove_stale_in(dir, base);
+  snprintf(tmp, sizeof tmp, "%.*s.%s.tmp.%ld.XXXXXX", dir_len, target, base, (long)getpid());
   int fd = mkstemp(tmp);
   if (fd < 0) {
     st = dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
@@ -47,7 +142,7 @@ DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr 
   }
   int rc = fclose(f);
   f = NULL;
-  if (rc != 0 || rename(tmp, path) != 0) {
+  if (rc != 0 || rename(tmp, target) != 0) {
     st = dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     goto fail;
   }
@@ -56,6 +151,5 @@ DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr 
 fail:
   if (f) fclose(f);
   if (tmp[0]) unlink(tmp);
-  free(tmp);
   return st;
 }

@@ -1,6 +1,16 @@
-/* atomic_write.h: output files that readers see whole or not at all: a temp
- * file in the same directory, fsync, rename. On failure the old file stays
- * and no temp file is left behind. */
+/* atomic_write.h: how ditc and dit write every output file, so that a
+ * failure or a kill never leaves a partial file and never replaces what
+ * was not a regular file:
+ *  - a regular file (or a new name) is written to a temporary
+ *    ".NAME.tmp.PID.XXXXXX" in the same folder, fsync'ed and renamed over
+ *    NAME; on failure the old file stays and the temporary goes;
+ *  - a symbolic link is followed (a chain of at most 40): its final target
+ *    is written that way, and the link stays a link;
+ *  - a character device (/dev/null, /dev/stdout) or a FIFO is written
+ *    through; a FIFO that no process reads fails at once, never hangs;
+ *  - a folder, socket or block device is refused;
+ *  - before writing NAME, temporaries of NAME whose writer is dead (kill -9,
+ *    SIGXFSZ) are removed; a live writer's are left alone. */
 #ifndef DIT_RUNTIME_ATOMIC_WRITE_H
 #define DIT_RUNTIME_ATOMIC_WRITE_H
 
@@ -13,5 +23,12 @@
 typedef int (*WriteBodyFn)(FILE *f, void *ctx);
 
 DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr *err);
+
+/* Removes the temporaries of any name in dir whose writers are dead (a
+ * run folder at the start of dit train). A missing dir is no error. */
+DitStatus atomic_remove_stale(const char *dir, DitErr *err);
+
+/* 1 when both paths exist and are the same file (links followed). */
+int atomic_same_file(const char *a, const char *b);
 
 #endif

@@ -31,7 +31,8 @@ check() { # name spec sampler steps n_steps cfg eta weights
   local labels
   labels=$($py -c "import numpy as np; print(','.join(str(int(v)) for v in np.load('$d/n_$name/labels.npy')))")
   local common=(--noise "$d/n_$name/z.npy" --step-noise "$d/n_$name/step_noise.npy" --sampler "$sampler"
-                --steps "$steps" --cfg-scale "$cfg" --eta "$eta")
+                --steps "$steps" --cfg-scale "$cfg")
+  [ "$sampler" = ddim ] && common+=(--eta "$eta") # DDPM's variance is the model's: no --eta
   $sref sample "$d/cfg.json" --weights "$d/w/$w" --labels "$d/n_$name/labels.npy" "${common[@]}" -o "$d/ref.npy" >/dev/null
   "$dit" sample "$d/p.plan" --weights "$d/w/$w" --labels "$labels" "${common[@]}" -o "$d/out.npy"
   $py - "$d/out.npy" "$d/ref.npy" "$name" <<'PY' || fails=$((fails + 1))

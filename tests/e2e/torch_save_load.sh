@@ -76,7 +76,7 @@ if safe is not None:
 PY
 
 # dit itself reads the .pt (its "ema") as it reads the EMA safetensors
-"$ditc" "$spec" --batch 2 -o "$work/s.plan"
+"$ditc" "$spec" --batch 4 -o "$work/s.plan" # 2 images with guidance: 4 rows
 for w in 0000001.pt 0000001-ema.safetensors; do
   "$dit" sample "$work/s.plan" --weights "$ck/$w" -n 2 --steps 3 --seed 1 -o "$work/$w.npy" >/dev/null
 done
