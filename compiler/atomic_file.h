@@ -1,6 +1,7 @@
-/* atomic_file.h: writing an output file so that readers only ever see the
- * old file or the complete new one: temp file in the same directory, fsync,
- * rename. A failed write leaves the old file untouched and no temp behind. */
+/* atomic_file.h: writing ditc's output files by the runtime's policy
+ * (runtime/util/atomic_write.h): readers only ever see the old file or the
+ * complete new one, links are followed, devices and FIFOs written through,
+ * and a failed write leaves the old file untouched and no temp behind. */
 #ifndef DIT_COMPILER_ATOMIC_FILE_H
 #define DIT_COMPILER_ATOMIC_FILE_H
 

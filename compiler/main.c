@@ -2,6 +2,7 @@
  * the pipeline and maps its status to an exit code. The only file that exits.
  *   exit 0: success   1: the spec or a file is bad   2: usage   3: internal */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ static void usage(FILE *f) {
           "  --dtype T    precision of the plan: fp32 (default), tf32 or bf16\n"
           "  --mode M     inference (default): forward and sampler step; train: the\n"
           "               official loss and its gradients for every trainable weight\n"
+          "               (needs --batch: the rows of one training step)\n"
           "  --recompute R  with --mode train: none (default) keeps the activations the\n"
           "               backward needs; block keeps block inputs only and recomputes\n"
           "               each block before its backward (--info shows both peaks)\n"
@@ -59,7 +61,8 @@ static int parse_batch(const char *s, int64_t *out) {
 
 int main(int argc, char **argv) {
   CompileOptions o = {.emit = EMIT_REPORT, .batch = 1};
-  int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0, recompute_given = 0;
+  signal(SIGXFSZ, SIG_IGN); /* past ulimit -f a write fails with EFBIG and is reported, not a death */
+  int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0, recompute_given = 0, batch_given = 0;
   o.spec.allow_include = true;
   for (int i = 1; i < argc; i++) { /* -h or --help anywhere (even as an option's value): the usage */
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -128,7 +131,7 @@ int main(int argc, char **argv) {
         }
         o.dump_after = v;
         dump_ir = 1;
-      } else if (parse_batch(v, &o.batch)) {
+      } else if ((batch_given = 1, parse_batch(v, &o.batch))) {
         fprintf(stderr, "ditc: error: --batch takes an integer from 1 to %d, got '%s'\n",
                 DITC_MAX_BATCH, v);
         return 2;
@@ -173,6 +176,10 @@ int main(int argc, char **argv) {
       return 2;
     }
     o.emit = EMIT_KERNEL_REPORT;
+  }
+  if (o.train && !batch_given) {
+    fprintf(stderr, "ditc: error: --mode train needs --batch N (the rows of one training step)\n");
+    return 2;
   }
   if (recompute_given && !o.train) {
     fprintf(stderr, "ditc: error: --recompute goes with --mode train\n");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "atomic_file.h"
+#include "atomic_write.h"
 #include "autodiff.h"
 #include "cost.h"
 #include "ir_print.h"
@@ -131,6 +132,18 @@ static int emit_to(FILE *f, void *ctx) {
   return ferror(f) ? -1 : 0;
 }
 
+/* -o must not name the spec or a file it includes or inherits from. */
+static DitcStatus check_output_not_input(const SourceMgr *sm, Diag *d, const char *out_path) {
+  for (size_t i = 0; out_path && i < sm->n_files; i++) {
+    const char *in = sm->files[i].path;
+    if (atomic_same_file(out_path, in) || !strcmp(out_path, in)) {
+      diag_file_error(d, out_path, "-o names an input of this compilation (%s); choose another output path", in);
+      return DITC_ERR_IO;
+    }
+  }
+  return DITC_OK;
+}
+
 DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   DitcStatus st;
   Arena *arena = arena_new();
@@ -144,6 +157,8 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   Graph *g = NULL;
   GraphCost cost;
   st = spec_load(arena, &diag, &opts->spec, &spec);
+  if (st) goto done;
+  st = check_output_not_input(&sm, &diag, opts->out_path);
   if (st) goto done;
   st = opts->train ? lower_train(arena, &diag, spec, opts->batch, &g)
                    : lower_forward(arena, &diag, spec, opts->batch, &g);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_paths.h"
 #include "data/dataset.h"
 #include "data/import.h"
 
@@ -225,9 +226,12 @@ int cmd_data(int argc, char **argv) {
       a.images = img;
       a.labels = lab;
     }
+    const char *ins[] = {a.images, a.labels};
+    if (cli_check_outputs(&a.out, 1, ins, 2)) return 1;
     st = import_idx(a.images, a.labels, a.pad_to, a.num_classes ? a.num_classes : 10, a.out, &e);
   } else if (!strcmp(sub, "images")) {
     if (need("--root DIR", a.root) || need("--image-size S", a.image_size ? "" : NULL)) return 2;
+    if (cli_check_outputs(&a.out, 1, NULL, 0)) return 1;
     st = import_image_folder(a.root, a.image_size, (int)a.threads, a.out, &e); /* 0: all cores */
   } else { /* latents */
     int stacked = a.x || a.y, dirs = a.features_dir || a.labels_dir;
@@ -235,6 +239,8 @@ int cmd_data(int argc, char **argv) {
       fprintf(stderr, "dit: error: give --x and --y, or --features-dir and --labels-dir\n");
       return 2;
     }
+    const char *ins[] = {a.x, a.y};
+    if (cli_check_outputs(&a.out, 1, ins, 2)) return 1;
     LatentImport li = {a.x, a.y, a.features_dir, a.labels_dir, a.flipped_included, a.flip_latents, a.num_classes};
     st = import_latents(&li, a.out, &e);
   }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_paths.h"
 #include "dit/dit.h"
 #include "npy.h"
 #include "safetensors_write.h"
@@ -121,6 +122,8 @@ int cmd_loss(int argc, char **argv) {
   DitErr e = {0};
   DitError oe;
   DitOptions opt = {(int)a.threads, a.device ? a.device : "cpu"};
+  const char *outs[] = {a.grads_out, a.losses_out}, *ins[] = {a.plan, a.weights, a.x0, a.t, a.y, a.noise};
+  if (cli_check_outputs(outs, 2, ins, 6)) goto done;
   if (dit_open(a.plan, &opt, &rt, &oe)) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_write.h"
 #include "cli.h"
 #include "cli_paths.h"
 #include "dit/dit.h"
@@ -316,6 +317,9 @@ int cmd_sample(int argc, char **argv) {
   DitErr e = {0};
   float *out = NULL;
   uint8_t *rgb = NULL;
+  char staged[4200] = ""; /* the .npy's staged name while the PNG is written */
+  int staged_ok = 0;
+  const char *npy_path = NULL;
   char *names_buf = NULL; /* --label-names, split: names[0..n_names) point into it */
   const char **names = NULL;
   int64_t n_names = 0;
@@ -426,18 +430,26 @@ int cmd_sample(int argc, char **argv) {
     goto done;
   }
   int64_t shape[4] = {a.n, C, L, L};
-  if ((a.out || !a.png) && npy_write_f32(a.out ? a.out : "samples.npy", out, 4, shape, &e)) goto npy_fail;
-  if (a.png) {
+  npy_path = a.out ? a.out : a.png ? NULL : "samples.npy";
+  if (!a.png) {
+    if (npy_write_f32(npy_path, out, 4, shape, &e)) goto npy_fail;
+  } else { /* both or neither: the .npy is staged until the PNG is written */
     rgb = malloc((size_t)(a.n * L * L * 3));
     if (!rgb) goto done;
     images_to_rgb8(out, a.n, C, L, L, rgb);
+    if (npy_path && (atomic_stage(npy_path, staged, sizeof staged, &e) ||
+                     (staged_ok = 1, npy_write_f32(staged, out, 4, shape, &e))))
+      goto npy_fail;
     if (write_sample_png(&a, names, n_names, rgb, labels, L)) goto done;
+    staged_ok = 0;
+    if (npy_path && atomic_commit(staged, npy_path, &e)) goto npy_fail;
   }
   rc = 0;
   goto done;
 npy_fail:
   fprintf(stderr, "dit: error: %s\n", e.msg);
 done:
+  if (staged_ok) atomic_unstage(staged, npy_path);
   free(out);
   free(rgb);
   free(names);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_paths.h"
 #include "dit/dit.h"
 #include "npy.h"
 #include "plan/plan_view.h"
@@ -324,6 +325,8 @@ static int cmd_forward(int argc, char **argv) {
   DitErr e = {0};
   DitError oe;
   DitOptions opt = {(int)a.threads, a.device ? a.device : "cpu"};
+  const char *outs[] = {a.out}, *ins[] = {a.plan, a.weights, a.x, a.t, a.y};
+  if (cli_check_outputs(outs, 1, ins, 5)) goto done;
   if (dit_open(a.plan, &opt, &rt, &oe)) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;

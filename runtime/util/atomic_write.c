@@ -74,6 +74,8 @@ int atomic_same_file(const char *a, const char *b) {
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+static int make_temp(const char *target, char *tmp, size_t n);
+
 /* A character device or a FIFO: the body goes straight into it. */
 static DitStatus write_through(const char *path, int fifo, WriteBodyFn fn, void *ctx, DitErr *err) {
   /* a FIFO opened without O_NONBLOCK waits for a reader forever: fail instead */
@@ -118,8 +120,7 @@ DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr 
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%.*s", dir_len ? dir_len : 1, dir_len ? target : ".");
   remove_stale_in(dir, base);
-  snprintf(tmp, sizeof tmp, "%.*s.%s.tmp.%ld.XXXXXX", dir_len, target, base, (long)getpid());
-  int fd = mkstemp(tmp);
+  int fd = make_temp(target, tmp, sizeof tmp);
   if (fd < 0) {
     st = dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     tmp[0] = '\0';
@@ -152,4 +153,43 @@ fail:
   if (f) fclose(f);
   if (tmp[0]) unlink(tmp);
   return st;
+}
+
+/* A new temporary ".BASE.tmp.PID.XXXXXX" beside target (its name in tmp). */
+static int make_temp(const char *target, char *tmp, size_t n) {
+  const char *slash = strrchr(target, '/');
+  int dir_len = slash ? (int)(slash - target) + 1 : 0;
+  if ((size_t)snprintf(tmp, n, "%.*s.%s.tmp.%ld.XXXXXX", dir_len, target, target + dir_len, (long)getpid()) >= n)
+    return errno = ENAMETOOLONG, -1;
+  return mkstemp(tmp);
+}
+
+DitStatus atomic_stage(const char *path, char *staged, size_t n, DitErr *err) {
+  char target[PATH_MAX];
+  struct stat sb;
+  DitStatus st = resolve_links(path, target, sizeof target, err);
+  if (st) return st;
+  if (stat(target, &sb) == 0 && (S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
+    snprintf(staged, n, "%s", path);
+    return DIT_OK;
+  }
+  int fd = make_temp(target, staged, n);
+  if (fd < 0) return dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+  fchmod(fd, 0644);
+  close(fd);
+  return DIT_OK;
+}
+
+DitStatus atomic_commit(const char *staged, const char *path, DitErr *err) {
+  char target[PATH_MAX];
+  if (!strcmp(staged, path)) return DIT_OK;
+  DitStatus st = resolve_links(path, target, sizeof target, err);
+  if (!st && rename(staged, target) != 0)
+    st = dit_err(err, DIT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+  if (st) unlink(staged);
+  return st;
+}
+
+void atomic_unstage(const char *staged, const char *path) {
+  if (strcmp(staged, path)) unlink(staged);
 }

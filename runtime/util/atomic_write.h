@@ -24,6 +24,17 @@ typedef int (*WriteBodyFn)(FILE *f, void *ctx);
 
 DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr *err);
 
+/* Two outputs of one command, written together: the first is written to a
+ * staged name (by any writer, atomic_write_file included) and renamed over
+ * its path only once the second has been written, so that a failure leaves
+ * neither. atomic_stage puts in staged (n bytes) a new empty temporary in the
+ * folder of path's final target, or path itself for a device or FIFO (written
+ * through, nothing to rename). atomic_commit renames it over the target;
+ * atomic_unstage removes it. Both do nothing when staged is path. */
+DitStatus atomic_stage(const char *path, char *staged, size_t n, DitErr *err);
+DitStatus atomic_commit(const char *staged, const char *path, DitErr *err);
+void atomic_unstage(const char *staged, const char *path);
+
 /* Removes the temporaries of any name in dir whose writers are dead (a
  * run folder at the start of dit train). A missing dir is no error. */
 DitStatus atomic_remove_stale(const char *dir, DitErr *err);
