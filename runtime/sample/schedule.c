@@ -46,7 +46,7 @@ static DitStatus space_timesteps(const char *spec, bool *keep, DitErr *err) {
     char *end;
     errno = 0;
     long v = strtol(p, &end, 10);
-    if (errno || end == p || v < 0 || n_sections == 64 || (*end && *end != ','))
+    if (errno || end == p || v < 0 || n_sections == 64 || (*end && *end != ',') || (*end && !end[1]))
       return dit_err(err, DIT_ERR_ARG, "steps '%s': expected counts like 250, 10,20,30 or ddim50", spec);
     counts[n_sections++] = v;
     p = *end ? end + 1 : end;
