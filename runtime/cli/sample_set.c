@@ -91,14 +91,16 @@ static int write_blob(FILE *f, void *ctx) {
 
 /* Creates the partial folder and its manifest, or checks that an existing
  * one belongs to this very run. */
-static int open_partial(SetRun *r) {
+static int open_partial(SetRun *r, int *created) {
   char want[1024], path[4200], have[1024] = "", diff[512];
   if (manifest_text(r, want, sizeof want)) return -1;
   snprintf(path, sizeof path, "%s/manifest.txt", r->dir);
-  if (mkdir(r->dir, 0755) != 0 && errno != EEXIST) {
+  *created = mkdir(r->dir, 0755) == 0;
+  if (!*created && errno != EEXIST) {
     fprintf(stderr, "dit: error: %s: cannot create: %s\n", r->dir, strerror(errno));
     return -1;
   }
+  atomic_remove_stale(r->dir, NULL); /* batches a kill -9 left half-written */
   FILE *f = fopen(path, "r");
   if (f) {
     size_t k = fread(have, 1, sizeof have - 1, f);
@@ -175,7 +177,12 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
   }
   r.n_batches = (a->num_samples + r.per_batch - 1) / r.per_batch;
   snprintf(r.dir, sizeof r.dir, "%s.partial", a->npz);
-  if (open_partial(&r)) return 1;
+  int created = 0;
+  int64_t written = 0;
+  if (open_partial(&r, &created)) {
+    if (created) remove_partial(&r);
+    return 1;
+  }
   int64_t C = mi->in_channels, per = C * r.H * r.W;
   lat = malloc((size_t)(r.per_batch * per) * sizeof(float));
   rgb = malloc((size_t)(r.per_batch * r.H * r.W * 3));
@@ -183,7 +190,6 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
   if (!lat || !rgb || !labels) goto done;
   SampleProgress prog = {0, 0, r.per_batch, r.n_batches * r.per_batch};
   const char *abort_after = getenv("DIT_TEST_ABORT_AFTER_BATCHES"); /* tests: simulate a kill */
-  int64_t written = 0;
   for (int64_t b = 0; b < r.n_batches; b++) {
     char path[4200];
     batch_path(&r, b, path, sizeof path);
@@ -216,6 +222,7 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
   if (isatty(2)) fprintf(stderr, "dit: wrote %lld images to %s\n", (long long)a->num_samples, a->npz);
   rc = 0;
 done:
+  if (rc && created && !written) remove_partial(&r); /* a run that failed before its first batch leaves nothing */
   free(lat);
   free(rgb);
   free(labels);

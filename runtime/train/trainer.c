@@ -348,7 +348,8 @@ DitStatus train_run(const TrainOptions *o, Dist *dist, DitErr *err) {
     }
     int any = 0;
     st = dist_any_failed(dist, failed, &any, err);
-    if (st || failed) goto close_logs;
+    if (!st && failed) st = err->status ? err->status : DIT_ERR_ARG; /* this rank's own failure, in err */
+    if (st) goto close_logs;
     if (any) {
       st = dit_err(err, DIT_ERR_ARG, "another rank failed");
       goto close_logs;
@@ -396,6 +397,7 @@ DitStatus train_run(const TrainOptions *o, Dist *dist, DitErr *err) {
   }
 close_logs:
   if (loss_log) fclose(loss_log);
+  if (st && tr.log) fprintf(tr.log, "error: %s\n", err->msg);
 done:
   if (st) run_dir_abandon(o->run_dir, created);
   if (tr.log) fclose(tr.log);
