@@ -35,8 +35,9 @@ typedef struct Dist Dist;
 
 /* Starts the communicator. With MPI: MPI_Init_thread (FUNNELED: OpenMP
  * threads compute, only the main thread talks to MPI) unless MPI is already
- * initialised; without mpirun this is a singleton of size 1. Without MPI:
- * rank 0 of 1. */
+ * initialised; a process that no launcher started (no mpirun, mpiexec or
+ * srun in its environment, and no DIT_MPI=1) is rank 0 of 1 and never
+ * starts MPI. Without MPI: rank 0 of 1. */
 DitStatus dist_init(Dist **out, DitErr *err);
 int dist_rank(const Dist *d);
 int dist_size(const Dist *d);

@@ -60,6 +60,18 @@ static DitStatus mpi_error(DitErr *err, int rc, const char *expr, const char *fi
     } \
   } while (0)
 
+/* Whether a launcher (mpirun/mpiexec of Open MPI or MPICH, srun) started this
+ * process. A singleton MPI_Init would only add failure modes that a lone
+ * process does not need (Open MPI's PMIx aborts it under ulimit -f, for one);
+ * DIT_MPI=1 asks for MPI anyway. */
+static int launched_by_mpi(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                     "MPI_LOCALNRANKS", "DIT_MPI"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    if (getenv(vars[i])) return 1;
+  return 0;
+}
+
 DitStatus dist_init(Dist **out, DitErr *err) {
   DitStatus st = DIT_OK;
   Dist *d = NULL;
@@ -76,6 +88,11 @@ DitStatus dist_init(Dist **out, DitErr *err) {
     goto fail;
   }
   MPI_TRY(MPI_Initialized(&inited));
+  if (!inited && !launched_by_mpi()) { /* a plain `dit train`: one rank, MPI never started */
+    d->rank = 0, d->size = 1;
+    *out = d;
+    return DIT_OK;
+  }
   if (!inited) {
     int provided = MPI_THREAD_SINGLE;
     MPI_TRY(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided));
@@ -203,6 +220,7 @@ fail:
 DitStatus dist_barrier(Dist *d, DitErr *err) {
   DitStatus st = DIT_OK;
   if (!d) return dit_err(err, DIT_ERR_ARG, "dist_barrier: d is NULL");
+  if (d->size == 1) return DIT_OK;
   MPI_TRY(MPI_Barrier(d->comm));
   return DIT_OK;
 
@@ -216,6 +234,7 @@ DitStatus dist_any_failed(Dist *d, int local_failed, int *any, DitErr *err) {
   if (!d || !any) return dit_err(err, DIT_ERR_ARG, "dist_any_failed: d or any is NULL");
   int mine = local_failed != 0;
   *any = mine;
+  if (d->size == 1) return DIT_OK;
   MPI_TRY(MPI_Allreduce(&mine, any, 1, MPI_INT, MPI_MAX, d->comm));
   return DIT_OK;
 
