@@ -108,8 +108,8 @@ static int open_partial(SetRun *r, int *created) {
     fclose(f);
     if (strcmp(have, want) != 0) {
       manifest_diff(have, want, diff, sizeof diff);
-      fprintf(stderr, "dit: error: %s was started by a different run (its %s differ%s); resume it with the "
-                      "same command, or remove it, or change --npz\n", r->dir, diff, strchr(diff, ',') ? "" : "s");
+      fprintf(stderr, "dit: error: %s was started by a different run (what differs: %s); resume it with the "
+                      "same command, or remove it, or change --npz\n", r->dir, diff);
       return -1;
     }
     return 0;

@@ -47,16 +47,17 @@ static void remove_run_file(const char *dir, const char *name) {
   if (snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path) unlink(path);
 }
 
-/* checkpoints/: NNNNNNN.safetensors, NNNNNNN.pt, latest; samples/: NNNNNNN.png. */
+/* checkpoints/: NNNNNNN.safetensors, NNNNNNN-ema.safetensors, NNNNNNN.pt,
+ * latest; samples/: NNNNNNN.png. */
 static void clear_run_folder(const char *dir, const char *sub, const char *const *suffixes) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, sub);
   DIR *d = opendir(path);
   for (struct dirent *e; d && (e = readdir(d));) {
-    const char *name = e->d_name, *dot = strchr(name, '.');
+    const char *name = e->d_name;
     size_t digits = strspn(name, "0123456789");
     int ours = !strcmp(name, "latest");
-    for (const char *const *s = suffixes; *s && !ours; s++) ours = digits == 7 && dot == name + 7 && !strcmp(dot, *s);
+    for (const char *const *s = suffixes; *s && !ours; s++) ours = digits == 7 && !strcmp(name + 7, *s);
     if (ours) remove_run_file(path, name);
   }
   if (d) closedir(d);
@@ -67,7 +68,7 @@ DitStatus run_dir_prepare(const char *dir, int overwrite, int *created, DitErr *
   if (mkdir(dir, 0777) == 0) *created = 1;
   else if (errno != EEXIST) return dit_err(err, DIT_ERR_IO, "%s: cannot create the run folder: %s", dir, strerror(errno));
   if (overwrite) {
-    static const char *const ckpt_suffixes[] = {".safetensors", ".pt", NULL};
+    static const char *const ckpt_suffixes[] = {".safetensors", "-ema.safetensors", ".pt", NULL};
     static const char *const sample_suffixes[] = {".png", NULL};
     remove_run_file(dir, "loss.tsv");
     remove_run_file(dir, "log.txt");
