@@ -265,10 +265,10 @@ static void test_atomic_output(void **state) {
 
   /* unwritable destinations: a missing directory, a directory */
   r = ditc(NULL, good, "--info", "-o", "/nonexistent/dir/out.txt", NULL);
-  expect_failure(&r, 1, "/nonexistent/dir/out.txt: error: cannot write output: No such file or directory");
+  expect_failure(&r, 1, "/nonexistent/dir/out.txt: error: cannot write: No such file or directory");
   tool_result_free(&r);
   r = ditc(NULL, good, "--info", "-o", dir, NULL);
-  expect_failure(&r, 1, "error: cannot write output: is a directory");
+  expect_failure(&r, 1, "error: cannot write: is a directory");
   tool_result_free(&r);
   assert_int_equal(count_entries(dir), 1);
   unlink(out);

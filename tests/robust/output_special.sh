@@ -24,10 +24,30 @@ is_char_dev /dev/null
 
 # a FIFO with a reader gets the bytes; the FIFO stays
 mkfifo fifo
-got=$( (cat fifo | wc -c) & "$ditc" "$spec" --batch 2 -o fifo; wait)
-[ "$got" -eq "$(stat -c %s b2.plan)" ] || { echo "FAIL: the FIFO's reader got $got bytes"; exit 1; }
-got=$( (cat fifo | wc -c) & "${s[@]}" -o fifo >/dev/null; wait)
-[ "$got" -gt 0 ] || { echo "FAIL: the FIFO's reader got nothing from dit sample"; exit 1; }
+# fifo_read FIFO CMD...: opens FIFO for reading first (no race with the writer),
+# runs CMD, then prints the bytes it wrote there
+fifo_read() {
+  $py - "$@" <<'PY'
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)  # a reader before the writer starts
+rc = subprocess.call(sys.argv[2:], stdout=subprocess.DEVNULL)
+data = b""
+while True:
+    try:
+        chunk = os.read(fd, 1 << 16)
+    except BlockingIOError:
+        break
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.buffer.write(data)
+sys.exit(rc)
+PY
+}
+fifo_read fifo "$ditc" "$spec" --batch 2 -o fifo >got.plan
+cmp got.plan b2.plan || { echo "FAIL: the FIFO's reader did not get the plan"; exit 1; }
+fifo_read fifo "${s[@]}" -o fifo >got.npy
+[ "$(head -c 6 got.npy | tail -c 5)" = NUMPY ] || { echo "FAIL: the FIFO's reader got no .npy from dit sample"; exit 1; }
 is_fifo fifo
 # ... and one without a reader fails at once, for ditc and dit
 expect_fail 1 "no process is reading the FIFO" timeout 30 "$ditc" "$spec" --batch 2 -o fifo
