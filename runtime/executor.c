@@ -1,31 +1,8 @@
-/* executor.c: the op loop (see executor.h). Every shape and offset was
- * checked by plan_check.c when the plan loaded; a batch-major value's first
- * dim is the number of rows of this forward. */
+/* executor.c: the op loops of the CPU backend (see executor.h) and the one
+ * dispatch of every op kind to its adapter (exec_ops_forward.c,
+ * exec_ops_train.c). Every shape and offset was checked by plan_check.c when
+ * the plan loaded. */
 #include "executor.h"
-
-void *exec_value(const Executor *e, uint32_t id) {
-  const PlanValue *v = &e->pv->values[id];
-  unsigned char *base = v->storage == PLAN_STORE_ARENA     ? e->arena
-                        : v->storage == PLAN_STORE_WEIGHTS ? e->weights
-                                                           : e->grads;
-  return base + v->offset;
-}
-
-/* dims[k] of value id for a forward of n rows */
-int64_t exec_dim(const Executor *e, uint32_t id, uint32_t k, int64_t n) {
-  const PlanValue *v = &e->pv->values[id];
-  return k == 0 && v->batch_major ? n : v->dims[k];
-}
-
-int64_t exec_numel(const Executor *e, uint32_t id, int64_t n) {
-  const PlanValue *v = &e->pv->values[id];
-  int64_t m = 1;
-  for (uint32_t k = 0; k < v->rank; k++) m *= exec_dim(e, id, k, n);
-  return m;
-}
-
-#define dim exec_dim
-#define numel exec_numel
 
 int64_t exec_scratch_per_thread(const PlanView *pv) {
   int64_t need = 1;
@@ -36,7 +13,8 @@ int64_t exec_scratch_per_thread(const PlanView *pv) {
       int64_t per = op->kind == PLAN_OP_ATTENTION ? T * T : 2 * T * T; /* the backward keeps P and dP */
       if (per > need) need = per;
     }
-    if (op->kind == PLAN_OP_TIMESTEP_FREQ && op->i[0] / 2 > need) need = op->i[0] / 2;
+    if (op->kind == PLAN_OP_TIMESTEP_FREQ && plan_attrs_TIMESTEP_FREQ(op).freq_dim / 2 > need)
+      need = plan_attrs_TIMESTEP_FREQ(op).freq_dim / 2;
   }
   return need;
 }
@@ -62,65 +40,17 @@ void exec_sampler(const Executor *e, int64_t n, const DitStepParams *p, int upda
     if (update || e->pv->ops[i].kind == PLAN_OP_CFG_MIX) run_op(e, &e->pv->ops[i], n, p);
 }
 
+/* Every op kind's adapter, by kind: a kind without one is a build error
+ * (an undefined exec_op_<name>), a number that is no kind was refused when
+ * the plan loaded. */
+typedef void (*ExecOpFn)(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp);
+static const ExecOpFn exec_ops[PLAN_OP_MAX + 1] = {
+#define EXEC_OP_ROW(ID, value, name, ...) [value] = exec_op_##name,
+    DIT_PLAN_OPS(EXEC_OP_ROW)
+#undef EXEC_OP_ROW
+};
+_Static_assert(sizeof exec_ops / sizeof exec_ops[0] == PLAN_OP_MAX + 1, "one row per op number");
+
 static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
-  const CpuCtx *c = &e->cpu;
-  const uint32_t *in = op->in;
-  float *out = exec_value(e, op->out);
-  /* a zero-input op (zeros) names no operand: in[0] is not checked then */
-  const float *a = op->n_in ? exec_value(e, in[0]) : NULL;
-  switch ((PlanOpKind)op->kind) {
-  case PLAN_OP_PATCHIFY:
-    cpu_patchify(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), dim(e, in[0], 3, n), op->i[0], out);
-    break;
-  case PLAN_OP_UNPATCHIFY: {
-    int64_t g = dim(e, op->out, 2, n) / op->i[0];
-    cpu_unpatchify(c, a, n, g, op->i[0], op->i[1], out);
-    break;
-  }
-  case PLAN_OP_LINEAR: {
-    uint32_t r = e->pv->values[in[0]].rank;
-    int64_t K = dim(e, in[0], r - 1, n), rows = numel(e, in[0], n) / K;
-    int64_t M = dim(e, in[1], 0, n);
-    if (op->out2 == DIT_PLAN_NONE) {
-      cpu_linear(c, a, rows, K, exec_value(e, in[1]), M, exec_value(e, in[2]), (int)op->i[0], out);
-    } else { /* training: keep the pre-activation z for the backward */
-      float *z = exec_value(e, op->out2);
-      cpu_linear(c, a, rows, K, exec_value(e, in[1]), M, exec_value(e, in[2]), PLAN_ACT_NONE, z);
-      cpu_act(c, z, rows * M, (int)op->i[0], out);
-    }
-    break;
-  }
-  case PLAN_OP_ADD:
-    cpu_add(c, a, numel(e, in[0], n), exec_value(e, in[1]), numel(e, in[1], n), out);
-    break;
-  case PLAN_OP_SILU: cpu_silu(c, a, numel(e, in[0], n), out); break;
-  case PLAN_OP_TIMESTEP_FREQ:
-    cpu_timestep_freq(c, exec_value(e, in[0]), n, op->i[0] / 2, op->f[0], out);
-    break;
-  case PLAN_OP_EMBEDDING:
-    cpu_embedding(c, a, dim(e, in[0], 1, n), exec_value(e, in[1]), n, out);
-    break;
-  case PLAN_OP_LN_MODULATE:
-    cpu_ln_modulate(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n), exec_value(e, in[1]),
-                    dim(e, in[1], 1, n), op->i[0], op->i[1], op->f[0], out);
-    break;
-  case PLAN_OP_RES_GATE_LN_MODULATE:
-    cpu_res_gate_ln_modulate(c, a, exec_value(e, in[1]), n, dim(e, in[0], 1, n),
-                             dim(e, in[0], 2, n), exec_value(e, in[2]), dim(e, in[2], 1, n),
-                             op->i[2], exec_value(e, in[3]), dim(e, in[3], 1, n), op->i[0],
-                             op->i[1], op->f[0], exec_value(e, op->out2), out);
-    break;
-  case PLAN_OP_ATTENTION: /* training plans keep each row's log-sum-exp in out2 */
-    cpu_attention(c, a, n, dim(e, in[0], 1, n), op->i[0], op->i[1], op->f[0], out,
-                  op->out2 == DIT_PLAN_NONE ? NULL : exec_value(e, op->out2));
-    break;
-  case PLAN_OP_CFG_MIX:
-    cpu_cfg_mix(c, a, n, dim(e, in[0], 1, n), dim(e, in[0], 2, n) * dim(e, in[0], 3, n), op->i[0], sp, out);
-    break;
-  case PLAN_OP_DIFFUSION_STEP:
-    cpu_diffusion_step(c, a, exec_value(e, in[1]), exec_value(e, in[2]), n, dim(e, in[0], 1, n),
-                       dim(e, in[0], 2, n) * dim(e, in[0], 3, n), (int)op->i[0], sp, out);
-    break;
-  default: exec_train_op(e, op, n); break;
-  }
+  exec_ops[op->kind](e, op, n, sp);
 }

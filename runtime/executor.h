@@ -19,7 +19,26 @@ typedef struct Executor {
 } Executor;
 
 /* Pointer to a value's first byte. */
-void *exec_value(const Executor *e, uint32_t id);
+static inline void *exec_value(const Executor *e, uint32_t id) {
+  const PlanValue *v = &e->pv->values[id];
+  unsigned char *base = v->storage == PLAN_STORE_ARENA     ? e->arena
+                        : v->storage == PLAN_STORE_WEIGHTS ? e->weights
+                                                           : e->grads;
+  return base + v->offset;
+}
+
+/* dims[k] of value id for a call of n rows (a batch-major value's first dim is n). */
+static inline int64_t exec_dim(const Executor *e, uint32_t id, uint32_t k, int64_t n) {
+  const PlanValue *v = &e->pv->values[id];
+  return k == 0 && v->batch_major ? n : v->dims[k];
+}
+
+static inline int64_t exec_numel(const Executor *e, uint32_t id, int64_t n) {
+  const PlanValue *v = &e->pv->values[id];
+  int64_t m = 1;
+  for (uint32_t k = 0; k < v->rank; k++) m *= exec_dim(e, id, k, n);
+  return m;
+}
 
 /* One forward of n rows (1 <= n <= max_batch); inputs already in the arena. */
 void exec_forward(const Executor *e, int64_t n);
@@ -37,10 +56,13 @@ void exec_train(const Executor *e, int64_t n);
 /* Op i alone (the checked re-runs of nonfinite.c); sp for the sampler ops. */
 void exec_op(const Executor *e, size_t i, int64_t n, const DitStepParams *sp);
 
-/* The training ops (exec_train.c); dim(e, id, k, n) as in executor.c. */
-void exec_train_op(const Executor *e, const PlanOp *op, int64_t n);
-int64_t exec_dim(const Executor *e, uint32_t id, uint32_t k, int64_t n);
-int64_t exec_numel(const Executor *e, uint32_t id, int64_t n);
+/* One adapter per op kind, exec_op_<name> (plan_ops.h): the forward and
+ * sampler ops in exec_ops_forward.c, the training ops in exec_ops_train.c.
+ * sp: the sampler ops' step parameters, else NULL. */
+#define EXEC_OP_DECL(ID, value, name, ...) \
+  void exec_op_##name(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp);
+DIT_PLAN_OPS(EXEC_OP_DECL)
+#undef EXEC_OP_DECL
 
 /* Floats of scratch per thread the plan's ops need. */
 int64_t exec_scratch_per_thread(const PlanView *pv);

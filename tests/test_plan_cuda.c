@@ -173,22 +173,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static const char *kernel_of(uint32_t kind) {
-  switch (kind) {
-  case PLAN_OP_PATCHIFY: return "dit::patchify_kernel<";
-  case PLAN_OP_ADD: return "dit::add_kernel<";
-  case PLAN_OP_TIMESTEP_FREQ: return "dit::timestep_freq_kernel<";
-  case PLAN_OP_EMBEDDING: return "dit::embedding_kernel<";
-  case PLAN_OP_SILU: return "dit::silu_kernel";
-  case PLAN_OP_LN_MODULATE:
-  case PLAN_OP_RES_GATE_LN_MODULATE: return "dit::adaln_norm_kernel<";
-  case PLAN_OP_ATTENTION: return "dit::attention_simt_kernel<";
-  case PLAN_OP_UNPATCHIFY: return "dit::unpatchify_kernel<";
-  case PLAN_OP_CFG_MIX: return "dit::cfg_mix_kernel<";
-  case PLAN_OP_DIFFUSION_STEP: return "dit::diffusion_step_kernel<";
-  default: return NULL;
-  }
-}
 
 static void test_loads_and_maps_every_op(void **state) {
   Fix *f = *state;
@@ -216,7 +200,7 @@ static void test_loads_and_maps_every_op(void **state) {
     }
     assert_true(j < c->h->n_slots);
     used[j] = true;
-    const char *want = kernel_of(pv.ops[k].kind), *name = plan_string(&pv, c->slots[j].name);
+    const char *want = plan_op_kernel(pv.ops[k].kind), *name = plan_string(&pv, c->slots[j].name);
     if (strncmp(name, want, strlen(want)) != 0) fail_msg("op %zu: %s runs %s", k, want, name);
     if (pv.ops[k].kind == PLAN_OP_ATTENTION) {
       assert_int_equal(c->slots[j].knobs[0], 16); /* head dim, WARPS, BLOCK_N */

@@ -46,7 +46,7 @@ static DitStatus run_linear(CudaBackend *cb, size_t i, int64_t n, DitErr *err) {
   DitStatus st = lt_gemm_run(&cb->lt, &cb->gemms[i], rows, cuda_value_ptr(cb, op->in[1]),
                              cuda_value_ptr(cb, op->in[0]), y, cb->workspace, CUDA_WORKSPACE_BYTES, cb->stream,
                              cb->capturing, i, err);
-  if (st || op->i[0] != PLAN_ACT_SILU) return st;
+  if (st || plan_attrs_LINEAR(op).act != PLAN_ACT_SILU) return st;
   uint32_t s = cb->cv->op_slot[i] != DIT_PLAN_NONE ? cb->cv->op_slot[i] : cb->silu_slot;
   long long count = rows * cb->gemms[i].M;
   void *args[] = {&y, &count, &y}; /* silu_kernel(x, count, out), in place */
@@ -96,10 +96,12 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
     uint32_t mod_id = res ? in[3] : in[1];
     CUdeviceptr h = res ? cuda_value_ptr(cb, in[1]) : 0, gmod = res ? cuda_value_ptr(cb, in[2]) : 0;
     CUdeviceptr r = res ? cuda_value_ptr(cb, op->out2) : 0, mod = cuda_value_ptr(cb, mod_id);
-    long long gmod_cols = res ? vdim(cb, in[2], 1, n) : 0, gate_col = res ? op->i[2] : 0;
-    long long mod_cols = vdim(cb, mod_id, 1, n), shift_col = op->i[0], scale_col = op->i[1];
+    PlanAttrs_LN_MODULATE lm = plan_attrs_LN_MODULATE(op); /* the residual kind's first attributes too */
+    long long gmod_cols = res ? vdim(cb, in[2], 1, n) : 0;
+    long long gate_col = res ? plan_attrs_RES_GATE_LN_MODULATE(op).gate_col : 0;
+    long long mod_cols = vdim(cb, mod_id, 1, n), shift_col = lm.shift_col, scale_col = lm.scale_col;
     long long tokens = vdim(cb, in[0], 1, n);
-    float eps = (float)op->f[0];
+    float eps = (float)lm.eps;
     void *args[] = {&a, &h, &gmod, &gmod_cols, &gate_col, &mod, &mod_cols, &shift_col, &scale_col, &eps,
                     &tokens, &r, &out};
     CudaLaunchDims d;
@@ -107,15 +109,15 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
     return launch(cb, s, &d, args, err);
   }
   case PLAN_OP_ATTENTION: { /* attention_simt_kernel<HD,WARPS,BLOCK_N>(qkv, T, H, scale, out) */
-    int T = (int)vdim(cb, in[0], 1, n), H = (int)op->i[0];
-    float scale = (float)op->f[0];
+    int T = (int)vdim(cb, in[0], 1, n), H = (int)plan_attrs_ATTENTION(op).heads;
+    float scale = (float)plan_attrs_ATTENTION(op).scale;
     void *args[] = {&a, &T, &H, &scale, &out};
     CudaLaunchDims d;
     if (cuda_dims_attention(n, T, H, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "attention", err);
     return launch(cb, s, &d, args, err);
   }
   case PLAN_OP_CFG_MIX: { /* cfg_mix_kernel<C_OUT,HW>(out, n, guided, params, dst) */
-    int guided = (int)op->i[0];
+    int guided = (int)plan_attrs_CFG_MIX(op).guided_channels;
     void *args[] = {&a, &ln, &guided, &params, &out};
     return launch_elementwise(cb, i, s, count, args, err);
   }

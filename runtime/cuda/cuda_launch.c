@@ -124,7 +124,7 @@ DitStatus cuda_plan_check(const PlanView *pv, DitErr *err) {
     const PlanOp *op = &pv->ops[i];
     uint32_t s = cv->op_slot[i];
     if (op->kind == PLAN_OP_LINEAR) {
-      if (op->i[0] == PLAN_ACT_SILU && s == DIT_PLAN_NONE && slot_named(pv, cv, "dit::silu_kernel") == DIT_PLAN_NONE)
+      if (plan_attrs_LINEAR(op).act == PLAN_ACT_SILU && s == DIT_PLAN_NONE && slot_named(pv, cv, "dit::silu_kernel") == DIT_PLAN_NONE)
         return dit_err(err, DIT_ERR_UNSUPPORTED,
                        "op %zu (linear + SiLU) needs the plan's dit::silu_kernel, which it lacks", i);
       continue;

@@ -59,19 +59,10 @@ static bool broadcasts(const PlanValue *a, const PlanValue *b) {
   return true;
 }
 
-/* The operand an op adds its result to, in place, or -1 (see plan_format.h). */
+/* The operand an op adds its result to, in place, or -1 (plan_ops.h). */
 static int acc_operand(const PlanOp *op) {
-  switch (op->kind) {
-  case PLAN_OP_LINEAR_GRAD_X: return op->n_in == 3 ? 2 : -1;
-  case PLAN_OP_LN_MODULATE_GRAD:
-  case PLAN_OP_ATTENTION_GRAD: return op->n_in == 5 ? 4 : -1;
-  default: return -1;
-  }
-}
-
-/* The operand out2 updates in place (the dmod of the modulation gradients), or -1. */
-static int out2_in_place(const PlanOp *op) {
-  return op->kind == PLAN_OP_LN_MODULATE_GRAD || op->kind == PLAN_OP_RESIDUAL_GATE_GRAD ? 3 : -1;
+  const PlanOpInfo *k = plan_op_info(op->kind);
+  return k && k->acc >= 0 && op->n_in == k->inputs ? k->acc : -1;
 }
 
 static DitStatus check_train_shapes(const Check *c);
@@ -81,7 +72,7 @@ static DitStatus check_shapes(const Check *c) {
   const PlanValue *o = val(c, op->out), *a = op->n_in ? val(c, op->in[0]) : o;
   switch (op->kind) {
   case PLAN_OP_PATCHIFY: {
-    int64_t p = op->i[0];
+    int64_t p = plan_attrs_PATCHIFY(op).patch;
     if (!is_f32(a, 4) || !is_f32(o, 3) || p < 1 || a->dims[2] % p || a->dims[3] % p)
       return bad(c, "patchify shapes");
     if (o->dims[0] != a->dims[0] || o->dims[1] != mul3(a->dims[2] / p, a->dims[3] / p, 1) ||
@@ -90,7 +81,7 @@ static DitStatus check_shapes(const Check *c) {
     return DIT_OK;
   }
   case PLAN_OP_UNPATCHIFY: {
-    int64_t p = op->i[0], ch = op->i[1], g = (int64_t)llround(sqrt((double)a->dims[1]));
+    int64_t p = plan_attrs_UNPATCHIFY(op).patch, ch = plan_attrs_UNPATCHIFY(op).channels, g = (int64_t)llround(sqrt((double)a->dims[1]));
     if (!is_f32(a, 3) || !is_f32(o, 4) || p < 1 || ch < 1 || g * g != a->dims[1] ||
         a->dims[2] != mul3(p, p, ch) || o->dims[0] != a->dims[0] || o->dims[1] != ch ||
         o->dims[2] != mul3(g, p, 1) || o->dims[3] != mul3(g, p, 1))
@@ -102,13 +93,13 @@ static DitStatus check_shapes(const Check *c) {
     if (!is_f32(a, 0) || a->rank < 2 || !is_f32(w, 2) || !is_f32(b, 1) || !is_f32(o, a->rank))
       return bad(c, "linear operand types");
     int64_t K = a->dims[a->rank - 1], M = w->dims[0];
-    if (w->dims[1] != K || b->dims[0] != M || o->dims[o->rank - 1] != M || op->i[0] < 0 ||
-        op->i[0] > PLAN_ACT_SILU)
+    if (w->dims[1] != K || b->dims[0] != M || o->dims[o->rank - 1] != M || plan_attrs_LINEAR(op).act < 0 ||
+        plan_attrs_LINEAR(op).act > PLAN_ACT_SILU)
       return bad(c, "linear shapes");
     for (uint32_t k = 0; k + 1 < a->rank; k++)
       if (o->dims[k] != a->dims[k]) return bad(c, "linear output shape");
     if (!a->batch_major || !o->batch_major) return bad(c, "linear rows must be batch-major");
-    if (op->out2 != DIT_PLAN_NONE && (op->i[0] == PLAN_ACT_NONE || !dims_eq(val(c, op->out2), o)))
+    if (op->out2 != DIT_PLAN_NONE && (plan_attrs_LINEAR(op).act == PLAN_ACT_NONE || !dims_eq(val(c, op->out2), o)))
       return bad(c, "linear pre-activation shape");
     return DIT_OK;
   }
@@ -129,8 +120,8 @@ static DitStatus check_shapes(const Check *c) {
     return DIT_OK;
   case PLAN_OP_TIMESTEP_FREQ:
     if (a->dtype != PLAN_VDT_I64 || a->rank != 1 || !is_f32(o, 2) || o->dims[0] != a->dims[0] ||
-        o->dims[1] != op->i[0] || op->i[0] < 2 || op->i[0] % 2 || !(op->f[0] > 1) ||
-        !isfinite(op->f[0]))
+        o->dims[1] != plan_attrs_TIMESTEP_FREQ(op).freq_dim || plan_attrs_TIMESTEP_FREQ(op).freq_dim < 2 || plan_attrs_TIMESTEP_FREQ(op).freq_dim % 2 || !(plan_attrs_TIMESTEP_FREQ(op).max_period > 1) ||
+        !isfinite(plan_attrs_TIMESTEP_FREQ(op).max_period))
       return bad(c, "timestep_freq shapes");
     return DIT_OK;
   case PLAN_OP_EMBEDDING: {
@@ -147,22 +138,24 @@ static DitStatus check_shapes(const Check *c) {
     if (!is_f32(a, 3) || !dims_eq(a, o) || !is_f32(mod, 2) || mod->dims[0] != a->dims[0])
       return bad(c, "ln_modulate shapes");
     int64_t D = a->dims[2];
-    if (op->i[0] < 0 || op->i[0] > mod->dims[1] - D || op->i[1] < 0 || op->i[1] > mod->dims[1] - D ||
-        !(op->f[0] > 0) || !isfinite(op->f[0]))
+    PlanAttrs_LN_MODULATE ln = plan_attrs_LN_MODULATE(op); /* the residual kind's first attributes too */
+    if (ln.shift_col < 0 || ln.shift_col > mod->dims[1] - D || ln.scale_col < 0 || ln.scale_col > mod->dims[1] - D ||
+        !(ln.eps > 0) || !isfinite(ln.eps))
       return bad(c, "ln_modulate columns or eps");
     if (res) {
       const PlanValue *h = val(c, op->in[1]), *g = val(c, op->in[2]), *r = val(c, op->out2);
+      int64_t gate = plan_attrs_RES_GATE_LN_MODULATE(op).gate_col;
       if (!dims_eq(h, a) || !dims_eq(r, a) || !is_f32(g, 2) || g->dims[0] != a->dims[0] ||
-          op->i[2] < 0 || op->i[2] > g->dims[1] - D)
+          gate < 0 || gate > g->dims[1] - D)
         return bad(c, "res_gate_ln_modulate shapes");
     }
     return DIT_OK;
   }
   case PLAN_OP_ATTENTION: {
-    int64_t H = op->i[0], hd = op->i[1];
+    int64_t H = plan_attrs_ATTENTION(op).heads, hd = plan_attrs_ATTENTION(op).head_dim;
     if (!is_f32(a, 3) || !is_f32(o, 3) || H < 1 || hd < 1 || a->dims[2] != mul3(3, H, hd) ||
         o->dims[0] != a->dims[0] || o->dims[1] != a->dims[1] || o->dims[2] != mul3(H, hd, 1) ||
-        !isfinite(op->f[0]))
+        !isfinite(plan_attrs_ATTENTION(op).scale))
       return bad(c, "attention shapes");
     /* the CPU backend keeps one T x T score matrix per thread */
     if (a->dims[1] > (1 << 20)) return bad(c, "attention over more than 2^20 tokens");
@@ -174,13 +167,13 @@ static DitStatus check_shapes(const Check *c) {
     return DIT_OK;
   }
   case PLAN_OP_CFG_MIX:
-    if (!is_f32(a, 4) || !dims_eq(a, o) || op->i[0] < 0 || op->i[0] > a->dims[1])
+    if (!is_f32(a, 4) || !dims_eq(a, o) || plan_attrs_CFG_MIX(op).guided_channels < 0 || plan_attrs_CFG_MIX(op).guided_channels > a->dims[1])
       return bad(c, "cfg_mix shapes");
     return DIT_OK;
   case PLAN_OP_DIFFUSION_STEP: {
     const PlanValue *m = val(c, op->in[1]), *z = val(c, op->in[2]);
-    if (!is_f32(a, 4) || !dims_eq(a, o) || !dims_eq(a, z) || !is_f32(m, 4) || op->i[0] < 0 ||
-        op->i[0] > 1 || m->dims[0] != a->dims[0] || m->dims[1] != a->dims[1] * (op->i[0] ? 2 : 1) ||
+    if (!is_f32(a, 4) || !dims_eq(a, o) || !dims_eq(a, z) || !is_f32(m, 4) || plan_attrs_DIFFUSION_STEP(op).learn_sigma < 0 ||
+        plan_attrs_DIFFUSION_STEP(op).learn_sigma > 1 || m->dims[0] != a->dims[0] || m->dims[1] != a->dims[1] * (plan_attrs_DIFFUSION_STEP(op).learn_sigma ? 2 : 1) ||
         m->dims[2] != a->dims[2] || m->dims[3] != a->dims[3])
       return bad(c, "diffusion_step shapes");
     return DIT_OK;
@@ -199,14 +192,14 @@ static DitStatus check_train_shapes(const Check *c) {
   int acc = acc_operand(op);
   if (acc >= 0 && (!same_place(val(c, op->in[acc]), o) || !dims_eq(val(c, op->in[acc]), o)))
     return bad(c, "an accumulator that is not the result's own bytes");
-  int ip = out2_in_place(op);
+  int ip = plan_op_info(op->kind)->out2_over;
   if (ip >= 0 && (!same_place(val(c, op->in[ip]), val(c, op->out2)) || !dims_eq(val(c, op->in[ip]), val(c, op->out2))))
     return bad(c, "dmod is not updated in place");
   switch (op->kind) {
   case PLAN_OP_Q_SAMPLE: {
     const PlanValue *z = val(c, op->in[1]), *t = val(c, op->in[2]);
     if (!is_f32(a, 4) || !dims_eq(a, z) || !dims_eq(a, o) || t->dtype != PLAN_VDT_I64 || t->rank != 1 ||
-        t->dims[0] != a->dims[0] || op->i[0] != pv->train->timesteps || !a->batch_major ||
+        t->dims[0] != a->dims[0] || plan_attrs_Q_SAMPLE(op).timesteps != pv->train->timesteps || !a->batch_major ||
         !t->batch_major || !o->batch_major)
       return bad(c, "q_sample shapes");
     return DIT_OK;
@@ -215,10 +208,11 @@ static DitStatus check_train_shapes(const Check *c) {
   case PLAN_OP_LOSS_GRAD: {
     const PlanValue *xt = val(c, op->in[1]), *m = val(c, op->in[2]), *z = val(c, op->in[3]);
     const PlanValue *t = val(c, op->in[4]);
-    if (!is_f32(a, 4) || !dims_eq(a, xt) || !dims_eq(a, z) || !is_f32(m, 4) || op->i[0] < 0 ||
-        op->i[0] > 1 || m->dims[0] != a->dims[0] || m->dims[1] != a->dims[1] * (op->i[0] ? 2 : 1) ||
+    PlanAttrs_DIFFUSION_LOSS l = plan_attrs_DIFFUSION_LOSS(op); /* loss_grad's are the same */
+    if (!is_f32(a, 4) || !dims_eq(a, xt) || !dims_eq(a, z) || !is_f32(m, 4) || l.learn_sigma < 0 ||
+        l.learn_sigma > 1 || m->dims[0] != a->dims[0] || m->dims[1] != a->dims[1] * (l.learn_sigma ? 2 : 1) ||
         m->dims[2] != a->dims[2] || m->dims[3] != a->dims[3] || t->dtype != PLAN_VDT_I64 ||
-        t->rank != 1 || t->dims[0] != a->dims[0] || op->i[1] != pv->train->timesteps ||
+        t->rank != 1 || t->dims[0] != a->dims[0] || l.timesteps != pv->train->timesteps ||
         !a->batch_major || !xt->batch_major || !m->batch_major || !z->batch_major || !t->batch_major)
       return bad(c, "diffusion loss shapes");
     bool ok = op->kind == PLAN_OP_LOSS_GRAD ? dims_eq(o, m) && o->dtype == PLAN_VDT_F32
@@ -231,7 +225,7 @@ static DitStatus check_train_shapes(const Check *c) {
     return DIT_OK;
   case PLAN_OP_ACT_GRAD:
     if (!is_f32(a, 0) || !dims_eq(a, val(c, op->in[1])) || !dims_eq(a, o) ||
-        (op->i[0] != PLAN_ACT_GELU_TANH && op->i[0] != PLAN_ACT_SILU) || a->batch_major != o->batch_major)
+        (plan_attrs_ACT_GRAD(op).act != PLAN_ACT_GELU_TANH && plan_attrs_ACT_GRAD(op).act != PLAN_ACT_SILU) || a->batch_major != o->batch_major)
       return bad(c, "act_grad shapes");
     return DIT_OK;
   case PLAN_OP_LINEAR_GRAD_X:
@@ -265,18 +259,20 @@ static DitStatus check_train_shapes(const Check *c) {
       return bad(c, "modulation gradient shapes");
     int64_t D = a->dims[2], M = mod->dims[1];
     bool ln = op->kind == PLAN_OP_LN_MODULATE_GRAD;
-    int64_t c0 = ln ? op->i[0] : op->i[2], c1 = ln ? op->i[1] : op->i[2];
-    if (c0 < 0 || c0 > M - D || c1 < 0 || c1 > M - D || (ln && (!(op->f[0] > 0) || !isfinite(op->f[0]))))
+    PlanAttrs_LN_MODULATE_GRAD lg = plan_attrs_LN_MODULATE_GRAD(op);
+    int64_t gate = plan_attrs_RESIDUAL_GATE_GRAD(op).gate_col;
+    int64_t c0 = ln ? lg.shift_col : gate, c1 = ln ? lg.scale_col : gate;
+    if (c0 < 0 || c0 > M - D || c1 < 0 || c1 > M - D || (ln && (!(lg.eps > 0) || !isfinite(lg.eps))))
       return bad(c, "modulation gradient columns or eps");
     return DIT_OK;
   }
   case PLAN_OP_ATTENTION_GRAD: {
     const PlanValue *q = val(c, op->in[1]), *out = val(c, op->in[2]), *l = val(c, op->in[3]);
-    int64_t H = op->i[0], hd = op->i[1];
+    int64_t H = plan_attrs_ATTENTION_GRAD(op).heads, hd = plan_attrs_ATTENTION_GRAD(op).head_dim;
     if (!is_f32(q, 3) || H < 1 || hd < 1 || q->dims[2] != mul3(3, H, hd) || !dims_eq(o, q) ||
         !is_f32(a, 3) || a->dims[0] != q->dims[0] || a->dims[1] != q->dims[1] ||
         a->dims[2] != mul3(H, hd, 1) || !dims_eq(a, out) || !is_f32(l, 3) || l->dims[0] != q->dims[0] ||
-        l->dims[1] != H || l->dims[2] != q->dims[1] || !isfinite(op->f[0]) || q->dims[1] > (1 << 20) ||
+        l->dims[1] != H || l->dims[2] != q->dims[1] || !isfinite(plan_attrs_ATTENTION_GRAD(op).scale) || q->dims[1] > (1 << 20) ||
         !a->batch_major || !q->batch_major || !out->batch_major || !l->batch_major || !o->batch_major)
       return bad(c, "attention_grad shapes");
     return DIT_OK;
@@ -290,7 +286,7 @@ static DitStatus check_train_shapes(const Check *c) {
     return DIT_OK;
   }
   case PLAN_OP_UNPATCHIFY_GRAD: {
-    int64_t p = op->i[0], ch = op->i[1];
+    int64_t p = plan_attrs_UNPATCHIFY_GRAD(op).patch, ch = plan_attrs_UNPATCHIFY_GRAD(op).channels;
     if (!is_f32(a, 4) || !is_f32(o, 3) || p < 1 || ch < 1 || a->dims[1] != ch || a->dims[2] != a->dims[3] ||
         a->dims[2] % p || o->dims[0] != a->dims[0] || o->dims[1] != mul3(a->dims[2] / p, a->dims[2] / p, 1) ||
         o->dims[2] != mul3(p, p, ch) || !a->batch_major || !o->batch_major)
@@ -305,48 +301,16 @@ static DitStatus check_train_shapes(const Check *c) {
   }
 }
 
-/* The operand count an op kind takes (the most, for ops with an optional accumulator). */
-static uint32_t arity(uint32_t kind) {
-  switch (kind) {
-  case PLAN_OP_LINEAR: return 3;
-  case PLAN_OP_ADD:
-  case PLAN_OP_EMBEDDING:
-  case PLAN_OP_LN_MODULATE: return 2;
-  case PLAN_OP_RES_GATE_LN_MODULATE: return 4;
-  case PLAN_OP_DIFFUSION_STEP: return 3;
-  case PLAN_OP_Q_SAMPLE: return 3;
-  case PLAN_OP_DIFFUSION_LOSS:
-  case PLAN_OP_LOSS_GRAD: return 5;
-  case PLAN_OP_ZEROS: return 0;
-  case PLAN_OP_ACT_GRAD: return 2;
-  case PLAN_OP_LINEAR_GRAD_X: return 3;
-  case PLAN_OP_LINEAR_GRAD_W: return 2;
-  case PLAN_OP_LN_MODULATE_GRAD: return 5;
-  case PLAN_OP_RESIDUAL_GATE_GRAD: return 4;
-  case PLAN_OP_ATTENTION_GRAD: return 5;
-  case PLAN_OP_EMBEDDING_GRAD: return 2;
-  default: return 1;
-  }
-}
-
+/* n_in is the kind's operand count, or one fewer where the last is an
+ * optional accumulator. */
 static bool arity_ok(const PlanOp *op) {
-  uint32_t n = arity(op->kind);
-  bool optional_acc = op->kind == PLAN_OP_LINEAR_GRAD_X || op->kind == PLAN_OP_LN_MODULATE_GRAD ||
-                      op->kind == PLAN_OP_ATTENTION_GRAD;
-  return op->n_in == n || (optional_acc && op->n_in + 1 == n);
+  const PlanOpInfo *k = plan_op_info(op->kind);
+  return k && (op->n_in == k->inputs || (k->acc >= 0 && op->n_in + 1 == k->inputs));
 }
 
 /* Whether an op kind writes a second result: 2 always, 1 optionally (training plans), 0 never. */
-static int second_result(uint32_t kind, bool train) {
-  switch (kind) {
-  case PLAN_OP_RES_GATE_LN_MODULATE:
-  case PLAN_OP_LINEAR_GRAD_W:
-  case PLAN_OP_LN_MODULATE_GRAD:
-  case PLAN_OP_RESIDUAL_GATE_GRAD: return 2;
-  case PLAN_OP_LINEAR:
-  case PLAN_OP_ATTENTION: return train ? 1 : 0;
-  default: return 0;
-  }
+static int second_result(const PlanOpInfo *k, bool train) {
+  return k->out2 == PLAN_OUT2_ALWAYS ? 2 : k->out2 == PLAN_OUT2_TRAIN && train ? 1 : 0;
 }
 
 DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
@@ -366,15 +330,21 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
   for (size_t i = 0; i < pv->n_ops; i++) {
     const PlanOp *op = &pv->ops[i];
     Check c = {pv, op, i, err};
-    bool sampler = op->kind == PLAN_OP_CFG_MIX || op->kind == PLAN_OP_DIFFUSION_STEP;
-    bool misplaced = train ? sampler || ((op->kind == PLAN_OP_DIFFUSION_LOSS) != (i + 1 == pv->train->n_loss_ops))
-                           : sampler != (i >= pv->io->n_forward_ops);
-    if (misplaced) {
-      st = bad(&c, train ? "a sampler op in a training plan, or the loss out of place"
-                         : "a sampler op among the forward ops, or a forward op after them");
+    const PlanOpInfo *info = plan_op_info(op->kind);
+    if (!info) {
+      st = bad(&c, "unknown op kind (the plan needs a newer runtime)");
       goto done;
     }
-    int two = second_result(op->kind, train);
+    bool sampler = info->phase == PLAN_PHASE_SAMPLER;
+    bool misplaced = train ? sampler || ((op->kind == PLAN_OP_DIFFUSION_LOSS) != (i + 1 == pv->train->n_loss_ops))
+                           : info->phase == PLAN_PHASE_TRAIN || sampler != (i >= pv->io->n_forward_ops);
+    if (misplaced) {
+      st = bad(&c, train ? "a sampler op in a training plan, or the loss out of place"
+                         : "a training op in an inference plan, a sampler op among the forward ops, or a "
+                           "forward op after them");
+      goto done;
+    }
+    int two = second_result(info, train);
     bool has2 = op->out2 != DIT_PLAN_NONE;
     if (!arity_ok(op) || op->out >= pv->n_values || (has2 && op->out2 >= pv->n_values) ||
         (two == 2 && !has2) || (two == 0 && has2)) {
@@ -397,12 +367,11 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
     /* Results never overlap operands, except in place: the residual over x,
      * a gradient over its accumulator, dmod over itself (the exact bytes,
      * which check_shapes verifies). */
-    int acc = acc_operand(op), ip = out2_in_place(op);
+    int acc = acc_operand(op), ip = info->out2_over;
     for (uint32_t k = 0; k < op->n_in; k++) {
       const PlanValue *in = &pv->values[op->in[k]];
       bool o_ok = (int)k == acc && same_place(o, in);
-      bool o2_ok = ((int)k == ip || (op->kind == PLAN_OP_RES_GATE_LN_MODULATE && k == 0)) && o2 &&
-                   o2->offset == in->offset;
+      bool o2_ok = (int)k == ip && o2 && o2->offset == in->offset;
       if ((overlaps(o, in) && !o_ok) || (o2 && overlaps(o2, in) && !o2_ok)) {
         st = bad(&c, "a result overlaps an operand");
         goto done;
@@ -432,32 +401,6 @@ done:
 }
 
 const char *plan_op_name(uint32_t kind) {
-  switch ((PlanOpKind)kind) {
-  case PLAN_OP_PATCHIFY: return "patchify";
-  case PLAN_OP_LINEAR: return "linear";
-  case PLAN_OP_ADD: return "add";
-  case PLAN_OP_TIMESTEP_FREQ: return "timestep_freq";
-  case PLAN_OP_EMBEDDING: return "embedding";
-  case PLAN_OP_SILU: return "silu";
-  case PLAN_OP_LN_MODULATE: return "ln_modulate";
-  case PLAN_OP_RES_GATE_LN_MODULATE: return "res_gate_ln_modulate";
-  case PLAN_OP_ATTENTION: return "attention";
-  case PLAN_OP_UNPATCHIFY: return "unpatchify";
-  case PLAN_OP_CFG_MIX: return "cfg_mix";
-  case PLAN_OP_DIFFUSION_STEP: return "diffusion_step";
-  case PLAN_OP_Q_SAMPLE: return "q_sample";
-  case PLAN_OP_DIFFUSION_LOSS: return "diffusion_loss";
-  case PLAN_OP_LOSS_GRAD: return "loss_grad";
-  case PLAN_OP_ZEROS: return "zeros";
-  case PLAN_OP_ACT_GRAD: return "act_grad";
-  case PLAN_OP_LINEAR_GRAD_X: return "linear_grad_x";
-  case PLAN_OP_LINEAR_GRAD_W: return "linear_grad_w";
-  case PLAN_OP_LN_MODULATE_GRAD: return "ln_modulate_grad";
-  case PLAN_OP_RESIDUAL_GATE_GRAD: return "residual_gate_grad";
-  case PLAN_OP_ATTENTION_GRAD: return "attention_grad";
-  case PLAN_OP_EMBEDDING_GRAD: return "embedding_grad";
-  case PLAN_OP_UNPATCHIFY_GRAD: return "unpatchify_grad";
-  case PLAN_OP_SUM_ROWS: return "sum_rows";
-  }
-  return "?";
+  const PlanOpInfo *k = plan_op_info(kind);
+  return k ? k->name : "?";
 }

@@ -21,24 +21,6 @@ static bool range_ok(uint64_t offset, uint64_t bytes, uint64_t limit) {
   return offset <= limit && bytes <= limit - offset;
 }
 
-/* The kernel template that runs an op kind on the GPU (the slot's name
- * starts with it), or NULL when the kind has none (linear: cuBLASLt). */
-static const char *kernel_of(uint32_t kind) {
-  switch (kind) {
-  case PLAN_OP_PATCHIFY: return "dit::patchify_kernel<";
-  case PLAN_OP_ADD: return "dit::add_kernel<";
-  case PLAN_OP_TIMESTEP_FREQ: return "dit::timestep_freq_kernel<";
-  case PLAN_OP_EMBEDDING: return "dit::embedding_kernel<";
-  case PLAN_OP_SILU: return "dit::silu_kernel";
-  case PLAN_OP_LN_MODULATE:
-  case PLAN_OP_RES_GATE_LN_MODULATE: return "dit::adaln_norm_kernel<";
-  case PLAN_OP_ATTENTION: return "dit::attention_simt_kernel<";
-  case PLAN_OP_UNPATCHIFY: return "dit::unpatchify_kernel<";
-  case PLAN_OP_CFG_MIX: return "dit::cfg_mix_kernel<";
-  case PLAN_OP_DIFFUSION_STEP: return "dit::diffusion_step_kernel<";
-  default: return NULL;
-  }
-}
 
 /* "sm_80" for 800, "sm_90a" for 901 */
 static const char *arch_name(uint32_t arch, char *buf, size_t n) {
@@ -57,7 +39,7 @@ static bool knobs_fit(const PlanView *pv, const PlanOp *op, const PlanKernelSlot
     return s->knobs[0] == pv->values[op->out].dims[2] && s->knobs[1] == (int64_t)s->block_threads &&
            s->knobs[2] == (op->kind == PLAN_OP_RES_GATE_LN_MODULATE);
   case PLAN_OP_ATTENTION:
-    return s->knobs[0] == op->i[1] && s->knobs[1] >= 1 && s->knobs[1] <= 32 &&
+    return s->knobs[0] == plan_attrs_ATTENTION(op).head_dim && s->knobs[1] >= 1 && s->knobs[1] <= 32 &&
            s->knobs[1] * 32 == (int64_t)s->block_threads && s->knobs[2] >= 1;
   default: return true; /* one thread per element: the grid follows from the element count */
   }
@@ -103,7 +85,7 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
     const PlanOp *op = &pv->ops[k];
     uint32_t j = op_slot[k];
     if (j == DIT_PLAN_NONE) continue; /* a GEMM on cuBLASLt, or a kind the backend runs otherwise */
-    const char *kernel = kernel_of(op->kind);
+    const char *kernel = plan_op_kernel(op->kind);
     if (j >= h->n_slots)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: op %zu has kernel slot %u of %u", name, sec, k,
                      j, h->n_slots);

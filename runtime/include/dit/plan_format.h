@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "plan_ops.h"
+
 #define DIT_PLAN_MAGIC "DITPLAN" /* 8 bytes with the terminating NUL */
 #define DIT_PLAN_VERSION 3u
 #define DIT_PLAN_ALIGN 64u       /* every section starts on this boundary */
@@ -104,44 +106,7 @@ typedef struct PlanValue {
   uint64_t bytes;       /* at max_batch */
 } PlanValue;
 
-/* Executable ops. Attribute slots are listed per kind in docs/plan-format.md. */
-typedef enum PlanOpKind {
-  PLAN_OP_PATCHIFY = 1,             /* in: x[N,C,H,W]; out [N,T,C*p*p]; i[0] = p */
-  PLAN_OP_LINEAR = 2,               /* in: x[...,K], W[M,K], b[M]; out [...,M]; i[0] = PlanActivation */
-  PLAN_OP_ADD = 3,                  /* in: a, b (b broadcast over a's leading dims); out like a */
-  PLAN_OP_TIMESTEP_FREQ = 4,        /* in: t[N] i64; out [N,dim]; i[0] = dim; f[0] = max_period */
-  PLAN_OP_EMBEDDING = 5,            /* in: table[V,D], ids[N] i64; out [N,D] */
-  PLAN_OP_SILU = 6,                 /* in: x; out like x */
-  PLAN_OP_LN_MODULATE = 7,          /* in: x[N,T,D], mod[N,M]; out [N,T,D]; i[0] shift col, i[1] scale col; f[0] eps */
-  PLAN_OP_RES_GATE_LN_MODULATE = 8, /* in: x, h [N,T,D], gmod[N,Mg], mod[N,M]; out [N,T,D]; out2: r = x + gate*h;
-                                       i[0] shift, i[1] scale, i[2] gate col; f[0] eps */
-  PLAN_OP_ATTENTION = 9,            /* in: qkv[N,T,3D]; out [N,T,D]; i[0] heads, i[1] head_dim; f[0] scale */
-  PLAN_OP_UNPATCHIFY = 10,          /* in: x[N,T,p*p*C]; out [N,C,H,W]; i[0] = p, i[1] = C */
-  /* sampler ops, after io.n_forward_ops; their per-step parameters are a DitStepParams */
-  PLAN_OP_CFG_MIX = 11,             /* in: model output [rows,Cout,H,W]; out [n,Cout,H,W]; i[0] = guided channels */
-  PLAN_OP_DIFFUSION_STEP = 12,      /* in: x [n,C,H,W], mixed output [n,Cout,H,W], noise [n,C,H,W];
-                                       out x_{t-1} [n,C,H,W]; i[0] = learn_sigma */
-  /* training plans. In a training plan, linear with an activation also
-   * writes its pre-activation z to out2, and attention its row log-sum-exp
-   * [N,H,T] to out2. "(, acc)": an optional last input, a gradient that
-   * the op adds its result to; out is then acc's own value (same bytes). */
-  PLAN_OP_Q_SAMPLE = 13,            /* in: x0, noise [N,C,H,W], t [N] i64; out x_t; i[0] = timesteps */
-  PLAN_OP_DIFFUSION_LOSS = 14,      /* in: x0, x_t, model out [N,Cout,H,W], noise, t; out loss [N];
-                                       i[0] = learn_sigma, i[1] = timesteps */
-  PLAN_OP_LOSS_GRAD = 15,           /* same inputs; out d(loss)/d(model out), scaled at run time */
-  PLAN_OP_ZEROS = 16,               /* no input; out filled with zeros */
-  PLAN_OP_ACT_GRAD = 17,            /* in: dy, z; out dy * act'(z); i[0] = PlanActivation */
-  PLAN_OP_LINEAR_GRAD_X = 18,       /* in: dz [...,M], W [M,K] (, acc); out dx [...,K] */
-  PLAN_OP_LINEAR_GRAD_W = 19,       /* in: dz [...,M], x [...,K]; out dW [M,K]; out2 db [M] */
-  PLAN_OP_LN_MODULATE_GRAD = 20,    /* in: dy, x [N,T,D], mod, dmod [N,M] (, acc); out dx; out2 dmod (same bytes);
-                                       i[0] shift col, i[1] scale col; f[0] eps */
-  PLAN_OP_RESIDUAL_GATE_GRAD = 21,  /* in: dr, h [N,T,D], gmod, dmod [N,M]; out dh; out2 dmod (same bytes); i[2] gate col */
-  PLAN_OP_ATTENTION_GRAD = 22,      /* in: dout, qkv, out, lse (, acc); out dqkv; i[0] heads, i[1] head_dim; f[0] scale */
-  PLAN_OP_EMBEDDING_GRAD = 23,      /* in: dout [N,D], ids [N] i64; out dtable [V,D] */
-  PLAN_OP_UNPATCHIFY_GRAD = 24,     /* in: dout [N,C,H,W]; out [N,T,p*p*C]; i[0] = p, i[1] = C */
-  PLAN_OP_SUM_ROWS = 25,            /* in: dy; out: dy summed over leading rows to out's shape */
-} PlanOpKind;
-
+/* Executable ops: PlanOpKind and everything per kind is in plan_ops.h. */
 typedef enum PlanActivation { PLAN_ACT_NONE = 0, PLAN_ACT_GELU_TANH = 1, PLAN_ACT_SILU = 2 } PlanActivation;
 
 typedef struct PlanOp {
@@ -153,6 +118,33 @@ typedef struct PlanOp {
   int64_t i[7];     /* integer attributes */
   double f[4];      /* float attributes */
 } PlanOp;
+
+/* plan_attrs_<ID>(op): the named view of an op's attributes (plan_ops.h);
+ * plan_set_attrs_<ID>(op, a): sets its kind and attributes from a view. */
+#define PLAN_AI(slot, field) a.field = op->i[slot];
+#define PLAN_AF(slot, field) a.field = op->f[slot];
+#define DIT_OP_GET(ID, value, name, inputs, acc, out2, out2_over, family, phase, attrs) \
+  static inline PlanAttrs_##ID plan_attrs_##ID(const PlanOp *op) { \
+    PlanAttrs_##ID a; \
+    a.kind = value; \
+    (void)op; \
+    attrs return a; \
+  }
+DIT_PLAN_OPS(DIT_OP_GET)
+#undef DIT_OP_GET
+#undef PLAN_AI
+#undef PLAN_AF
+#define PLAN_AI(slot, field) op->i[slot] = a.field;
+#define PLAN_AF(slot, field) op->f[slot] = a.field;
+#define DIT_OP_SET(ID, value, name, inputs, acc, out2, out2_over, family, phase, attrs) \
+  static inline void plan_set_attrs_##ID(PlanOp *op, PlanAttrs_##ID a) { \
+    op->kind = value; \
+    attrs(void) a; \
+  }
+DIT_PLAN_OPS(DIT_OP_SET)
+#undef DIT_OP_SET
+#undef PLAN_AI
+#undef PLAN_AF
 
 /* The plan's inputs and outputs. Ops [0, n_forward_ops) are the model's
  * forward; the rest are one sampler step. */
