@@ -2,7 +2,7 @@
 # generated Flex/Bison sources get the same flags minus the ones they cannot meet.
 set(DIT_WARNING_FLAGS
   -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-  -Wvla -Wformat=2 -Wundef -Wcast-qual -Wpointer-arith)
+  -Wvla -Wformat=2 -Wundef -Wcast-qual -Wpointer-arith -Wswitch-enum)
 if(DIT_WERROR)
   list(APPEND DIT_WARNING_FLAGS -Werror)
 endif()

@@ -129,7 +129,14 @@ static DitcStatus rule(AD *ad, ValueId i) {
     accumulate(ad, orig.src[2], emit(ad, &lg));
     return DITC_OK;
   }
-  default: break;
+  case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_PATCHIFY: case OP_UNPATCHIFY: case OP_MATMUL:
+  case OP_BMM: case OP_ADD: case OP_SCALE: case OP_SILU: case OP_GELU_TANH: case OP_SOFTMAX:
+  case OP_LAYERNORM: case OP_MODULATE: case OP_RESIDUAL_GATE: case OP_TIMESTEP_FREQ: case OP_EMBEDDING:
+  case OP_LINEAR: case OP_LN_MODULATE: case OP_RES_GATE_LN_MODULATE: case OP_ATTENTION: case OP_CFG_MIX:
+  case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD:
+  case OP_LINEAR_GRAD_X: case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD: case OP_RESIDUAL_GATE_GRAD:
+  case OP_ATTENTION_GRAD: case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS:
+  case OP_PARAM_GRAD: case OP_COUNT: break;
   }
   if (orig.op == OP_RES_GATE_LN_MODULATE) {
     /* r = x + gate*h (the aux), out = LN(r) modulated: dr = d(aux) + LN'(dout) */
@@ -238,7 +245,13 @@ static DitcStatus rule(AD *ad, ValueId i) {
     settle(ad, orig.src[0], acc, emit(ad, &ag));
     break;
   }
-  default:
+  case OP_INPUT: case OP_PARAM: case OP_PERMUTE: case OP_SLICE: case OP_PATCHIFY: case OP_MATMUL:
+  case OP_BMM: case OP_SCALE: case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM: case OP_MODULATE:
+  case OP_RESIDUAL_GATE: case OP_TIMESTEP_FREQ: case OP_OUTPUT: case OP_PARAM_PACK:
+  case OP_RES_GATE_LN_MODULATE: case OP_AUX: case OP_CFG_MIX: case OP_DIFFUSION_STEP: case OP_Q_SAMPLE:
+  case OP_DIFFUSION_LOSS: case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X:
+  case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD: case OP_RESIDUAL_GATE_GRAD: case OP_ATTENTION_GRAD:
+  case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_COUNT:
     return fail(ad, "no gradient rule for a value that needs one", &orig);
   }
   return g->status;

@@ -259,7 +259,13 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
       break;
     case OP_LN_MODULATE_GRAD:
     case OP_RESIDUAL_GATE_GRAD: t = g->nodes[f->src[3]].type; break; /* the updated dmod */
-    default: FAIL("source has no second result");
+    case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_PATCHIFY:
+    case OP_UNPATCHIFY: case OP_MATMUL: case OP_BMM: case OP_ADD: case OP_SCALE: case OP_SILU:
+    case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM: case OP_MODULATE: case OP_RESIDUAL_GATE:
+    case OP_TIMESTEP_FREQ: case OP_EMBEDDING: case OP_OUTPUT: case OP_PARAM_PACK: case OP_LN_MODULATE:
+    case OP_AUX: case OP_CFG_MIX: case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_DIFFUSION_LOSS:
+    case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X: case OP_ATTENTION_GRAD:
+    case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_COUNT: FAIL("source has no second result");
     }
     break;
   }

@@ -67,7 +67,10 @@ static void print_attrs(const Node *n, FILE *out) {
       fprintf(out, "%s\"%s\"", i ? ", " : "", a->pack.names[i]);
     fputc('}', out);
     break;
-  default: break;
+  case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_MATMUL: case OP_ADD: case OP_SILU:
+  case OP_GELU_TANH: case OP_SOFTMAX: case OP_MODULATE: case OP_RESIDUAL_GATE: case OP_EMBEDDING:
+  case OP_OUTPUT: case OP_AUX: case OP_ZEROS: case OP_LINEAR_GRAD_X: case OP_LINEAR_GRAD_W:
+  case OP_EMBEDDING_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_COUNT: break;
   }
 }
 

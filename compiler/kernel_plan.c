@@ -123,9 +123,15 @@ static int choose(const Graph *g, size_t i, KernelChoice *k, const char **missin
     set_launch(k, 32 * warps, 3, (int64_t[]){hd, warps, block_n});
     return 1;
   }
-  default:
+  case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_MATMUL: case OP_BMM:
+  case OP_SCALE: case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM: case OP_MODULATE:
+  case OP_RESIDUAL_GATE: case OP_OUTPUT: case OP_LINEAR: case OP_PARAM_PACK: case OP_AUX: case OP_Q_SAMPLE:
+  case OP_DIFFUSION_LOSS: case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X:
+  case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD: case OP_RESIDUAL_GATE_GRAD: case OP_ATTENTION_GRAD:
+  case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_COUNT:
     return 0; /* inputs, weights, views; linear runs on cuBLASLt */
   }
+  return 0; /* not an OpKind */
 }
 
 enum { MAX_KERNELS = 64, MAX_SMEM = 48 * 1024, MAX_ARCHS = 8 };

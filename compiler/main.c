@@ -199,6 +199,7 @@ int main(int argc, char **argv) {
   case DITC_OK: return 0;
   case DITC_ERR_INTERNAL: return 3;
   case DITC_ERR_USAGE: return 2;
-  default: return 1;
+  case DITC_ERR_IO: case DITC_ERR_SPEC: case DITC_ERR_LIMIT: case DITC_ERR_NOMEM: return 1;
   }
+  return 1;
 }

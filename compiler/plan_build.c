@@ -153,7 +153,9 @@ static bool to_plan_op(const Node *n, ValueId self, const Graph *g, PlanOp *op) 
     break;
   case OP_EMBEDDING_GRAD: op->kind = PLAN_OP_EMBEDDING_GRAD; break;
   case OP_SUM_ROWS: op->kind = PLAN_OP_SUM_ROWS; break;
-  default: return false;
+  case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_MATMUL: case OP_BMM:
+  case OP_SCALE: case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM: case OP_MODULATE:
+  case OP_RESIDUAL_GATE: case OP_OUTPUT: case OP_PARAM_PACK: case OP_AUX: case OP_PARAM_GRAD: case OP_COUNT: return false;
   }
   return !needs_out2 || op->out2 != DIT_PLAN_NONE;
 }
@@ -186,7 +188,14 @@ static DitcStatus build_common(Arena *a, Diag *d, const Graph *g, const MemPlan 
     case OP_PARAM_PACK:
       if (add_weights(a, p, n, &mp->slots[i], &wcap)) return DITC_ERR_NOMEM;
       break;
-    default:
+    case OP_PERMUTE: case OP_SLICE: case OP_PATCHIFY: case OP_UNPATCHIFY: case OP_MATMUL: case OP_BMM:
+    case OP_ADD: case OP_SCALE: case OP_SILU: case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM:
+    case OP_MODULATE: case OP_RESIDUAL_GATE: case OP_TIMESTEP_FREQ: case OP_EMBEDDING: case OP_LINEAR:
+    case OP_LN_MODULATE: case OP_RES_GATE_LN_MODULATE: case OP_ATTENTION: case OP_CFG_MIX:
+    case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_DIFFUSION_LOSS: case OP_LOSS_GRAD: case OP_ZEROS:
+    case OP_ACT_GRAD: case OP_LINEAR_GRAD_X: case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD:
+    case OP_RESIDUAL_GATE_GRAD: case OP_ATTENTION_GRAD: case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD:
+    case OP_SUM_ROWS: case OP_COUNT:
       if (!to_plan_op(n, (ValueId)i, g, &p->ops[p->n_ops])) {
         diag_error(d, span_none(), "internal error: op %%%zu (%s) has no runtime implementation",
                    i, op_name(n->op));

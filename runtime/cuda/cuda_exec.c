@@ -126,9 +126,13 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
     void *args[] = {&a, &mo, &noise, &ln, &params, &out};
     return launch_elementwise(cb, i, s, count, args, err);
   }
-  default:
-    return dit_err(err, DIT_ERR_INTERNAL, "op %zu: kind %u does not run on the CUDA backend", i, op->kind);
+  case PLAN_OP_LINEAR: case PLAN_OP_Q_SAMPLE: case PLAN_OP_DIFFUSION_LOSS: case PLAN_OP_LOSS_GRAD:
+  case PLAN_OP_ZEROS: case PLAN_OP_ACT_GRAD: case PLAN_OP_LINEAR_GRAD_X: case PLAN_OP_LINEAR_GRAD_W:
+  case PLAN_OP_LN_MODULATE_GRAD: case PLAN_OP_RESIDUAL_GATE_GRAD: case PLAN_OP_ATTENTION_GRAD:
+  case PLAN_OP_EMBEDDING_GRAD: case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS:
+    break;
   }
+  return dit_err(err, DIT_ERR_INTERNAL, "op %zu: kind %u does not run on the CUDA backend", i, op->kind);
 }
 
 DitStatus cuda_enqueue_ops(CudaBackend *cb, size_t first, size_t end, int64_t n, CUdeviceptr params,

@@ -70,7 +70,7 @@ static DitStatus check_train_shapes(const Check *c);
 static DitStatus check_shapes(const Check *c) {
   const PlanOp *op = c->op;
   const PlanValue *o = val(c, op->out), *a = op->n_in ? val(c, op->in[0]) : o;
-  switch (op->kind) {
+  switch ((PlanOpKind)op->kind) {
   case PLAN_OP_PATCHIFY: {
     int64_t p = plan_attrs_PATCHIFY(op).patch;
     if (!is_f32(a, 4) || !is_f32(o, 3) || p < 1 || a->dims[2] % p || a->dims[3] % p)
@@ -178,9 +178,13 @@ static DitStatus check_shapes(const Check *c) {
       return bad(c, "diffusion_step shapes");
     return DIT_OK;
   }
-  default:
+  case PLAN_OP_Q_SAMPLE: case PLAN_OP_DIFFUSION_LOSS: case PLAN_OP_LOSS_GRAD: case PLAN_OP_ZEROS:
+  case PLAN_OP_ACT_GRAD: case PLAN_OP_LINEAR_GRAD_X: case PLAN_OP_LINEAR_GRAD_W: case PLAN_OP_LN_MODULATE_GRAD:
+  case PLAN_OP_RESIDUAL_GATE_GRAD: case PLAN_OP_ATTENTION_GRAD: case PLAN_OP_EMBEDDING_GRAD:
+  case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS:
     return check_train_shapes(c);
   }
+  return bad(c, "unknown op kind (the plan needs a newer runtime)");
 }
 
 /* The training ops' contracts. */
@@ -195,7 +199,7 @@ static DitStatus check_train_shapes(const Check *c) {
   int ip = plan_op_info(op->kind)->out2_over;
   if (ip >= 0 && (!same_place(val(c, op->in[ip]), val(c, op->out2)) || !dims_eq(val(c, op->in[ip]), val(c, op->out2))))
     return bad(c, "dmod is not updated in place");
-  switch (op->kind) {
+  switch ((PlanOpKind)op->kind) {
   case PLAN_OP_Q_SAMPLE: {
     const PlanValue *z = val(c, op->in[1]), *t = val(c, op->in[2]);
     if (!is_f32(a, 4) || !dims_eq(a, z) || !dims_eq(a, o) || t->dtype != PLAN_VDT_I64 || t->rank != 1 ||
@@ -296,9 +300,12 @@ static DitStatus check_train_shapes(const Check *c) {
   case PLAN_OP_SUM_ROWS:
     if (!is_f32(a, 0) || !is_f32(o, 0) || o->batch_major || !broadcasts(a, o)) return bad(c, "sum_rows shapes");
     return DIT_OK;
-  default:
-    return bad(c, "unknown op kind (the plan needs a newer runtime)");
+  case PLAN_OP_PATCHIFY: case PLAN_OP_LINEAR: case PLAN_OP_ADD: case PLAN_OP_TIMESTEP_FREQ: case PLAN_OP_EMBEDDING:
+  case PLAN_OP_SILU: case PLAN_OP_LN_MODULATE: case PLAN_OP_RES_GATE_LN_MODULATE: case PLAN_OP_ATTENTION:
+  case PLAN_OP_UNPATCHIFY: case PLAN_OP_CFG_MIX: case PLAN_OP_DIFFUSION_STEP:
+    break; /* check_shapes' */
   }
+  return bad(c, "unknown op kind (the plan needs a newer runtime)");
 }
 
 /* n_in is the kind's operand count, or one fewer where the last is an

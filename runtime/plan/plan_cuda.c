@@ -33,7 +33,7 @@ static bool arch_ok(uint32_t arch) { return arch >= 500 && arch < 2000 && arch %
 
 /* The launch knobs that the op's shapes fix (kernels/README.md). */
 static bool knobs_fit(const PlanView *pv, const PlanOp *op, const PlanKernelSlot *s) {
-  switch (op->kind) {
+  switch ((PlanOpKind)op->kind) {
   case PLAN_OP_LN_MODULATE:
   case PLAN_OP_RES_GATE_LN_MODULATE:
     return s->knobs[0] == pv->values[op->out].dims[2] && s->knobs[1] == (int64_t)s->block_threads &&
@@ -41,8 +41,15 @@ static bool knobs_fit(const PlanView *pv, const PlanOp *op, const PlanKernelSlot
   case PLAN_OP_ATTENTION:
     return s->knobs[0] == plan_attrs_ATTENTION(op).head_dim && s->knobs[1] >= 1 && s->knobs[1] <= 32 &&
            s->knobs[1] * 32 == (int64_t)s->block_threads && s->knobs[2] >= 1;
-  default: return true; /* one thread per element: the grid follows from the element count */
+  case PLAN_OP_PATCHIFY: case PLAN_OP_LINEAR: case PLAN_OP_ADD: case PLAN_OP_TIMESTEP_FREQ:
+  case PLAN_OP_EMBEDDING: case PLAN_OP_SILU: case PLAN_OP_UNPATCHIFY: case PLAN_OP_CFG_MIX:
+  case PLAN_OP_DIFFUSION_STEP: case PLAN_OP_Q_SAMPLE: case PLAN_OP_DIFFUSION_LOSS: case PLAN_OP_LOSS_GRAD:
+  case PLAN_OP_ZEROS: case PLAN_OP_ACT_GRAD: case PLAN_OP_LINEAR_GRAD_X: case PLAN_OP_LINEAR_GRAD_W:
+  case PLAN_OP_LN_MODULATE_GRAD: case PLAN_OP_RESIDUAL_GATE_GRAD: case PLAN_OP_ATTENTION_GRAD:
+  case PLAN_OP_EMBEDDING_GRAD: case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS:
+    return true; /* one thread per element: the grid follows from the element count */
   }
+  return false; /* not a PlanOpKind */
 }
 
 /* One section: its tables, then its images. sec names it in messages. */

@@ -228,7 +228,7 @@ DitStatus ckpt_read_f32(const Checkpoint *ck, const CkptTensor *t, float *dst, D
     case CK_F16:
       for (size_t i = 0; i < n; i++) dst[i] = ckpt_f16_to_f32(rd16(p + i * step));
       break;
-    default:
+    case CK_BF16: case CK_F64: case CK_I64: case CK_I32: case CK_I8: case CK_U8: case CK_BOOL: case CK_OTHER:
       for (size_t i = 0; i < n; i++) dst[i] = ckpt_bf16_to_f32(rd16(p + i * step));
       break;
     }
