@@ -91,71 +91,87 @@ static bool to_plan_op(const Node *n, ValueId self, const Graph *g, PlanOp *op) 
   op->out = (uint32_t)self;
   op->out2 = DIT_PLAN_NONE;
   bool needs_out2 = false;
-  switch (n->op) {
-  case OP_PATCHIFY: op->kind = PLAN_OP_PATCHIFY; op->i[0] = n->attr.patch.p; break;
+  const NodeAttr *at = &n->attr;
+  switch (n->op) { /* the plan op of each IR op, its attributes by name (plan_ops.h) */
+  case OP_PATCHIFY: plan_set_attrs_PATCHIFY(op, (PlanAttrs_PATCHIFY){.patch = at->patch.p}); break;
   case OP_UNPATCHIFY:
+    plan_set_attrs_UNPATCHIFY(op, (PlanAttrs_UNPATCHIFY){.patch = at->patch.p, .channels = at->patch.channels});
+    break;
   case OP_UNPATCHIFY_GRAD:
-    op->kind = n->op == OP_UNPATCHIFY ? PLAN_OP_UNPATCHIFY : PLAN_OP_UNPATCHIFY_GRAD;
-    op->i[0] = n->attr.patch.p;
-    op->i[1] = n->attr.patch.channels;
+    plan_set_attrs_UNPATCHIFY_GRAD(op, (PlanAttrs_UNPATCHIFY_GRAD){.patch = at->patch.p,
+                                                                   .channels = at->patch.channels});
     break;
   case OP_LINEAR:
-    op->kind = PLAN_OP_LINEAR;
-    op->i[0] = (int64_t)n->attr.linear.act;
+    plan_set_attrs_LINEAR(op, (PlanAttrs_LINEAR){.act = (int64_t)at->linear.act});
     op->out2 = second_result(g, self); /* training: the pre-activation */
     break;
-  case OP_ADD: op->kind = PLAN_OP_ADD; break;
+  case OP_ADD: plan_set_attrs_ADD(op, (PlanAttrs_ADD){0}); break;
   case OP_TIMESTEP_FREQ:
-    op->kind = PLAN_OP_TIMESTEP_FREQ;
-    op->i[0] = n->attr.tfreq.dim;
-    op->f[0] = n->attr.tfreq.max_period;
+    plan_set_attrs_TIMESTEP_FREQ(op, (PlanAttrs_TIMESTEP_FREQ){.freq_dim = at->tfreq.dim,
+                                                               .max_period = at->tfreq.max_period});
     break;
-  case OP_EMBEDDING: op->kind = PLAN_OP_EMBEDDING; break;
-  case OP_SILU: op->kind = PLAN_OP_SILU; break;
+  case OP_EMBEDDING: plan_set_attrs_EMBEDDING(op, (PlanAttrs_EMBEDDING){0}); break;
+  case OP_SILU: plan_set_attrs_SILU(op, (PlanAttrs_SILU){0}); break;
   case OP_LN_MODULATE:
+    plan_set_attrs_LN_MODULATE(op, (PlanAttrs_LN_MODULATE){.shift_col = at->lnmod.shift_col,
+                                                           .scale_col = at->lnmod.scale_col, .eps = at->lnmod.eps});
+    break;
   case OP_RES_GATE_LN_MODULATE:
+    plan_set_attrs_RES_GATE_LN_MODULATE(
+        op, (PlanAttrs_RES_GATE_LN_MODULATE){.shift_col = at->lnmod.shift_col, .scale_col = at->lnmod.scale_col,
+                                             .gate_col = at->lnmod.gate_col, .eps = at->lnmod.eps});
+    needs_out2 = true;
+    op->out2 = second_result(g, self); /* the residual r */
+    break;
   case OP_LN_MODULATE_GRAD:
+    plan_set_attrs_LN_MODULATE_GRAD(op, (PlanAttrs_LN_MODULATE_GRAD){.shift_col = at->lnmod.shift_col,
+                                                                     .scale_col = at->lnmod.scale_col,
+                                                                     .eps = at->lnmod.eps});
+    needs_out2 = true;
+    op->out2 = second_result(g, self); /* dmod */
+    break;
   case OP_RESIDUAL_GATE_GRAD:
-    op->kind = n->op == OP_LN_MODULATE ? PLAN_OP_LN_MODULATE
-               : n->op == OP_RES_GATE_LN_MODULATE ? PLAN_OP_RES_GATE_LN_MODULATE
-               : n->op == OP_LN_MODULATE_GRAD ? PLAN_OP_LN_MODULATE_GRAD : PLAN_OP_RESIDUAL_GATE_GRAD;
-    op->i[0] = n->attr.lnmod.shift_col;
-    op->i[1] = n->attr.lnmod.scale_col;
-    op->i[2] = n->attr.lnmod.gate_col;
-    op->f[0] = n->attr.lnmod.eps;
-    needs_out2 = n->op != OP_LN_MODULATE;
-    op->out2 = second_result(g, self);
+    plan_set_attrs_RESIDUAL_GATE_GRAD(op, (PlanAttrs_RESIDUAL_GATE_GRAD){.gate_col = at->lnmod.gate_col});
+    needs_out2 = true;
+    op->out2 = second_result(g, self); /* dmod */
     break;
-  case OP_CFG_MIX: op->kind = PLAN_OP_CFG_MIX; op->i[0] = n->attr.cfg.guided; break;
-  case OP_DIFFUSION_STEP: op->kind = PLAN_OP_DIFFUSION_STEP; op->i[0] = n->attr.step.learn_sigma; break;
+  case OP_CFG_MIX: plan_set_attrs_CFG_MIX(op, (PlanAttrs_CFG_MIX){.guided_channels = at->cfg.guided}); break;
+  case OP_DIFFUSION_STEP:
+    plan_set_attrs_DIFFUSION_STEP(op, (PlanAttrs_DIFFUSION_STEP){.learn_sigma = at->step.learn_sigma});
+    break;
   case OP_ATTENTION:
+    plan_set_attrs_ATTENTION(op, (PlanAttrs_ATTENTION){.heads = at->attn.heads, .head_dim = at->attn.head_dim,
+                                                       .scale = at->attn.scale});
+    op->out2 = second_result(g, self); /* training: the log-sum-exp */
+    break;
   case OP_ATTENTION_GRAD:
-    op->kind = n->op == OP_ATTENTION ? PLAN_OP_ATTENTION : PLAN_OP_ATTENTION_GRAD;
-    op->i[0] = n->attr.attn.heads;
-    op->i[1] = n->attr.attn.head_dim;
-    op->f[0] = n->attr.attn.scale;
-    if (n->op == OP_ATTENTION) op->out2 = second_result(g, self); /* training: the log-sum-exp */
+    plan_set_attrs_ATTENTION_GRAD(op, (PlanAttrs_ATTENTION_GRAD){.heads = at->attn.heads,
+                                                                 .head_dim = at->attn.head_dim,
+                                                                 .scale = at->attn.scale});
     break;
-  case OP_Q_SAMPLE: op->kind = PLAN_OP_Q_SAMPLE; op->i[0] = n->attr.qs.steps; break;
+  case OP_Q_SAMPLE: plan_set_attrs_Q_SAMPLE(op, (PlanAttrs_Q_SAMPLE){.timesteps = at->qs.steps}); break;
   case OP_DIFFUSION_LOSS:
-  case OP_LOSS_GRAD:
-    op->kind = n->op == OP_DIFFUSION_LOSS ? PLAN_OP_DIFFUSION_LOSS : PLAN_OP_LOSS_GRAD;
-    op->i[0] = n->attr.step.learn_sigma;
-    op->i[1] = DIT_TRAIN_STEPS_IN_PLAN;
+    plan_set_attrs_DIFFUSION_LOSS(op, (PlanAttrs_DIFFUSION_LOSS){.learn_sigma = at->step.learn_sigma,
+                                                                 .timesteps = DIT_TRAIN_STEPS_IN_PLAN});
     break;
-  case OP_ZEROS: op->kind = PLAN_OP_ZEROS; break;
-  case OP_ACT_GRAD: op->kind = PLAN_OP_ACT_GRAD; op->i[0] = (int64_t)n->attr.act_grad.act; break;
-  case OP_LINEAR_GRAD_X: op->kind = PLAN_OP_LINEAR_GRAD_X; break;
+  case OP_LOSS_GRAD:
+    plan_set_attrs_LOSS_GRAD(op, (PlanAttrs_LOSS_GRAD){.learn_sigma = at->step.learn_sigma,
+                                                       .timesteps = DIT_TRAIN_STEPS_IN_PLAN});
+    break;
+  case OP_ZEROS: plan_set_attrs_ZEROS(op, (PlanAttrs_ZEROS){0}); break;
+  case OP_ACT_GRAD: plan_set_attrs_ACT_GRAD(op, (PlanAttrs_ACT_GRAD){.act = (int64_t)at->act_grad.act}); break;
+  case OP_LINEAR_GRAD_X: plan_set_attrs_LINEAR_GRAD_X(op, (PlanAttrs_LINEAR_GRAD_X){0}); break;
   case OP_LINEAR_GRAD_W:
-    op->kind = PLAN_OP_LINEAR_GRAD_W;
-    op->out2 = second_result(g, self);
+    plan_set_attrs_LINEAR_GRAD_W(op, (PlanAttrs_LINEAR_GRAD_W){0});
+    op->out2 = second_result(g, self); /* db */
     needs_out2 = true;
     break;
-  case OP_EMBEDDING_GRAD: op->kind = PLAN_OP_EMBEDDING_GRAD; break;
-  case OP_SUM_ROWS: op->kind = PLAN_OP_SUM_ROWS; break;
+  case OP_EMBEDDING_GRAD: plan_set_attrs_EMBEDDING_GRAD(op, (PlanAttrs_EMBEDDING_GRAD){0}); break;
+  case OP_SUM_ROWS: plan_set_attrs_SUM_ROWS(op, (PlanAttrs_SUM_ROWS){0}); break;
   case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_MATMUL: case OP_BMM:
   case OP_SCALE: case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM: case OP_MODULATE:
-  case OP_RESIDUAL_GATE: case OP_OUTPUT: case OP_PARAM_PACK: case OP_AUX: case OP_PARAM_GRAD: case OP_COUNT: return false;
+  case OP_RESIDUAL_GATE: case OP_OUTPUT: case OP_PARAM_PACK: case OP_AUX: case OP_PARAM_GRAD: case OP_COUNT:
+    return false; /* inputs, weights, views and markers: no plan op */
   }
   return !needs_out2 || op->out2 != DIT_PLAN_NONE;
 }
