@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
   if (iters < 1 || iters > 1000) iters = 10;
   DitRuntime *rt = NULL;
   DitError err;
-  DitOptions opt = {(int)threads, device};
+  DitOptions opt = {.n_threads = (int)threads, .device = device};
   if (dit_open(argv[1], &opt, &rt, &err)) {
     fprintf(stderr, "bench_forward: %s\n", err.message);
     return 1;

@@ -70,7 +70,7 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
     /* auto: the GPU when there is one and the plan has its kernels, else the CPU
      * (dit_last_error then says why) */
     DitErr ce = {0};
-    DitStatus cs = cuda_backend_open(&rt->pv, &rt->cuda, &ce);
+    DitStatus cs = cuda_backend_open(&rt->pv, opts, &rt->cuda, &ce);
     if (cs && want_cuda) {
       st = dit_err(&e, cs, "device 'cuda': %s", ce.msg);
       goto fail;

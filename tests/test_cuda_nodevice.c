@@ -224,7 +224,7 @@ static void test_gpu_plan_has_an_image_for_every_device(void **state) {
     assert_true((pv.ops[i].kind == PLAN_OP_LINEAR) == (pv.cubin.op_slot[i] == DIT_PLAN_NONE));
   plan_view_free(&pv);
   /* and on "cuda" it fails for the device here, not for the plan (or opens on a GPU) */
-  DitOptions o = {1, "cuda"};
+  DitOptions o = {.n_threads = 1, .device = "cuda"};
   DitRuntime *rt = NULL;
   DitError de;
   if (dit_open(path, &o, &rt, &de) == DIT_OK) {
@@ -238,7 +238,7 @@ static void test_gpu_plan_has_an_image_for_every_device(void **state) {
 
 static void test_open_cuda_fails_cleanly(void **state) {
   Env *e = *state;
-  DitOptions o = {1, "cuda"};
+  DitOptions o = {.n_threads = 1, .device = "cuda"};
   DitRuntime *rt = (DitRuntime *)(uintptr_t)1;
   DitError err;
   memset(&err, 0, sizeof err);
@@ -275,7 +275,7 @@ static void random_weights(DitRuntime *rt, uint64_t seed) {
 
 static void test_auto_falls_back_and_poison_changes_nothing(void **state) {
   Env *e = *state;
-  DitOptions oa = {2, "auto"}, oc = {2, "cpu"};
+  DitOptions oa = {.n_threads = 2, .device = "auto"}, oc = {.n_threads = 2, .device = "cpu"};
   DitRuntime *ra, *rc;
   DitError err;
   assert_int_equal(dit_open(e->plan, &oa, &ra, &err), DIT_OK);

@@ -2,10 +2,17 @@
 #ifndef DIT_RUNTIME_CLI_H
 #define DIT_RUNTIME_CLI_H
 
+#include "dit/dit.h"
+
 int cmd_sample(int argc, char **argv);
 int cmd_loss(int argc, char **argv);  /* dit loss: cmd_loss.c */
 int cmd_train(int argc, char **argv); /* dit train: cmd_train.c */
 int cmd_data(int argc, char **argv); /* dit data ...: cmd_data.c */
 int cmd_sample_set(const char *plan_path, void *args); /* --num-samples --npz: sample_set.c */
+
+/* Sets o's CUDA settings from DIT_CUDA_DEVICE (an ordinal), DIT_CUDA_SYNC
+ * (1: wait after every op) and DIT_CUDA_GRAPH (0: no graph replay):
+ * cli_env.c. 0, or -1 after a message on stderr. */
+int cli_env_options(DitOptions *o);
 
 #endif

@@ -121,7 +121,8 @@ int cmd_loss(int argc, char **argv) {
   float *losses = NULL;
   DitErr e = {0};
   DitError oe;
-  DitOptions opt = {(int)a.threads, a.device ? a.device : "cpu"};
+  DitOptions opt = {.n_threads = (int)a.threads, .device = a.device ? a.device : "cpu"};
+  if (cli_env_options(&opt)) return 2;
   const char *outs[] = {a.grads_out, a.losses_out}, *ins[] = {a.plan, a.weights, a.x0, a.t, a.y, a.noise};
   if (cli_check_outputs(outs, 2, ins, 6)) goto done;
   if (dit_open(a.plan, &opt, &rt, &oe)) {

@@ -324,7 +324,8 @@ int cmd_sample(int argc, char **argv) {
   char *names_buf = NULL; /* --label-names, split: names[0..n_names) point into it */
   const char **names = NULL;
   int64_t n_names = 0;
-  DitOptions opt = {a.threads, a.device};
+  DitOptions opt = {.n_threads = a.threads, .device = a.device};
+  if (cli_env_options(&opt)) return 2;
   /* every output checked before the first write: none is an input, each can be written */
   const char *outs[] = {a.out ? a.out : (a.png || a.npz) ? NULL : "samples.npy", a.png, a.npz};
   const char *ins[] = {a.plan, a.weights, a.noise, a.step_noise};

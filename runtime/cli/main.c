@@ -324,7 +324,8 @@ static int cmd_forward(int argc, char **argv) {
   float *out = NULL;
   DitErr e = {0};
   DitError oe;
-  DitOptions opt = {(int)a.threads, a.device ? a.device : "cpu"};
+  DitOptions opt = {.n_threads = (int)a.threads, .device = a.device ? a.device : "cpu"};
+  if (cli_env_options(&opt)) return 2;
   const char *outs[] = {a.out}, *ins[] = {a.plan, a.weights, a.x, a.t, a.y};
   if (cli_check_outputs(outs, 1, ins, 5)) goto done;
   if (dit_open(a.plan, &opt, &rt, &oe)) {

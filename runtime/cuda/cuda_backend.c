@@ -22,20 +22,16 @@ fail:
   return st;
 }
 
-/* The device ordinal: $DIT_CUDA_DEVICE, else 0. */
-static DitStatus pick_device(CudaBackend *cb, DitErr *err) {
+/* The device of the given ordinal. */
+static DitStatus pick_device(CudaBackend *cb, int ordinal, DitErr *err) {
   DitStatus st = DIT_OK;
   int count = 0;
   CU_TRY(&cb->drv, err, cuDeviceGetCount(&count));
   if (count < 1) return dit_err(err, DIT_ERR_DEVICE, "no CUDA device is visible");
-  const char *env = getenv("DIT_CUDA_DEVICE");
-  if (env && *env) {
-    char *end;
-    long v = strtol(env, &end, 10);
-    if (*end || v < 0 || v >= count)
-      return dit_err(err, DIT_ERR_DEVICE, "DIT_CUDA_DEVICE=%s: expected a device ordinal below %d", env, count);
-    cb->ordinal = (int)v;
-  }
+  if (ordinal < 0 || ordinal >= count)
+    return dit_err(err, DIT_ERR_DEVICE, "CUDA device %d: there %s %d (ordinals 0 to %d)", ordinal,
+                   count == 1 ? "is" : "are", count, count - 1);
+  cb->ordinal = ordinal;
   CU_TRY(&cb->drv, err, cuDeviceGet(&cb->dev, cb->ordinal));
   int major = 0, minor = 0;
   char devname[128] = "";
@@ -196,12 +192,7 @@ static DitStatus init_gemms(CudaBackend *cb, DitErr *err) {
   return DIT_OK;
 }
 
-static int env_flag(const char *name, int fallback) {
-  const char *v = getenv(name);
-  return v && *v ? strcmp(v, "0") != 0 : fallback;
-}
-
-DitStatus cuda_backend_open(const PlanView *pv, CudaBackend **out, DitErr *err) {
+DitStatus cuda_backend_open(const PlanView *pv, const DitOptions *opts, CudaBackend **out, DitErr *err) {
   DitStatus st = DIT_OK;
   *out = NULL;
   CudaBackend *cb = calloc(1, sizeof *cb);
@@ -209,7 +200,7 @@ DitStatus cuda_backend_open(const PlanView *pv, CudaBackend **out, DitErr *err) 
   cb->pv = pv;
   st = cuda_driver_open(&cb->drv, err);
   if (st) goto fail;
-  st = pick_device(cb, err);
+  st = pick_device(cb, opts ? opts->cuda_device : 0, err);
   if (!st) st = cuda_plan_check(pv, err);
   if (st) goto fail;
   CU_TRY(&cb->drv, err, cuDevicePrimaryCtxRetain(&cb->ctx, cb->dev));
@@ -228,8 +219,8 @@ DitStatus cuda_backend_open(const PlanView *pv, CudaBackend **out, DitErr *err) 
   if (!st) st = alloc_buffers(cb, err);
   if (!st) st = init_gemms(cb, err);
   if (st) goto fail;
-  cb->sync_each_op = env_flag("DIT_CUDA_SYNC", 0);
-  cb->use_graph = env_flag("DIT_CUDA_GRAPH", 1);
+  cb->sync_each_op = opts && opts->cuda_sync;
+  cb->use_graph = !(opts && opts->cuda_no_graph);
   *out = cb;
   return DIT_OK;
 fail:

@@ -14,12 +14,12 @@
 typedef struct CudaBackend CudaBackend;
 struct DiffusionSchedule;
 
-/* Opens the device (ordinal 0, or $DIT_CUDA_DEVICE), loads the plan's
+/* Opens the device (opts->cuda_device), loads the plan's
  * kernels and cuBLASLt GEMMs, and allocates the arena, the weights, the
  * workspace and the staging buffers. pv must outlive the backend. On
  * failure err says why: DIT_ERR_DEVICE when there is no usable driver or
  * device, DIT_ERR_UNSUPPORTED when this plan or build cannot run on it. */
-DitStatus cuda_backend_open(const PlanView *pv, CudaBackend **out, DitErr *err);
+DitStatus cuda_backend_open(const PlanView *pv, const DitOptions *opts, CudaBackend **out, DitErr *err);
 void cuda_backend_close(CudaBackend *cb); /* accepts NULL */
 /* "cuda:0 (NVIDIA H100 80GB HBM3, sm_90)" */
 const char *cuda_backend_name(const CudaBackend *cb);

@@ -38,8 +38,8 @@ struct CudaBackend {
   unsigned char *host_stage; /* pinned, stage_bytes: inputs, noise, DitStepParams */
   uint64_t stage_bytes;
   int capturing;       /* inside cuStreamBeginCapture .. EndCapture */
-  int sync_each_op;    /* $DIT_CUDA_SYNC=1: wait after every op and name the one that fails */
-  int use_graph;       /* $DIT_CUDA_GRAPH=0 turns the sampler's graph replay off */
+  int sync_each_op;    /* DitOptions.cuda_sync: wait after every op and name the one that fails */
+  int use_graph;       /* !DitOptions.cuda_no_graph: the sampler replays a CUDA graph */
 };
 
 /* The device address of a value (arena or weights). */

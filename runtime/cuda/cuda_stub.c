@@ -3,8 +3,8 @@
  * because the runtime only calls the backend it opened. */
 #include "cuda_backend.h"
 
-DitStatus cuda_backend_open(const PlanView *pv, CudaBackend **out, DitErr *err) {
-  (void)pv;
+DitStatus cuda_backend_open(const PlanView *pv, const DitOptions *opts, CudaBackend **out, DitErr *err) {
+  (void)pv, (void)opts;
   *out = NULL;
   return dit_err(err, DIT_ERR_UNSUPPORTED,
                  "this build of dit has no CUDA backend (the CUDA toolkit's headers were not found when it "

@@ -196,7 +196,7 @@ done:
 static DitStatus open_all(Trainer *tr, DitErr *err) {
   const TrainOptions *o = tr->o;
   DitError oe;
-  DitOptions opt = {o->threads, "cpu"};
+  DitOptions opt = {.n_threads = o->threads, .device = "cpu"};
   int K = dist_size(tr->dist);
   if (dit_open(o->plan_path, &opt, &tr->rt, &oe)) return dit_err(err, oe.status, "%s", oe.message);
   const DitModelInfo *mi = dit_model_info(tr->rt);

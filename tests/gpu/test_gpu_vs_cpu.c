@@ -15,7 +15,7 @@
  * Error: max |cuda - cpu| / max |cpu| over a tensor (normwise), at most
  * 1e-5 (fp32) or 3e-3 (tf32) per forward value, 10x that after sampling
  * ($DIT_TEST_TOL_SCALE scales both); any NaN fails. The DDPM sample is
- * also run by a CUDA runtime opened with DIT_CUDA_GRAPH=0 (every step
+ * also run by a CUDA runtime opened with cuda_no_graph (every step
  * eager): graph replay and eager launches must agree bit for bit. A table
  * of every check is printed; DIT_TEST_VERBOSE=1 adds a line per op.
  *
@@ -158,7 +158,7 @@ static int open_case(const char *dir, const char *spec_name, const char *dtype, 
            strncmp(spec_name, "tiny", 4) ? "" : "tests/", spec_name);
   snprintf(label, sizeof label, "%s/%s", spec_name, dtype);
   DitError err;
-  DitOptions oc = {0, "cpu"}, og = {0, "cuda"};
+  DitOptions oc = {.n_threads = 0, .device = "cpu"}, og = {.n_threads = 0, .device = "cuda"};
   *compiled = 0;
   *cpu = *gpu = NULL;
   const char *pdir = getenv("DIT_TEST_PLAN_DIR");
@@ -274,10 +274,8 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
     if (sampler == 0) { /* the captured graph against eager launches of every step */
       DitRuntime *eager = NULL;
       DitError err;
-      DitOptions og = {0, "cuda"};
-      setenv("DIT_CUDA_GRAPH", "0", 1);
+      DitOptions og = {.n_threads = 0, .device = "cuda", .cuda_no_graph = 1};
       DitStatus st = dit_open(path, &og, &eager, &err);
-      unsetenv("DIT_CUDA_GRAPH");
       if (!st) {
         int64_t nf;
         float *w = dit_weights_flat(cpu, &nf);
@@ -285,7 +283,7 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
         dit_weights_set(eager);
       }
       if (st || dit_sample(eager, &so, o5)) {
-        printf("%-22s %-34s FAIL: %s\n", label, "sample, DIT_CUDA_GRAPH=0", st ? err.message : dit_last_error(eager));
+        printf("%-22s %-34s FAIL: %s\n", label, "sample, no CUDA graph", st ? err.message : dit_last_error(eager));
         failures++;
       } else {
         report(label, "  graph == eager steps (bitwise)", compare(o4, o5, n * xs), 0.0);
@@ -313,7 +311,7 @@ int main(void) {
   if (compile_plan(probe_spec, "fp32", 1, NULL, probe)) return 1;
   DitRuntime *rt = NULL;
   DitError err;
-  DitOptions og = {0, "cuda"};
+  DitOptions og = {.n_threads = 0, .device = "cuda"};
   DitStatus st = dit_open(probe, &og, &rt, &err);
   unlink(probe);
   if (st == DIT_ERR_DEVICE || (st && strstr(err.message, "no CUDA backend"))) {

@@ -33,6 +33,11 @@ typedef struct DitOptions {
   int n_threads;      /* CPU threads; 0 = one per online core */
   const char *device; /* "cpu" (default), "cuda" or "auto": the GPU when it can run the plan
                        * (compiled with ditc --arch), else the CPU, and dit_last_error says why */
+  /* The CUDA backend's settings (ignored on the CPU). All zero: the defaults.
+   * The dit CLI takes them from DIT_CUDA_DEVICE, DIT_CUDA_SYNC and DIT_CUDA_GRAPH. */
+  int cuda_device;    /* the device ordinal (0: the first) */
+  int cuda_sync;      /* 1: wait after every op, so that a failure names its op (slow) */
+  int cuda_no_graph;  /* 1: run the sampler's steps eagerly instead of replaying a CUDA graph */
 } DitOptions;
 
 /* What a loaded plan computes. Shapes of one forward with n rows:
