@@ -22,6 +22,7 @@ static double elementwise_flops(OpKind op) {
   case OP_LAYERNORM: return 5;     /* mean, subtract, square, sum, normalise */
   case OP_MODULATE: return 2;      /* x * (1 + scale) + shift; (1 + scale) is per row */
   case OP_TIMESTEP_FREQ: return 2; /* t * freq, then cos or sin */
+  case OP_GROUP_NORM: return 7;    /* sum; subtract, square, sum; subtract, multiply, add */
   case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_PATCHIFY:
   case OP_UNPATCHIFY: case OP_MATMUL: case OP_BMM: case OP_RESIDUAL_GATE: case OP_EMBEDDING: case OP_OUTPUT:
   case OP_LINEAR: case OP_PARAM_PACK: case OP_LN_MODULATE: case OP_RES_GATE_LN_MODULATE: case OP_AUX:
@@ -60,7 +61,7 @@ void cost_node(const Graph *g, const Node *n, double *macs, double *flops) {
   case OP_ATTENTION: case OP_CFG_MIX: case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_DIFFUSION_LOSS:
   case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X: case OP_LINEAR_GRAD_W:
   case OP_LN_MODULATE_GRAD: case OP_RESIDUAL_GATE_GRAD: case OP_ATTENTION_GRAD: case OP_EMBEDDING_GRAD:
-  case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_COUNT:
+  case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_GROUP_NORM: case OP_COUNT:
     *flops = out * elementwise_flops(n->op);
     return;
   }

@@ -47,6 +47,7 @@ typedef union NodeAttr {
   struct { bool trans_b; } bmm;                     /* BMM */
   struct { double value; } scale;                   /* SCALE */
   struct { double eps; } norm;                      /* LAYERNORM */
+  struct { int64_t groups; double eps; } gnorm;     /* GROUP_NORM */
   struct { int64_t dim; double max_period; } tfreq; /* TIMESTEP_FREQ */
   struct { bool frozen; } param;                    /* PARAM: excluded from training */
   struct { Activation act; } linear;                /* LINEAR */
@@ -110,6 +111,8 @@ ValueId ir_permute(Graph *g, ValueId x, const int *perm);
 ValueId ir_slice(Graph *g, ValueId x, int axis, int64_t start, int64_t len);
 ValueId ir_scale(Graph *g, ValueId x, double value);
 ValueId ir_layernorm(Graph *g, ValueId x, double eps);
+/* torch.nn.GroupNorm(groups, C, eps) of x [N,C,H,W] with weights gamma, beta [C]. */
+ValueId ir_group_norm(Graph *g, ValueId x, ValueId gamma, ValueId beta, int64_t groups, double eps);
 ValueId ir_bmm(Graph *g, ValueId a, ValueId b, bool trans_b);
 ValueId ir_patchify(Graph *g, ValueId x, int64_t p);
 ValueId ir_unpatchify(Graph *g, ValueId x, int64_t p, int64_t channels);

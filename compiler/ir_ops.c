@@ -149,6 +149,17 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
     t = *s[0];
     if (n->op == OP_LAYERNORM && !(n->attr.norm.eps > 0)) FAIL("eps must be positive");
     break;
+  case OP_GROUP_NORM: {
+    const TensorType *x = s[0];
+    int64_t G = n->attr.gnorm.groups;
+    if (x->rank != 4) FAIL("expects x [N,C,H,W]");
+    if (s[1]->rank != 1 || s[2]->rank != 1 || s[1]->dims[0] != x->dims[1] || s[2]->dims[0] != x->dims[1])
+      FAIL("gamma and beta must be [C] = [%lld]", (long long)x->dims[1]);
+    if (G < 1 || x->dims[1] % G) FAIL("%lld groups do not divide %lld channels", (long long)G, (long long)x->dims[1]);
+    if (!(n->attr.gnorm.eps > 0)) FAIL("eps must be positive");
+    t = *x;
+    break;
+  }
   case OP_MODULATE:
   case OP_RESIDUAL_GATE: {
     /* MODULATE(x, shift, scale); RESIDUAL_GATE(x, gate, h) */
@@ -265,7 +276,9 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
     case OP_TIMESTEP_FREQ: case OP_EMBEDDING: case OP_OUTPUT: case OP_PARAM_PACK: case OP_LN_MODULATE:
     case OP_AUX: case OP_CFG_MIX: case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_DIFFUSION_LOSS:
     case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X: case OP_ATTENTION_GRAD:
-    case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_COUNT: FAIL("source has no second result");
+    case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_GROUP_NORM:
+    case OP_COUNT:
+      FAIL("source has no second result");
     }
     break;
   }

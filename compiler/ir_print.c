@@ -32,6 +32,7 @@ static void print_attrs(const Node *n, FILE *out) {
     break;
   case OP_SCALE: fprintf(out, " {value=%.9g}", a->scale.value); break;
   case OP_LAYERNORM: fprintf(out, " {eps=%.9g}", a->norm.eps); break;
+  case OP_GROUP_NORM: fprintf(out, " {groups=%lld, eps=%.9g}", (long long)a->gnorm.groups, a->gnorm.eps); break;
   case OP_TIMESTEP_FREQ:
     fprintf(out, " {dim=%lld, max_period=%.9g}", (long long)a->tfreq.dim, a->tfreq.max_period);
     break;

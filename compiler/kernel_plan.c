@@ -128,7 +128,8 @@ static int choose(const Graph *g, size_t i, KernelChoice *k, const char **missin
   case OP_RESIDUAL_GATE: case OP_OUTPUT: case OP_LINEAR: case OP_PARAM_PACK: case OP_AUX: case OP_Q_SAMPLE:
   case OP_DIFFUSION_LOSS: case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X:
   case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD: case OP_RESIDUAL_GATE_GRAD: case OP_ATTENTION_GRAD:
-  case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_COUNT:
+  case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_GROUP_NORM:
+  case OP_COUNT:
     return 0; /* inputs, weights, views; linear runs on cuBLASLt */
   }
   return 0; /* not an OpKind */

@@ -86,6 +86,14 @@ void exec_op_attention(const Executor *e, const PlanOp *op, int64_t n, const Dit
                 val(e, op->out), op->out2 == DIT_PLAN_NONE ? NULL : val(e, op->out2));
 }
 
+void exec_op_group_norm(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
+  (void)sp;
+  const uint32_t *in = op->in; /* x [N,C,H,W], gamma [C], beta [C] -> [N,C,H,W] */
+  PlanAttrs_GROUP_NORM at = plan_attrs_GROUP_NORM(op);
+  cpu_group_norm(&e->cpu, val(e, in[0]), n, dim(e, in[0], 1, n), dim(e, in[0], 2, n) * dim(e, in[0], 3, n),
+                 at.groups, at.eps, val(e, in[1]), val(e, in[2]), val(e, op->out));
+}
+
 void exec_op_cfg_mix(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
   const uint32_t *in = op->in; /* model output [rows,Cout,H,W] -> [n,Cout,H,W] */
   cpu_cfg_mix(&e->cpu, val(e, in[0]), n, dim(e, in[0], 1, n), dim(e, in[0], 2, n) * dim(e, in[0], 3, n),

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cost.h"
+#include "ir_print.h"
 #include "lower.h"
 
 typedef struct Fixture {
@@ -219,6 +220,38 @@ static void test_builder_records_first_error(void **state) {
   assert_int_equal(g->n_nodes, 2);
 }
 
+/* group_norm's type rule, attributes in the dump and cost. */
+static void test_group_norm_node(void **state) {
+  Fixture *f = *state;
+  Graph *g = graph_new(f->arena, NULL, 2);
+  int64_t xd[4] = {2, 64, 8, 8}, cd[1] = {64}, bad[1] = {63};
+  ValueId x = ir_input(g, "x", DT_F32, 4, xd);
+  ValueId gam = ir_param(g, "norm.weight", 1, cd, true), bet = ir_param(g, "norm.bias", 1, cd, true);
+  ValueId y = ir_group_norm(g, x, gam, bet, 32, 1e-6);
+  assert_true(y >= 0);
+  const Node *n = &g->nodes[y];
+  assert_int_equal(n->type.rank, 4);
+  assert_memory_equal(n->type.dims, xd, sizeof xd);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  ir_print(g, mem);
+  fclose(mem);
+  if (!strstr(text, "group_norm %0, %1, %2 {groups=32, eps=1e-06} : f32[2,64,8,8]")) fail_msg("dump:\n%s", text);
+  free(text);
+  double macs, flops;
+  cost_node(g, n, &macs, &flops);
+  assert_true(macs == 0 && flops == 7.0 * 2 * 64 * 8 * 8);
+  /* groups must divide the channels; gamma is [C] */
+  assert_int_equal(ir_group_norm(g, x, gam, bet, 24, 1e-6), -1);
+  assert_non_null(strstr(g->error, "24 groups do not divide 64 channels"));
+  Graph *g2 = graph_new(f->arena, NULL, 2);
+  x = ir_input(g2, "x", DT_F32, 4, xd);
+  ValueId b63 = ir_param(g2, "b", 1, bad, true);
+  assert_int_equal(ir_group_norm(g2, x, b63, b63, 32, 1e-6), -1);
+  assert_non_null(strstr(g2->error, "gamma and beta must be [C] = [64]"));
+}
+
 static void test_numel_limit(void **state) {
   (void)state;
   TensorType ok = {DT_F32, 3, {1024, 1024, 1024, 0}};
@@ -260,6 +293,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_verifier_catches_bad_attrs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_builder_records_first_error, setup, teardown),
       cmocka_unit_test(test_numel_limit),
+      cmocka_unit_test_setup_teardown(test_group_norm_node, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cost_walk_tiny, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -151,6 +151,60 @@ static void test_ln_modulate_and_residual(void **state) {
   free(x); free(h); free(mod); free(gm); free(out); free(r); free(ref); free(rref); free(c.scratch);
 }
 
+/* torch.nn.GroupNorm(G, C, eps) with affine weights, in double from its
+ * definition: per (image, group), the mean and biased variance over the
+ * group's C/G channels and H*W positions. */
+static void test_group_norm(void **state) {
+  (void)state;
+  const int64_t N = 3, C = 12, hw = 5 * 7, G = 4, cg = C / G;
+  const double eps = 1e-6;
+  float *x = randv((size_t)(N * C * hw), 3), *gam = randv((size_t)C, 1.5f), *bet = randv((size_t)C, 1);
+  for (int64_t i = 0; i < N * C * hw; i++) x[i] += 2.0f; /* a mean far from 0 */
+  float *out = malloc((size_t)(N * C * hw) * sizeof(float)), *out1 = malloc((size_t)(N * C * hw) * sizeof(float));
+  double *ref = malloc((size_t)(N * C * hw) * sizeof(double));
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t g = 0; g < G; g++) {
+      const float *v = x + (n * C + g * cg) * hw;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < cg * hw; i++) mean += v[i];
+      mean /= (double)(cg * hw);
+      for (int64_t i = 0; i < cg * hw; i++) var += (v[i] - mean) * (v[i] - mean);
+      var /= (double)(cg * hw);
+      for (int64_t ch = 0; ch < cg; ch++)
+        for (int64_t i = 0; i < hw; i++) {
+          int64_t cc = g * cg + ch;
+          ref[(n * C + cc) * hw + i] = (v[ch * hw + i] - mean) / sqrt(var + eps) * gam[cc] + bet[cc];
+        }
+    }
+  CpuCtx c2 = ctx(2, 1), c1 = ctx(1, 1);
+  cpu_group_norm(&c2, x, N, C, hw, G, eps, gam, bet, out);
+  cpu_group_norm(&c1, x, N, C, hw, G, eps, gam, bet, out1);
+  ASSERT_REL(out, ref, (size_t)(N * C * hw), 1e-6);
+  assert_memory_equal(out, out1, (size_t)(N * C * hw) * sizeof(float));
+  /* one group (LayerNorm over C, H, W) and one channel per group (InstanceNorm) */
+  for (int64_t groups = 1; groups <= C; groups += C - 1) {
+    cpu_group_norm(&c2, x, N, C, hw, groups, eps, gam, bet, out);
+    int64_t cgs = C / groups;
+    double err = 0, den = 0;
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t g = 0; g < groups; g++) {
+        const float *v = x + (n * C + g * cgs) * hw;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < cgs * hw; i++) mean += v[i];
+        mean /= (double)(cgs * hw);
+        for (int64_t i = 0; i < cgs * hw; i++) var += (v[i] - mean) * (v[i] - mean);
+        var /= (double)(cgs * hw);
+        for (int64_t i = 0; i < cgs * hw; i++) {
+          int64_t cc = g * cgs + i / hw;
+          double r = (v[i] - mean) / sqrt(var + eps) * gam[cc] + bet[cc], d = out[(n * C + g * cgs) * hw + i] - r;
+          err += d * d, den += r * r;
+        }
+      }
+    if (!(sqrt(err / den) <= 1e-6)) fail_msg("group_norm with %lld groups: relative error %.3g", (long long)groups, sqrt(err / den));
+  }
+  free(x); free(gam); free(bet); free(out); free(out1); free(ref); free(c1.scratch); free(c2.scratch);
+}
+
 static void test_patchify_unpatchify(void **state) {
   (void)state;
   const int64_t N = 2, C = 3, S = 8, p = 2, g = S / p, T = g * g;
@@ -217,6 +271,7 @@ int main(void) {
       cmocka_unit_test(test_attention),
       cmocka_unit_test(test_ln_modulate_and_residual),
       cmocka_unit_test(test_patchify_unpatchify),
+      cmocka_unit_test(test_group_norm),
       cmocka_unit_test(test_small_ops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

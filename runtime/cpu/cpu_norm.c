@@ -1,6 +1,7 @@
-/* cpu_norm.c: LayerNorm + adaLN modulate, alone or after the gated residual.
- * One task per token row: statistics in double (biased variance, no affine),
- * then one pass that writes the modulated row. */
+/* cpu_norm.c: LayerNorm + adaLN modulate, alone or after the gated residual
+ * (one task per token row: statistics in double, biased variance, no
+ * affine, then one pass that writes the modulated row), and GroupNorm (one
+ * task per (image, group)). */
 #include <math.h>
 
 #include "cpu_math.h"
@@ -37,5 +38,25 @@ void cpu_res_gate_ln_modulate(const CpuCtx *c, const float *x, const float *h, i
     float *rr = r + row * D;                            // may alias xr
     for (int64_t d = 0; d < D; d++) rr[d] = xr[d] + gate[d] * hr[d];
     ln_mod_row(rr, D, m + shift_col, m + scale_col, eps, out + row * D);
+  }
+}
+
+void cpu_group_norm(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t hw, int64_t groups,
+                    double eps, const float *gamma, const float *beta, float *out) {
+  const int64_t cg = C / groups, len = cg * hw; /* channels and elements of one group */
+#pragma omp parallel for num_threads(c->n_threads) schedule(static)
+  for (int64_t task = 0; task < N * groups; task++) {
+    const float *v = x + task * len; /* [cg, hw]: group g of image n is contiguous */
+    float *o = out + task * len;
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < len; i++) sum += v[i];
+    double mean = sum / (double)len;
+    for (int64_t i = 0; i < len; i++) sq += (v[i] - mean) * (v[i] - mean);
+    float fmean = (float)mean, rstd = (float)(1.0 / sqrt(sq / (double)len + eps));
+    int64_t c0 = (task % groups) * cg;
+    for (int64_t ch = 0; ch < cg; ch++) {
+      float a = rstd * gamma[c0 + ch], b = beta[c0 + ch];
+      for (int64_t i = 0; i < hw; i++) o[ch * hw + i] = (v[ch * hw + i] - fmean) * a + b;
+    }
   }
 }

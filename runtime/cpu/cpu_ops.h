@@ -44,6 +44,11 @@ void cpu_res_gate_ln_modulate(const CpuCtx *c, const float *x, const float *h, i
                               int64_t T, int64_t D, const float *gmod, int64_t Mg,
                               int64_t gate_col, const float *mod, int64_t M, int64_t shift_col,
                               int64_t scale_col, double eps, float *r, float *out);
+/* x [N, C, HW] -> out [N, C, HW]: torch.nn.GroupNorm(groups, C, eps) with its
+ * affine gamma, beta [C]: each group of C/groups channels is normalised by
+ * its mean and biased variance (in double) over those channels and HW. */
+void cpu_group_norm(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t hw, int64_t groups,
+                    double eps, const float *gamma, const float *beta, float *out);
 /* qkv [N, T, 3*H*hd] -> out [N, T, H*hd]: softmax(q k^T * scale) v per head.
  * lse [N, H, T], when not NULL (training), receives the natural log of each
  * query row's sum of exp(scaled scores), for the backward. */

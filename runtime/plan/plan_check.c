@@ -178,6 +178,14 @@ static DitStatus check_shapes(const Check *c) {
       return bad(c, "diffusion_step shapes");
     return DIT_OK;
   }
+  case PLAN_OP_GROUP_NORM: {
+    const PlanValue *gam = val(c, op->in[1]), *bet = val(c, op->in[2]);
+    PlanAttrs_GROUP_NORM at = plan_attrs_GROUP_NORM(op);
+    if (!is_f32(a, 4) || !dims_eq(a, o) || !is_f32(gam, 1) || !is_f32(bet, 1) || gam->dims[0] != a->dims[1] ||
+        bet->dims[0] != a->dims[1] || at.groups < 1 || a->dims[1] % at.groups || !(at.eps > 0) || !isfinite(at.eps))
+      return bad(c, "group_norm shapes, groups or eps");
+    return DIT_OK;
+  }
   case PLAN_OP_Q_SAMPLE: case PLAN_OP_DIFFUSION_LOSS: case PLAN_OP_LOSS_GRAD: case PLAN_OP_ZEROS:
   case PLAN_OP_ACT_GRAD: case PLAN_OP_LINEAR_GRAD_X: case PLAN_OP_LINEAR_GRAD_W: case PLAN_OP_LN_MODULATE_GRAD:
   case PLAN_OP_RESIDUAL_GATE_GRAD: case PLAN_OP_ATTENTION_GRAD: case PLAN_OP_EMBEDDING_GRAD:
@@ -302,7 +310,7 @@ static DitStatus check_train_shapes(const Check *c) {
     return DIT_OK;
   case PLAN_OP_PATCHIFY: case PLAN_OP_LINEAR: case PLAN_OP_ADD: case PLAN_OP_TIMESTEP_FREQ: case PLAN_OP_EMBEDDING:
   case PLAN_OP_SILU: case PLAN_OP_LN_MODULATE: case PLAN_OP_RES_GATE_LN_MODULATE: case PLAN_OP_ATTENTION:
-  case PLAN_OP_UNPATCHIFY: case PLAN_OP_CFG_MIX: case PLAN_OP_DIFFUSION_STEP:
+  case PLAN_OP_UNPATCHIFY: case PLAN_OP_CFG_MIX: case PLAN_OP_DIFFUSION_STEP: case PLAN_OP_GROUP_NORM:
     break; /* check_shapes' */
   }
   return bad(c, "unknown op kind (the plan needs a newer runtime)");

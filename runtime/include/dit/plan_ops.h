@@ -124,7 +124,11 @@ typedef enum PlanKernelFamily {
   X(UNPATCHIFY_GRAD, 24, unpatchify_grad, 1, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_TRAIN, \
     PLAN_AI(0, patch) PLAN_AI(1, channels)) \
   /* in: dy; out: dy summed over leading rows to out's shape */ \
-  X(SUM_ROWS, 25, sum_rows, 1, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_TRAIN, )
+  X(SUM_ROWS, 25, sum_rows, 1, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_TRAIN, ) \
+  /* convolutional models (the VAE) */ \
+  /* in: x [N,C,H,W], gamma [C], beta [C]; out like x: torch.nn.GroupNorm (biased variance per group) */ \
+  X(GROUP_NORM, 26, group_norm, 3, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, \
+    PLAN_AI(0, groups) PLAN_AF(0, eps))
 
 typedef enum PlanOpKind {
 #define DIT_OP_ENUM(ID, value, name, ...) PLAN_OP_##ID = value,
@@ -134,7 +138,7 @@ typedef enum PlanOpKind {
 
 /* The highest op number: tables indexed by kind have PLAN_OP_MAX + 1 rows.
  * An op numbered above it fails to build. */
-#define PLAN_OP_MAX 25
+#define PLAN_OP_MAX 26
 #define DIT_OP_LE_MAX(ID, value, ...) _Static_assert(value <= PLAN_OP_MAX, "PLAN_OP_MAX is below op " #ID);
 DIT_PLAN_OPS(DIT_OP_LE_MAX)
 #undef DIT_OP_LE_MAX
