@@ -6,133 +6,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kfam.h"
 #include "nvrtc.h"
 
-/* One kernel template instantiation and what its launcher needs. */
-typedef struct KernelChoice {
-  const char *header;  /* the template's file */
-  char expr[160];      /* the instantiation, a C++ name expression */
-  int block_threads;   /* threads per block */
-  int smem_bytes;      /* dynamic shared memory per block */
-  int64_t knobs[4];    /* the template arguments in order, bools as 0/1 (kernels/README.md) */
-} KernelChoice;
-
-/* Threads per block of the one-thread-per-element kernels (embed.cuh,
- * sampler_step.cuh): a launch choice, not a template argument. */
-enum { ELEMENTWISE_THREADS = 256 };
-
-/* Threads per block of adaln_norm: a tile knob; one warp per 32 channels up to 256. */
-static int adaln_threads(int64_t D) {
-  int64_t t = (D + 31) / 32 * 32;
-  if (t > 256) t = D >= 1024 ? 256 : 128;
-  return (int)t;
-}
-
-/* Records the template arguments and the launch shape of a choice. */
-static void set_launch(KernelChoice *k, int block_threads, int n_knobs, const int64_t *knobs) {
-  k->block_threads = block_threads;
-  k->smem_bytes = 0; /* every template's shared memory is static (in the image) */
-  for (int i = 0; i < n_knobs && i < 4; i++) k->knobs[i] = knobs[i];
-}
-
-/* The kernel of node i, or 0 when the op has none (a view, a GEMM) or no template yet. */
-static int choose(const Graph *g, size_t i, KernelChoice *k, const char **missing) {
+/* The kernel of node i for arch and dtype, by the first family that
+ * implements it, with that family's default knobs; 0 when none does (a
+ * view, a weight, a GEMM on cuBLASLt, a CPU-only op), *missing saying why
+ * when a family could but not at these sizes. */
+static int choose(const Graph *g, size_t i, const char *arch, PlanDType dtype, KernelChoice *k,
+                  const char **missing) {
   const Node *n = &g->nodes[i];
+  const KernelFamily *fams[32];
+  int n_f = kfam_all(fams, 32);
   memset(k, 0, sizeof *k);
   *missing = NULL;
-  switch (n->op) {
-  case OP_LN_MODULATE:
-  case OP_RES_GATE_LN_MODULATE: {
-    int64_t D = n->type.dims[2];
-    k->header = "adaln_norm.cuh";
-    bool residual = n->op == OP_RES_GATE_LN_MODULATE;
-    snprintf(k->expr, sizeof k->expr, "dit::adaln_norm_kernel<%lld, %d, %s>", (long long)D,
-             adaln_threads(D), residual ? "true" : "false");
-    set_launch(k, adaln_threads(D), 3, (int64_t[]){D, adaln_threads(D), residual});
-    return 1;
-  }
-  case OP_CFG_MIX:
-    k->header = "sampler_step.cuh";
-    snprintf(k->expr, sizeof k->expr, "dit::cfg_mix_kernel<%lld, %lld>", (long long)n->type.dims[1],
-             (long long)(n->type.dims[2] * n->type.dims[3]));
-    set_launch(k, ELEMENTWISE_THREADS, 2, (int64_t[]){n->type.dims[1], n->type.dims[2] * n->type.dims[3]});
-    return 1;
-  case OP_DIFFUSION_STEP:
-    k->header = "sampler_step.cuh";
-    snprintf(k->expr, sizeof k->expr, "dit::diffusion_step_kernel<%lld, %lld, %s>",
-             (long long)n->attr.step.channels, (long long)(n->type.dims[2] * n->type.dims[3]),
-             n->attr.step.learn_sigma ? "true" : "false");
-    set_launch(k, ELEMENTWISE_THREADS, 3,
-               (int64_t[]){n->attr.step.channels, n->type.dims[2] * n->type.dims[3], n->attr.step.learn_sigma != 0});
-    return 1;
-  case OP_PATCHIFY: {
-    const TensorType *x = &g->nodes[n->src[0]].type;
-    k->header = "embed.cuh";
-    snprintf(k->expr, sizeof k->expr, "dit::patchify_kernel<%lld, %lld, %lld, %lld>", (long long)x->dims[1],
-             (long long)x->dims[2], (long long)x->dims[3], (long long)n->attr.patch.p);
-    set_launch(k, ELEMENTWISE_THREADS, 4, (int64_t[]){x->dims[1], x->dims[2], x->dims[3], n->attr.patch.p});
-    return 1;
-  }
-  case OP_UNPATCHIFY:
-    k->header = "embed.cuh";
-    snprintf(k->expr, sizeof k->expr, "dit::unpatchify_kernel<%lld, %lld, %lld>",
-             (long long)n->attr.patch.channels, (long long)(n->type.dims[2] / n->attr.patch.p),
-             (long long)n->attr.patch.p);
-    set_launch(k, ELEMENTWISE_THREADS, 3,
-               (int64_t[]){n->attr.patch.channels, n->type.dims[2] / n->attr.patch.p, n->attr.patch.p});
-    return 1;
-  case OP_ADD: {
-    const TensorType *a = &g->nodes[n->src[0]].type, *b = &g->nodes[n->src[1]].type;
-    int64_t nb = 1;
-    for (int d = 0; d < b->rank; d++) nb *= b->dims[d];
-    /* b repeats with period numel(b); a b of a's own shape (it has the batch) is read as is */
-    bool weight = g->nodes[n->src[1]].op == OP_PARAM || g->nodes[n->src[1]].op == OP_PARAM_PACK;
-    if (!weight && b->rank == a->rank && memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->rank) == 0)
-      nb = 0;
-    k->header = "embed.cuh";
-    snprintf(k->expr, sizeof k->expr, "dit::add_kernel<%lldLL>", (long long)nb);
-    set_launch(k, ELEMENTWISE_THREADS, 1, &nb);
-    return 1;
-  }
-  case OP_SILU:
-    k->header = "embed.cuh";
-    snprintf(k->expr, sizeof k->expr, "dit::silu_kernel");
-    set_launch(k, ELEMENTWISE_THREADS, 0, NULL);
-    return 1;
-  case OP_TIMESTEP_FREQ:
-    k->header = "embed.cuh";
-    snprintf(k->expr, sizeof k->expr, "dit::timestep_freq_kernel<%lld>", (long long)(n->attr.tfreq.dim / 2));
-    set_launch(k, ELEMENTWISE_THREADS, 1, (int64_t[]){n->attr.tfreq.dim / 2});
-    return 1;
-  case OP_EMBEDDING:
-    k->header = "embed.cuh";
-    snprintf(k->expr, sizeof k->expr, "dit::embedding_kernel<%lld>", (long long)n->type.dims[1]);
-    set_launch(k, ELEMENTWISE_THREADS, 1, (int64_t[]){n->type.dims[1]});
-    return 1;
-  case OP_ATTENTION: {
-    /* the fp32 path; BLOCK_N keeps the K and V tiles within 32 KiB */
-    int64_t hd = n->attr.attn.head_dim;
-    if (hd > 128) {
-      *missing = "attention with a head dim over 128";
+  for (int f = 0; f < n_f; f++) {
+    const char *why = NULL;
+    KfamFit fit = fams[f]->can_implement(g, n, arch, dtype, &why);
+    if (fit == KFAM_NOT_MINE) continue;
+    KernelKnobs c[KFAM_MAX_CANDIDATES];
+    if (fit == KFAM_CANNOT || fams[f]->candidates(g, n, c, KFAM_MAX_CANDIDATES) < 1) {
+      *missing = why ? why : "a kernel family with no knob choice for these sizes";
       return 0;
     }
-    k->header = "attention_simt.cuh";
-    int warps = 4, block_n = hd > 64 ? 32 : 64;
-    snprintf(k->expr, sizeof k->expr, "dit::attention_simt_kernel<%lld, %d, %d>", (long long)hd, warps,
-             block_n);
-    set_launch(k, 32 * warps, 3, (int64_t[]){hd, warps, block_n});
+    fams[f]->instantiate(g, n, &c[0], k);
     return 1;
   }
-  case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_MATMUL: case OP_BMM:
-  case OP_SCALE: case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM: case OP_MODULATE:
-  case OP_RESIDUAL_GATE: case OP_OUTPUT: case OP_LINEAR: case OP_PARAM_PACK: case OP_AUX: case OP_Q_SAMPLE:
-  case OP_DIFFUSION_LOSS: case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X:
-  case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD: case OP_RESIDUAL_GATE_GRAD: case OP_ATTENTION_GRAD:
-  case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_GROUP_NORM:
-  case OP_COUNT:
-    return 0; /* inputs, weights, views; linear runs on cuBLASLt */
-  }
-  return 0; /* not an OpKind */
+  return 0;
 }
 
 enum { MAX_KERNELS = 64, MAX_SMEM = 48 * 1024, MAX_ARCHS = 8 };
@@ -147,14 +47,14 @@ static int add_kernel(KernelChoice *ks, int *n, const KernelChoice *k) {
   return (*n)++;
 }
 
-/* The distinct kernels of the graph, in first-use order; missing[op] names
- * the ops that have no template yet. */
-static int collect(const Graph *g, KernelChoice *ks, const char **missing) {
+/* The distinct kernels of the graph (fp32) for arch, in first-use order;
+ * missing[op] names the ops that have no template yet. */
+static int collect(const Graph *g, const char *arch, KernelChoice *ks, const char **missing) {
   int n_k = 0;
   for (size_t i = 0; i < g->n_nodes; i++) {
     KernelChoice k;
     const char *miss;
-    if (!choose(g, i, &k, &miss)) {
+    if (!choose(g, i, arch, PLAN_DT_F32, &k, &miss)) {
       if (miss) missing[g->nodes[i].op] = miss;
       continue;
     }
@@ -236,7 +136,7 @@ static DitcStatus check_limits(Diag *d, const KernelChoice *k, const KernelImage
 void kernel_emit_source(const Graph *g, const char *spec_path, FILE *out) {
   KernelChoice ks[MAX_KERNELS];
   const char *missing[OP_COUNT] = {0};
-  int n_k = collect(g, ks, missing);
+  int n_k = collect(g, "sm_80", ks, missing); /* the kernels are the same for every arch today */
   fprintf(out, "// GENERATED by ditc from %s -- do not edit\n", spec_path);
   fprintf(out, "// The GPU kernels of model \"%s\", specialised for its sizes: the source\n", g->cfg->name);
   fprintf(out, "// NVRTC compiles for each --arch (ditc --kernel-report). Compiles with nvcc too:\n");
@@ -262,7 +162,7 @@ DitcStatus kernel_report(const Graph *g, const char *arch_list, Diag *d, FILE *o
   const char *exprs[MAX_KERNELS];
   KernelImage imgs[MAX_KERNELS];
   const char *missing[OP_COUNT] = {0};
-  int n_k = collect(g, ks, missing);
+  int n_k = collect(g, archs[0].name, ks, missing);
   char src[512];
   program_source(ks, n_k, src, sizeof src);
   for (int j = 0; j < n_k; j++) exprs[j] = ks[j].expr;
@@ -351,13 +251,20 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     KernelChoice c;
     const char *miss = NULL;
     const Node *n = &g->nodes[p->op_node[k]];
-    if (p->ops[k].kind == PLAN_OP_LINEAR) {
+    PlanKernelFamily want = plan_op_info(p->ops[k].kind)->family; /* the op table's */
+    if (want == PLAN_KF_GEMM) { /* cuBLASLt */
       op_slot[k] = DIT_PLAN_NONE;
       continue;
     }
-    if (!choose(g, p->op_node[k], &c, &miss)) {
+    if (want == PLAN_KF_NONE) {
+      diag_error(d, span_none(), "op %zu (%s) has no GPU kernel yet; compile this plan with --arch none", k,
+                 op_name(n->op));
+      st = DITC_ERR_LIMIT;
+      goto done;
+    }
+    if (!choose(g, p->op_node[k], archs[0].name, p->dtype, &c, &miss) || c.family != want) {
       diag_error(d, span_none(), "%sop %zu (%s) has no GPU kernel%s%s", miss ? "" : "internal error: ", k,
-                 op_name(n->op), miss ? " yet: " : "", miss ? miss : "");
+                 op_name(n->op), miss ? " yet: " : "", miss ? miss : " of its family");
       st = miss ? DITC_ERR_LIMIT : DITC_ERR_INTERNAL;
       goto done;
     }
@@ -407,7 +314,7 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     if (s->name == UINT32_MAX || s->entry == UINT32_MAX) goto done;
     s->block_threads = (uint32_t)ks[j].block_threads;
     s->smem_bytes = (uint32_t)ks[j].smem_bytes;
-    memcpy(s->knobs, ks[j].knobs, sizeof s->knobs);
+    memcpy(s->knobs, ks[j].knobs.v, sizeof s->knobs);
     for (int i = 0; i < n_archs; i++) {
       PlanKernelImage *im = &cubins[j * n_archs + i];
       im->slot = (uint32_t)j;

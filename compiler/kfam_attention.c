@@ -1,0 +1,45 @@
+/* kfam_attention.c: the attention_simt_kernel family
+ * (kernels/attention_simt.cuh): fp32 flash-style attention on CUDA cores.
+ * Knobs: HD (head dim, at most 128), WARPS (queries per block), BLOCK_N
+ * (keys per shared-memory tile). */
+#include <stdio.h>
+
+#include "kfam.h"
+
+static KfamFit can_implement(const Graph *g, const Node *n, const char *arch, PlanDType dtype, const char **why) {
+  (void)g, (void)arch, (void)dtype;
+  if (n->op != OP_ATTENTION) return KFAM_NOT_MINE;
+  if (n->attr.attn.head_dim > 128) {
+    *why = "attention with a head dim over 128";
+    return KFAM_CANNOT;
+  }
+  return KFAM_FITS;
+}
+
+static int candidates(const Graph *g, const Node *n, KernelKnobs *out, int max) {
+  (void)g;
+  int64_t hd = n->attr.attn.head_dim;
+  int count = 0;
+  /* the default: 4 warps; BLOCK_N keeps the K and V tiles within 32 KiB */
+  out[count++] = (KernelKnobs){{hd, 4, hd > 64 ? 32 : 64, 0}};
+  static const int warps[] = {2, 4, 8}, block_n[] = {16, 32, 64};
+  for (int w = 0; w < 3; w++)
+    for (int b = 0; b < 3 && count < max; b++) {
+      if (2 * block_n[b] * hd * 4 > 32 * 1024) continue; /* K and V tiles of fp32 */
+      KernelKnobs c = {{hd, warps[w], block_n[b], 0}};
+      if (c.v[1] != out[0].v[1] || c.v[2] != out[0].v[2]) out[count++] = c;
+    }
+  return count;
+}
+
+static void instantiate(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
+  (void)g, (void)n;
+  kfam_fill(kfam_attention(), k, 32 * (int)kn->v[1], kn);
+  snprintf(k->expr, sizeof k->expr, "dit::attention_simt_kernel<%lld, %lld, %lld>", (long long)kn->v[0],
+           (long long)kn->v[1], (long long)kn->v[2]);
+}
+
+const KernelFamily *kfam_attention(void) {
+  static const KernelFamily f = {PLAN_KF_ATTENTION, "attention_simt.cuh", can_implement, candidates, instantiate};
+  return &f;
+}
