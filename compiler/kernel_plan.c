@@ -314,6 +314,7 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     if (s->name == UINT32_MAX || s->entry == UINT32_MAX) goto done;
     s->block_threads = (uint32_t)ks[j].block_threads;
     s->smem_bytes = (uint32_t)ks[j].smem_bytes;
+    s->family = (uint32_t)ks[j].family;
     memcpy(s->knobs, ks[j].knobs.v, sizeof s->knobs);
     for (int i = 0; i < n_archs; i++) {
       PlanKernelImage *im = &cubins[j * n_archs + i];

@@ -17,10 +17,11 @@ struct AdaLnTraits {
   static constexpr bool EXACT = D % THREADS == 0; // no bounds checks needed
 };
 
-// r = x + gmod[n, gate_col..] * h (when RESIDUAL); out = LN(r) * (1 + mod[scale]) + mod[shift]
+// r = x + gmod[n, gate_col..] * h (when RESIDUAL); out = LN(r) * (1 + mod[scale]) + mod[shift].
+// r may be x itself (the residual stream updated in place), so neither is __restrict__.
 template <int D, int THREADS, bool RESIDUAL>
 __global__ void __launch_bounds__(THREADS)
-adaln_norm_kernel(const float *__restrict__ x, const float *__restrict__ h,
+adaln_norm_kernel(const float *x, const float *__restrict__ h,
                   const float *__restrict__ gmod, long long gmod_cols, long long gate_col,
                   const float *__restrict__ mod, long long mod_cols, long long shift_col,
                   long long scale_col, float eps, long long tokens, float *r, float *__restrict__ out) {

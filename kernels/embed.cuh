@@ -43,7 +43,8 @@ __global__ void add_kernel(const float *__restrict__ a, const float *__restrict_
   if (e < count) out[e] = a[e] + (NB ? b[e % (NB ? NB : 1)] : b[e]);
 }
 
-__global__ void silu_kernel(const float *__restrict__ x, long long count, float *__restrict__ out) {
+// in place after a GEMM (out == x): no __restrict__
+__global__ void silu_kernel(const float *x, long long count, float *out) {
   const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (e < count) out[e] = x[e] / (1.0f + expf(-x[e]));
 }

@@ -115,6 +115,11 @@ static void test_bad_magic_and_version(void **state) {
   snprintf(want, sizeof want, "test.plan: plan format version %u, but this runtime reads version %u",
            DIT_PLAN_VERSION + 1, DIT_PLAN_VERSION);
   expect_error(&b, DIT_ERR_VERSION, want);
+  /* version 3, before kernel slots named their family: refused, asking for a recompile */
+  ((PlanHeader *)b.data)->version = 3;
+  reseal(&b);
+  expect_error(&b, DIT_ERR_VERSION,
+               "test.plan: plan format version 3, but this runtime reads version 4; recompile it with this ditc");
   ((PlanHeader *)b.data)->version = DIT_PLAN_VERSION;
   reseal(&b);
   b.data[20] ^= 0x40; /* inside the compiler version string */

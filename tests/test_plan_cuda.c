@@ -200,7 +200,10 @@ static void test_loads_and_maps_every_op(void **state) {
     }
     assert_true(j < c->h->n_slots);
     used[j] = true;
-    const char *want = plan_op_kernel(pv.ops[k].kind), *name = plan_string(&pv, c->slots[j].name);
+    /* the slot's family is the op table's, and its instantiation that family's template */
+    PlanKernelFamily fam = plan_op_info(pv.ops[k].kind)->family;
+    const char *want = dit_kernel_family_entry[fam], *name = plan_string(&pv, c->slots[j].name);
+    assert_int_equal(c->slots[j].family, fam);
     if (strncmp(name, want, strlen(want)) != 0) fail_msg("op %zu: %s runs %s", k, want, name);
     if (pv.ops[k].kind == PLAN_OP_ATTENTION) {
       assert_int_equal(c->slots[j].knobs[0], 16); /* head dim, WARPS, BLOCK_N */
@@ -287,7 +290,7 @@ typedef enum Field {
   N_OPS, N_SLOTS, OP_SLOT_OFFSET, SLOTS_OFFSET_HUGE, IMAGES_MISALIGNED, LINEAR_SLOT, SLOT_RANGE,
   WRONG_KERNEL, SLOT_NAME, SLOT_ENTRY, SLOT_THREADS, IMAGE_OUTSIDE, IMAGE_ARCH, IMAGE_ORDER,
   IMAGE_MISSING, NOT_ELF, ENTRY_ABSENT, PTX_NO_NUL, PTX_DISAGREES, SECTION_COUNT, SECTION_TRUNCATED,
-  N_FIELDS
+  SLOT_FAMILY, SLOT_OTHER_FAMILY, N_FIELDS
 } Field;
 
 static const char *const WANT[N_FIELDS] = {
@@ -312,6 +315,8 @@ static const char *const WANT[N_FIELDS] = {
     "the cuda-cubin and cuda-ptx sections disagree on the ops' kernels",
     "the cuda-cubin section must hold one record",
     "lies outside the section (truncated?)",
+    "kernel slot 2 (dit::timestep_freq_kernel<128>) names no kernel family (99)",
+    "cannot run kernel slot 0 (dit::patchify_kernel<",
 };
 
 static size_t first_op(const Bytes *b, uint32_t kind) {
@@ -350,6 +355,8 @@ static void damage(Bytes *b, Field f) {
   case PTX_DISAGREES: p.slots[2].block_threads = 128; break;
   case SECTION_COUNT: cs->count = 2; break;
   case SECTION_TRUNCATED: cs->bytes -= 24; break;
+  case SLOT_FAMILY: c.slots[2].family = 99; break;
+  case SLOT_OTHER_FAMILY: c.slots[0].family = PLAN_KF_ADD; break; /* patchify's slot, called an add */
   case N_FIELDS: break;
   }
   reseal(b);

@@ -119,7 +119,7 @@ static DitStatus load_kernels(CudaBackend *cb, DitErr *err) {
   free(images);
   cb->silu_slot = DIT_PLAN_NONE;
   for (uint32_t s = 0; s < n_slots; s++)
-    if (strcmp(plan_string(pv, cb->cv->slots[s].name), "dit::silu_kernel") == 0) cb->silu_slot = s;
+    if (cb->cv->slots[s].family == PLAN_KF_SILU) cb->silu_slot = s;
   return DIT_OK;
 }
 

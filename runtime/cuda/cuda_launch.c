@@ -103,9 +103,9 @@ uint64_t cuda_value_bytes(const PlanView *pv, uint32_t id, int64_t n) {
 }
 
 /* A slot whose instantiation is `name`, or DIT_PLAN_NONE. */
-static uint32_t slot_named(const PlanView *pv, const PlanCudaView *cv, const char *name) {
+static uint32_t slot_of_family(const PlanCudaView *cv, PlanKernelFamily family) {
   for (uint32_t s = 0; s < cv->h->n_slots; s++)
-    if (strcmp(plan_string(pv, cv->slots[s].name), name) == 0) return s;
+    if (cv->slots[s].family == (uint32_t)family) return s;
   return DIT_PLAN_NONE;
 }
 
@@ -124,7 +124,7 @@ DitStatus cuda_plan_check(const PlanView *pv, DitErr *err) {
     const PlanOp *op = &pv->ops[i];
     uint32_t s = cv->op_slot[i];
     if (op->kind == PLAN_OP_LINEAR) {
-      if (plan_attrs_LINEAR(op).act == PLAN_ACT_SILU && s == DIT_PLAN_NONE && slot_named(pv, cv, "dit::silu_kernel") == DIT_PLAN_NONE)
+      if (plan_attrs_LINEAR(op).act == PLAN_ACT_SILU && s == DIT_PLAN_NONE && slot_of_family(cv, PLAN_KF_SILU) == DIT_PLAN_NONE)
         return dit_err(err, DIT_ERR_UNSUPPORTED,
                        "op %zu (linear + SiLU) needs the plan's dit::silu_kernel, which it lacks", i);
       continue;

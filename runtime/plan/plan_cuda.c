@@ -82,6 +82,9 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
         strnlen(pv->strings + s->entry, PLAN_CUDA_MAX_ENTRY) == PLAN_CUDA_MAX_ENTRY)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: kernel slot %u names no valid string", name,
                      sec, j);
+    if (s->family >= PLAN_KF_COUNT || s->family == PLAN_KF_NONE || s->family == PLAN_KF_GEMM || s->reserved != 0)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: kernel slot %u (%s) names no kernel family (%u)",
+                     name, sec, j, plan_string(pv, s->name), s->family);
     if (s->block_threads < 32 || s->block_threads > 1024 || s->block_threads % 32 ||
         s->smem_bytes > PLAN_CUDA_MAX_SMEM)
       return dit_err(err, DIT_ERR_FORMAT,
@@ -92,15 +95,15 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
     const PlanOp *op = &pv->ops[k];
     uint32_t j = op_slot[k];
     if (j == DIT_PLAN_NONE) continue; /* a GEMM on cuBLASLt, or a kind the backend runs otherwise */
-    const char *kernel = plan_op_kernel(op->kind);
+    PlanKernelFamily want = plan_op_info(op->kind)->family;
     if (j >= h->n_slots)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: op %zu has kernel slot %u of %u", name, sec, k,
                      j, h->n_slots);
-    if (!kernel)
+    if (want == PLAN_KF_NONE || want == PLAN_KF_GEMM)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: op %zu (kind %u) has a GPU kernel, but that kind "
                      "has none (linear runs on cuBLASLt)", name, sec, k, op->kind);
     const char *slot_name = plan_string(pv, slots[j].name);
-    if (strncmp(slot_name, kernel, strlen(kernel)) != 0 || !knobs_fit(pv, op, &slots[j]))
+    if (slots[j].family != (uint32_t)want || !knobs_fit(pv, op, &slots[j]))
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: op %zu (kind %u) cannot run kernel slot %u (%s)",
                      name, sec, k, op->kind, j, slot_name);
   }

@@ -12,7 +12,7 @@
 #include "plan_ops.h"
 
 #define DIT_PLAN_MAGIC "DITPLAN" /* 8 bytes with the terminating NUL */
-#define DIT_PLAN_VERSION 3u
+#define DIT_PLAN_VERSION 4u
 #define DIT_PLAN_ALIGN 64u       /* every section starts on this boundary */
 #define DIT_PLAN_MAX_RANK 4
 #define DIT_PLAN_NONE 0xFFFFFFFFu /* "no value" in a value-id field */
@@ -187,6 +187,8 @@ typedef struct PlanKernelSlot {
   uint32_t entry;         /* string offset: its lowered (mangled) name, the symbol in every image */
   uint32_t block_threads; /* threads per block */
   uint32_t smem_bytes;    /* dynamic shared memory per block */
+  uint32_t family;        /* PlanKernelFamily (plan_ops.h): which template, so which launch */
+  uint32_t reserved;      /* 0 */
   int64_t knobs[4];       /* template knobs the launch needs (per kernel; see kernels/README.md) */
 } PlanKernelSlot;
 
@@ -224,7 +226,7 @@ _Static_assert(sizeof(PlanOp) == 128, "PlanOp layout");
 _Static_assert(sizeof(PlanIO) == 72, "PlanIO layout");
 _Static_assert(sizeof(PlanTrain) == 96, "PlanTrain layout");
 _Static_assert(sizeof(PlanCudaHeader) == 40, "PlanCudaHeader layout");
-_Static_assert(sizeof(PlanKernelSlot) == 48, "PlanKernelSlot layout");
+_Static_assert(sizeof(PlanKernelSlot) == 56, "PlanKernelSlot layout");
 _Static_assert(sizeof(PlanKernelImage) == 32, "PlanKernelImage layout");
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib) used for header and sections. */
