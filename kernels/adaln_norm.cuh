@@ -21,10 +21,14 @@ struct AdaLnTraits {
 // r may be x itself (the residual stream updated in place), so neither is __restrict__.
 template <int D, int THREADS, bool RESIDUAL>
 __global__ void __launch_bounds__(THREADS)
-adaln_norm_kernel(const float *x, const float *__restrict__ h,
-                  const float *__restrict__ gmod, long long gmod_cols, long long gate_col,
-                  const float *__restrict__ mod, long long mod_cols, long long shift_col,
-                  long long scale_col, float eps, long long tokens, float *r, float *__restrict__ out) {
+adaln_norm_kernel(const DitAdaLnArgs args) {
+  const float *x = args.x;
+  float *r = args.r;
+  const float *__restrict__ h = args.h, *__restrict__ gmod = args.gmod, *__restrict__ mod = args.mod;
+  float *__restrict__ out = args.out;
+  const long long gmod_cols = args.gmod_cols, gate_col = args.gate_col, mod_cols = args.mod_cols;
+  const long long shift_col = args.shift_col, scale_col = args.scale_col, tokens = args.tokens;
+  const float eps = args.eps;
   using Traits = AdaLnTraits<D, THREADS>;
   constexpr int P = Traits::PER_THREAD;
   __shared__ float red[THREADS / 32];

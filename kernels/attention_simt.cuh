@@ -24,7 +24,11 @@ struct AttnSimtTraits {
 // qkv [N, T, 3*H*HD] -> out [N, T, H*HD]; grid (ceil(T / WARPS), H, N), block 32 * WARPS
 template <int HD, int WARPS, int BLOCK_N>
 __global__ void __launch_bounds__(32 * WARPS)
-attention_simt_kernel(const float *__restrict__ qkv, int T, int H, float scale, float *__restrict__ out) {
+attention_simt_kernel(const DitAttentionArgs args) {
+  const float *__restrict__ qkv = args.qkv;
+  float *__restrict__ out = args.out;
+  const int T = args.T, H = args.H;
+  const float scale = args.scale;
   using Traits = AttnSimtTraits<HD, WARPS, BLOCK_N>;
   constexpr int P = Traits::PER_LANE;
   __shared__ float ks[BLOCK_N][HD], vs[BLOCK_N][HD];

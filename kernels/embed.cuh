@@ -11,7 +11,10 @@ namespace dit {
 
 // x [N,C,H,W] -> out [N, (H/P)(W/P), C*P*P], patch vector order (c, i, j)
 template <int C, int H, int W, int P>
-__global__ void patchify_kernel(const float *__restrict__ x, long long n, float *__restrict__ out) {
+__global__ void patchify_kernel(const DitPatchArgs args) {
+  const float *__restrict__ x = args.x;
+  float *__restrict__ out = args.out;
+  const long long n = args.n;
   static_assert(H % P == 0 && W % P == 0, "the patch must tile the image");
   constexpr int GW = W / P, T = (H / P) * GW, PD = C * P * P;
   const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -24,7 +27,10 @@ __global__ void patchify_kernel(const float *__restrict__ x, long long n, float 
 
 // x [N, G*G, P*P*C] -> out [N, C, G*P, G*P], token vector order (i, j, c)
 template <int C, int G, int P>
-__global__ void unpatchify_kernel(const float *__restrict__ x, long long n, float *__restrict__ out) {
+__global__ void unpatchify_kernel(const DitPatchArgs args) {
+  const float *__restrict__ x = args.x;
+  float *__restrict__ out = args.out;
+  const long long n = args.n;
   constexpr int S = G * P;
   const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (e >= n * C * S * S) return;
@@ -37,14 +43,19 @@ __global__ void unpatchify_kernel(const float *__restrict__ x, long long n, floa
 // out[e] = a[e] + b[e % NB]: b broadcast over a's leading dims; NB = 0: b
 // has a's shape (at any batch)
 template <long long NB>
-__global__ void add_kernel(const float *__restrict__ a, const float *__restrict__ b, long long count,
-                           float *__restrict__ out) {
+__global__ void add_kernel(const DitAddArgs args) {
+  const float *__restrict__ a = args.a, *__restrict__ b = args.b;
+  float *__restrict__ out = args.out;
+  const long long count = args.count;
   const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (e < count) out[e] = a[e] + (NB ? b[e % (NB ? NB : 1)] : b[e]);
 }
 
 // in place after a GEMM (out == x): no __restrict__
-__global__ void silu_kernel(const float *x, long long count, float *out) {
+__global__ void silu_kernel(const DitSiluArgs args) {
+  const float *x = args.x;
+  float *out = args.out;
+  const long long count = args.count;
   const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (e < count) out[e] = x[e] / (1.0f + expf(-x[e]));
 }
@@ -52,8 +63,11 @@ __global__ void silu_kernel(const float *x, long long count, float *out) {
 // t [N] -> out [N, 2*HALF] = [cos(t f), sin(t f)]; freqs [HALF] comes from the host
 // (the official float32 table, runtime/model/timestep_freqs.c), never __sinf/__cosf.
 template <int HALF>
-__global__ void timestep_freq_kernel(const long long *__restrict__ t, const float *__restrict__ freqs,
-                                     long long n, float *__restrict__ out) {
+__global__ void timestep_freq_kernel(const DitTimestepArgs args) {
+  const long long *__restrict__ t = args.t;
+  const float *__restrict__ freqs = args.freqs;
+  float *__restrict__ out = args.out;
+  const long long n = args.n;
   const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (e >= n * 2 * HALF) return;
   const long long row = e / (2 * HALF);
@@ -64,8 +78,11 @@ __global__ void timestep_freq_kernel(const long long *__restrict__ t, const floa
 
 // out [N, D] = table[ids[n], :] (ids validated by the runtime)
 template <int D>
-__global__ void embedding_kernel(const float *__restrict__ table, const long long *__restrict__ ids,
-                                 long long n, float *__restrict__ out) {
+__global__ void embedding_kernel(const DitEmbeddingArgs args) {
+  const float *__restrict__ table = args.table;
+  const long long *__restrict__ ids = args.ids;
+  float *__restrict__ out = args.out;
+  const long long n = args.n;
   const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (e < n * D) out[e] = table[ids[e / D] * D + e % D];
 }

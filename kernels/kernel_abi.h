@@ -1,8 +1,10 @@
 /* kernel_abi.h: the runtime parameters of kernels, as plain structs that
  * both C (the CPU backend, the runtime) and CUDA (kernels/ templates, issue
- * #5) include. Shapes and attributes fixed at compile time live in the plan;
- * what changes from call to call (the sampler's coefficients at this step)
- * lives here. Every struct has a fixed size asserted below. */
+ * #5) include. Shapes and attributes fixed at compile time live in the plan
+ * and the templates' arguments; what a launch passes is one struct per
+ * kernel family (Dit*Args below, by value), and what changes from step to
+ * step inside a captured graph (the sampler's coefficients) a DitStepParams
+ * in device memory. Every struct has a fixed size asserted below. */
 #ifndef DIT_KERNELS_KERNEL_ABI_H
 #define DIT_KERNELS_KERNEL_ABI_H
 
@@ -35,10 +37,110 @@ typedef struct DitStepParams {
   float reserved1[2];
 } DitStepParams;
 
-#ifdef __cplusplus
-static_assert(sizeof(DitStepParams) == 64, "DitStepParams layout");
+/* A device pointer: a typed pointer in a kernel, a CUdeviceptr (64 bits) on
+ * the host, so that both sides lay the structs out alike. */
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__) || defined(DIT_KERNEL_SIDE)
+#define DIT_DEVPTR(type) type *
 #else
-_Static_assert(sizeof(DitStepParams) == 64, "DitStepParams layout");
+#define DIT_DEVPTR(type) unsigned long long
 #endif
+
+/* patchify_kernel and unpatchify_kernel: x -> out for n images. */
+typedef struct DitPatchArgs {
+  DIT_DEVPTR(const float) x;
+  DIT_DEVPTR(float) out;
+  long long n;
+} DitPatchArgs;
+
+/* add_kernel: out[e] = a[e] + b[e % NB] for e < count. */
+typedef struct DitAddArgs {
+  DIT_DEVPTR(const float) a;
+  DIT_DEVPTR(const float) b;
+  DIT_DEVPTR(float) out;
+  long long count;
+} DitAddArgs;
+
+/* silu_kernel: out = x * sigmoid(x) for count elements; out may be x. */
+typedef struct DitSiluArgs {
+  DIT_DEVPTR(const float) x;
+  DIT_DEVPTR(float) out;
+  long long count;
+} DitSiluArgs;
+
+/* timestep_freq_kernel: t [n] and the host's frequency table -> out [n, 2*HALF]. */
+typedef struct DitTimestepArgs {
+  DIT_DEVPTR(const long long) t;
+  DIT_DEVPTR(const float) freqs;
+  DIT_DEVPTR(float) out;
+  long long n;
+} DitTimestepArgs;
+
+/* embedding_kernel: out [n, D] = table[ids]. */
+typedef struct DitEmbeddingArgs {
+  DIT_DEVPTR(const float) table;
+  DIT_DEVPTR(const long long) ids;
+  DIT_DEVPTR(float) out;
+  long long n;
+} DitEmbeddingArgs;
+
+/* adaln_norm_kernel: r = x + gmod[.., gate_col..] * h (RESIDUAL; r may be x),
+ * out = LN(r or x) * (1 + mod[.., scale_col..]) + mod[.., shift_col..]. */
+typedef struct DitAdaLnArgs {
+  DIT_DEVPTR(const float) x;
+  DIT_DEVPTR(const float) h;    /* RESIDUAL only, else 0 */
+  DIT_DEVPTR(const float) gmod; /* RESIDUAL only */
+  DIT_DEVPTR(const float) mod;
+  DIT_DEVPTR(float) r;          /* RESIDUAL only */
+  DIT_DEVPTR(float) out;
+  long long gmod_cols, gate_col, mod_cols, shift_col, scale_col, tokens;
+  float eps;
+  int32_t reserved;
+} DitAdaLnArgs;
+
+/* attention_simt_kernel: qkv [N, T, 3*H*HD] -> out [N, T, H*HD]. */
+typedef struct DitAttentionArgs {
+  DIT_DEVPTR(const float) qkv;
+  DIT_DEVPTR(float) out;
+  int32_t T, H;
+  float scale;
+  int32_t reserved;
+} DitAttentionArgs;
+
+/* cfg_mix_kernel: the model output [rows, C_OUT, HW] -> the guided rows dst [n, C_OUT, HW]. */
+typedef struct DitCfgMixArgs {
+  DIT_DEVPTR(const float) out;
+  DIT_DEVPTR(const DitStepParams) params; /* this step's, in device memory */
+  DIT_DEVPTR(float) dst;
+  long long n;
+  int32_t guided;
+  int32_t reserved;
+} DitCfgMixArgs;
+
+/* diffusion_step_kernel: x_t, the mixed model output, noise -> x_next. */
+typedef struct DitDiffusionStepArgs {
+  DIT_DEVPTR(const float) x;
+  DIT_DEVPTR(const float) model_out;
+  DIT_DEVPTR(const float) noise;
+  DIT_DEVPTR(const DitStepParams) params;
+  DIT_DEVPTR(float) x_next;
+  long long n;
+} DitDiffusionStepArgs;
+
+#ifdef __cplusplus
+#define DIT_ABI_ASSERT(cond, what) static_assert(cond, what)
+#else
+#define DIT_ABI_ASSERT(cond, what) _Static_assert(cond, what)
+#endif
+DIT_ABI_ASSERT(sizeof(DitStepParams) == 64, "DitStepParams layout");
+DIT_ABI_ASSERT(sizeof(DitPatchArgs) == 24, "DitPatchArgs layout");
+DIT_ABI_ASSERT(sizeof(DitAddArgs) == 32, "DitAddArgs layout");
+DIT_ABI_ASSERT(sizeof(DitSiluArgs) == 24, "DitSiluArgs layout");
+DIT_ABI_ASSERT(sizeof(DitTimestepArgs) == 32, "DitTimestepArgs layout");
+DIT_ABI_ASSERT(sizeof(DitEmbeddingArgs) == 32, "DitEmbeddingArgs layout");
+DIT_ABI_ASSERT(sizeof(DitAdaLnArgs) == 104, "DitAdaLnArgs layout");
+DIT_ABI_ASSERT(sizeof(DitAttentionArgs) == 32, "DitAttentionArgs layout");
+DIT_ABI_ASSERT(sizeof(DitCfgMixArgs) == 40, "DitCfgMixArgs layout");
+DIT_ABI_ASSERT(sizeof(DitDiffusionStepArgs) == 48, "DitDiffusionStepArgs layout");
+#undef DIT_ABI_ASSERT
 
 #endif

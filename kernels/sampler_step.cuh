@@ -13,8 +13,12 @@
 namespace dit {
 
 template <int C_OUT, int HW>
-__global__ void cfg_mix_kernel(const float *__restrict__ out, long long n, int guided,
-                               const DitStepParams *__restrict__ params, float *__restrict__ dst) {
+__global__ void cfg_mix_kernel(const DitCfgMixArgs args) {
+  const float *__restrict__ out = args.out;
+  const DitStepParams *__restrict__ params = args.params;
+  float *__restrict__ dst = args.dst;
+  const long long n = args.n;
+  const int guided = args.guided;
   const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (i >= n * C_OUT * HW) return;
   const DitStepParams p = *params;
@@ -31,9 +35,11 @@ __global__ void cfg_mix_kernel(const float *__restrict__ out, long long n, int g
 }
 
 template <int C, int HW, bool LEARN_SIGMA>
-__global__ void diffusion_step_kernel(const float *__restrict__ x, const float *__restrict__ model_out,
-                                      const float *__restrict__ noise, long long n,
-                                      const DitStepParams *__restrict__ params, float *__restrict__ x_next) {
+__global__ void diffusion_step_kernel(const DitDiffusionStepArgs args) {
+  const float *__restrict__ x = args.x, *__restrict__ model_out = args.model_out, *__restrict__ noise = args.noise;
+  const DitStepParams *__restrict__ params = args.params;
+  float *__restrict__ x_next = args.x_next;
+  const long long n = args.n;
   constexpr int C_OUT = LEARN_SIGMA ? 2 * C : C;
   const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (i >= n * C * HW) return;

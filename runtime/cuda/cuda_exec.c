@@ -1,6 +1,6 @@
 /* cuda_exec.c: the plan's ops on the device, and the forward entry points
  * of the CUDA backend. Each op launches its kernel slot's template
- * instantiation with that template's exact parameter list (the templates in kernels/),
+ * instantiation with its family's parameter struct (kernels/kernel_abi.h),
  * on a grid computed from the op's shapes at this run's rows
  * (cuda_launch.h); a linear op is a cuBLASLt GEMM (cublaslt.h), followed by
  * the SiLU kernel when its activation is SiLU. Inputs reach the arena from
@@ -48,9 +48,9 @@ static DitStatus run_linear(CudaBackend *cb, size_t i, int64_t n, DitErr *err) {
                              cb->capturing, i, err);
   if (st || plan_attrs_LINEAR(op).act != PLAN_ACT_SILU) return st;
   uint32_t s = cb->cv->op_slot[i] != DIT_PLAN_NONE ? cb->cv->op_slot[i] : cb->silu_slot;
-  long long count = rows * cb->gemms[i].M;
-  void *args[] = {&y, &count, &y}; /* silu_kernel(x, count, out), in place */
-  return launch_elementwise(cb, i, s, count, args, err);
+  DitSiluArgs sa = {.x = y, .out = y, .count = rows * cb->gemms[i].M}; /* in place */
+  void *args[] = {&sa};
+  return launch_elementwise(cb, i, s, sa.count, args, err);
 }
 
 /* Op i: forward ops for n rows, sampler ops for n images (DitStepParams at params). */
@@ -60,70 +60,75 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
   if (op->kind == PLAN_OP_LINEAR) return run_linear(cb, i, n, err);
   uint32_t s = cb->cv->op_slot[i];
   CUdeviceptr a = cuda_value_ptr(cb, in[0]), out = cuda_value_ptr(cb, op->out);
-  long long ln = n;                             /* the kernels' `long long n` */
-  long long count = vnumel(cb, op->out, n);     /* one thread per output element */
+  long long count = vnumel(cb, op->out, n); /* one thread per output element */
+  /* each family takes one struct by value (kernels/kernel_abi.h) */
   switch ((PlanOpKind)op->kind) {
-  case PLAN_OP_PATCHIFY:   /* patchify_kernel<C,H,W,P>(x, n, out) */
-  case PLAN_OP_UNPATCHIFY: /* unpatchify_kernel<C,G,P>(x, n, out) */
+  case PLAN_OP_PATCHIFY:   /* patchify_kernel<C,H,W,P> */
+  case PLAN_OP_UNPATCHIFY: /* unpatchify_kernel<C,G,P> */
   {
-    void *args[] = {&a, &ln, &out};
+    DitPatchArgs p = {.x = a, .out = out, .n = n};
+    void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }
-  case PLAN_OP_ADD: { /* add_kernel<NB>(a, b, count, out) */
-    CUdeviceptr b = cuda_value_ptr(cb, in[1]);
-    void *args[] = {&a, &b, &count, &out};
+  case PLAN_OP_ADD: { /* add_kernel<NB> */
+    DitAddArgs p = {.a = a, .b = cuda_value_ptr(cb, in[1]), .out = out, .count = count};
+    void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }
-  case PLAN_OP_SILU: { /* silu_kernel(x, count, out) */
-    void *args[] = {&a, &count, &out};
+  case PLAN_OP_SILU: {
+    DitSiluArgs p = {.x = a, .out = out, .count = count};
+    void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }
-  case PLAN_OP_TIMESTEP_FREQ: { /* timestep_freq_kernel<HALF>(t, freqs, n, out) */
-    CUdeviceptr freqs = cb->freqs + cb->freq_offset[i];
-    void *args[] = {&a, &freqs, &ln, &out};
+  case PLAN_OP_TIMESTEP_FREQ: { /* timestep_freq_kernel<HALF> */
+    DitTimestepArgs p = {.t = a, .freqs = cb->freqs + cb->freq_offset[i], .out = out, .n = n};
+    void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }
-  case PLAN_OP_EMBEDDING: { /* embedding_kernel<D>(table, ids, n, out) */
-    CUdeviceptr ids = cuda_value_ptr(cb, in[1]);
-    void *args[] = {&a, &ids, &ln, &out};
+  case PLAN_OP_EMBEDDING: { /* embedding_kernel<D> */
+    DitEmbeddingArgs p = {.table = a, .ids = cuda_value_ptr(cb, in[1]), .out = out, .n = n};
+    void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }
   case PLAN_OP_LN_MODULATE:
-  case PLAN_OP_RES_GATE_LN_MODULATE: {
-    /* adaln_norm_kernel<D,THREADS,RESIDUAL>(x, h, gmod, gmod_cols, gate_col, mod, mod_cols,
-     *                                       shift_col, scale_col, eps, tokens, r, out) */
+  case PLAN_OP_RES_GATE_LN_MODULATE: { /* adaln_norm_kernel<D,THREADS,RESIDUAL> */
     int res = op->kind == PLAN_OP_RES_GATE_LN_MODULATE;
     uint32_t mod_id = res ? in[3] : in[1];
-    CUdeviceptr h = res ? cuda_value_ptr(cb, in[1]) : 0, gmod = res ? cuda_value_ptr(cb, in[2]) : 0;
-    CUdeviceptr r = res ? cuda_value_ptr(cb, op->out2) : 0, mod = cuda_value_ptr(cb, mod_id);
     PlanAttrs_LN_MODULATE lm = plan_attrs_LN_MODULATE(op); /* the residual kind's first attributes too */
-    long long gmod_cols = res ? vdim(cb, in[2], 1, n) : 0;
-    long long gate_col = res ? plan_attrs_RES_GATE_LN_MODULATE(op).gate_col : 0;
-    long long mod_cols = vdim(cb, mod_id, 1, n), shift_col = lm.shift_col, scale_col = lm.scale_col;
-    long long tokens = vdim(cb, in[0], 1, n);
-    float eps = (float)lm.eps;
-    void *args[] = {&a, &h, &gmod, &gmod_cols, &gate_col, &mod, &mod_cols, &shift_col, &scale_col, &eps,
-                    &tokens, &r, &out};
+    DitAdaLnArgs p = {.x = a, .mod = cuda_value_ptr(cb, mod_id), .out = out, .mod_cols = vdim(cb, mod_id, 1, n),
+                      .shift_col = lm.shift_col, .scale_col = lm.scale_col, .tokens = vdim(cb, in[0], 1, n),
+                      .eps = (float)lm.eps};
+    if (res) {
+      p.h = cuda_value_ptr(cb, in[1]);
+      p.gmod = cuda_value_ptr(cb, in[2]);
+      p.r = cuda_value_ptr(cb, op->out2);
+      p.gmod_cols = vdim(cb, in[2], 1, n);
+      p.gate_col = plan_attrs_RES_GATE_LN_MODULATE(op).gate_col;
+    }
+    void *args[] = {&p};
     CudaLaunchDims d;
-    if (cuda_dims_rows(n * tokens, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "adaln_norm", err);
+    if (cuda_dims_rows(n * p.tokens, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "adaln_norm", err);
     return launch(cb, s, &d, args, err);
   }
-  case PLAN_OP_ATTENTION: { /* attention_simt_kernel<HD,WARPS,BLOCK_N>(qkv, T, H, scale, out) */
-    int T = (int)vdim(cb, in[0], 1, n), H = (int)plan_attrs_ATTENTION(op).heads;
-    float scale = (float)plan_attrs_ATTENTION(op).scale;
-    void *args[] = {&a, &T, &H, &scale, &out};
+  case PLAN_OP_ATTENTION: { /* attention_simt_kernel<HD,WARPS,BLOCK_N> */
+    PlanAttrs_ATTENTION at = plan_attrs_ATTENTION(op);
+    DitAttentionArgs p = {.qkv = a, .out = out, .T = (int32_t)vdim(cb, in[0], 1, n), .H = (int32_t)at.heads,
+                          .scale = (float)at.scale};
+    void *args[] = {&p};
     CudaLaunchDims d;
-    if (cuda_dims_attention(n, T, H, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "attention", err);
+    if (cuda_dims_attention(n, p.T, p.H, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "attention", err);
     return launch(cb, s, &d, args, err);
   }
-  case PLAN_OP_CFG_MIX: { /* cfg_mix_kernel<C_OUT,HW>(out, n, guided, params, dst) */
-    int guided = (int)plan_attrs_CFG_MIX(op).guided_channels;
-    void *args[] = {&a, &ln, &guided, &params, &out};
+  case PLAN_OP_CFG_MIX: { /* cfg_mix_kernel<C_OUT,HW> */
+    DitCfgMixArgs p = {.out = a, .params = params, .dst = out, .n = n,
+                       .guided = (int32_t)plan_attrs_CFG_MIX(op).guided_channels};
+    void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }
-  case PLAN_OP_DIFFUSION_STEP: { /* diffusion_step_kernel<C,HW,LEARN_SIGMA>(x, model_out, noise, n, params, x_next) */
-    CUdeviceptr mo = cuda_value_ptr(cb, in[1]), noise = cuda_value_ptr(cb, in[2]);
-    void *args[] = {&a, &mo, &noise, &ln, &params, &out};
+  case PLAN_OP_DIFFUSION_STEP: { /* diffusion_step_kernel<C,HW,LEARN_SIGMA> */
+    DitDiffusionStepArgs p = {.x = a, .model_out = cuda_value_ptr(cb, in[1]), .noise = cuda_value_ptr(cb, in[2]),
+                              .params = params, .x_next = out, .n = n};
+    void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }
   case PLAN_OP_LINEAR: case PLAN_OP_Q_SAMPLE: case PLAN_OP_DIFFUSION_LOSS: case PLAN_OP_LOSS_GRAD:
