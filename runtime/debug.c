@@ -53,13 +53,9 @@ DitStatus dit_debug_read_value(DitRuntime *rt, uint32_t value_id, float *dst) {
   if (rt->last_rows < 1)
     return rt_fail(rt, dit_err(&rt->err, DIT_ERR_ARG, "no forward has run yet"));
   int64_t n = value_rows(rt, value_id);
-  if (rt->cuda) return rt_fail(rt, cuda_backend_read_value(rt->cuda, value_id, n, dst, &rt->err));
-  memcpy(dst, exec_value(&rt->ex, value_id), (size_t)value_bytes_at(rt, value_id, n));
-  return DIT_OK;
+  return rt_fail(rt, rt->be->vt->fetch(rt->be, value_id, n, dst, &rt->err));
 }
 
 DitStatus dit_debug_poison(DitRuntime *rt) {
-  if (rt->cuda) return rt_fail(rt, cuda_backend_poison(rt->cuda, &rt->err));
-  memset(rt->ex.arena, 0xFF, rt->pv.arena_bytes);
-  return DIT_OK;
+  return rt_fail(rt, rt->be->vt->poison(rt->be, &rt->err));
 }

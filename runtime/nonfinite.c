@@ -1,11 +1,12 @@
 /* nonfinite.c: NaN and infinity in results. The public calls check what
  * they return once per call (forward), step (sampling) or batch (loss); on
- * a failure the CPU backend re-runs the same ops one at a time over the same
- * inputs and names the first op whose result is not finite, with the weight
- * it read. Never on the hot path: the scan of a result is O(output), the
+ * a failure the backend (CPU or GPU) re-runs the same ops one at a time over
+ * the same inputs and names the first op whose result is not finite, with
+ * the weight it read. Never on the hot path: the scan of a result is O(output), the
  * re-run happens only after a failure. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nonfinite.h"
@@ -28,23 +29,40 @@ static const char *weight_name(const PlanView *pv, uint32_t id) {
   return NULL;
 }
 
-static int value_finite(const Executor *e, uint32_t id, int64_t n) {
-  if (id == DIT_PLAN_NONE || e->pv->values[id].dtype != PLAN_VDT_F32) return 1;
-  return rt_first_nonfinite(exec_value(e, id), exec_numel(e, id, n)) < 0;
+/* Whether value id holds only finite floats at n rows (non-float values: yes). */
+static DitStatus value_finite(Backend *be, const PlanView *pv, uint32_t id, int64_t n, int *finite, DitErr *err) {
+  *finite = 1;
+  if (id == DIT_PLAN_NONE || pv->values[id].dtype != PLAN_VDT_F32) return DIT_OK;
+  const PlanValue *v = &pv->values[id];
+  int64_t count = 1;
+  for (uint32_t k = 0; k < v->rank; k++) count *= k == 0 && v->batch_major ? n : v->dims[k];
+  float *buf = malloc((size_t)count * sizeof(float) + 1);
+  if (!buf) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  DitStatus st = be->vt->fetch(be, id, n, buf, err);
+  if (!st) *finite = rt_first_nonfinite(buf, count) < 0;
+  free(buf);
+  return st;
 }
 
-size_t rt_run_checked(const Executor *e, const NonfiniteRun *r) {
-  const PlanView *pv = e->pv;
+DitStatus rt_run_checked(Backend *be, const PlanView *pv, const NonfiniteRun *r, size_t *bad, DitErr *err) {
   size_t n_fwd = pv->io ? pv->io->n_forward_ops : pv->n_ops;
-  for (size_t i = r->begin; i < r->end; i++) {
+  BackendStage params = {.params = r->step};
+  DitStatus st = r->step ? be->vt->stage(be, &params, err) : DIT_OK;
+  *bad = SIZE_MAX;
+  for (size_t i = r->begin; i < r->end && !st; i++) {
     const PlanOp *op = &pv->ops[i];
-    int sampler = pv->io && i >= n_fwd;
+    int sampler = pv->io && i >= n_fwd, f1 = 1, f2 = 1;
     if (sampler && !r->update && op->kind != PLAN_OP_CFG_MIX) continue;
     int64_t n = sampler ? r->n_images : r->rows;
-    exec_op(e, i, n, sampler ? r->step : NULL);
-    if (!value_finite(e, op->out, n) || !value_finite(e, op->out2, n)) return i;
+    st = be->vt->run(be, i, i + 1, n, err);
+    if (!st) st = value_finite(be, pv, op->out, n, &f1, err);
+    if (!st) st = value_finite(be, pv, op->out2, n, &f2, err);
+    if (!st && (!f1 || !f2)) {
+      *bad = i;
+      break;
+    }
   }
-  return SIZE_MAX;
+  return st;
 }
 
 DitStatus rt_nonfinite_error(DitErr *err, const PlanView *pv, const char *what, size_t op_index) {

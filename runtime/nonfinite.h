@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "executor.h"
+#include "backend.h"
 
 /* Index of the first NaN or infinity in p[0, n), or -1. */
 int64_t rt_first_nonfinite(const float *p, int64_t n);
@@ -20,10 +20,11 @@ typedef struct NonfiniteRun {
   int update;
 } NonfiniteRun;
 
-/* Runs the ops, checking each result; the index of the first op whose
- * result (out or out2) is not finite, or SIZE_MAX. The inputs must be staged
- * as for the run that failed. */
-size_t rt_run_checked(const Executor *e, const NonfiniteRun *r);
+/* Runs the ops on be one by one, checking each result: *bad is the index of
+ * the first op whose result (out or out2) is not finite, or SIZE_MAX. The
+ * inputs must be staged as for the run that failed; step, when set, is
+ * staged first. */
+DitStatus rt_run_checked(Backend *be, const PlanView *pv, const NonfiniteRun *r, size_t *bad, DitErr *err);
 
 /* "WHAT is not finite: op K (linear, weight 'blocks.0.attn.qkv.weight') is
  * the first ...", DIT_ERR_NONFINITE. op_index SIZE_MAX: not reproduced. */

@@ -70,7 +70,7 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
     /* auto: the GPU when there is one and the plan has its kernels, else the CPU
      * (dit_last_error then says why) */
     DitErr ce = {0};
-    DitStatus cs = cuda_backend_open(&rt->pv, opts, &rt->cuda, &ce);
+    DitStatus cs = backend_cuda_open(&rt->pv, opts, &rt->be, &ce);
     if (cs && want_cuda) {
       st = dit_err(&e, cs, "device 'cuda': %s", ce.msg);
       goto fail;
@@ -89,17 +89,28 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
   ex->pv = &rt->pv;
   ex->cpu.n_threads = threads;
   ex->cpu.scratch_per_thread = exec_scratch_per_thread(&rt->pv);
-  ex->weights = alloc_zeroed(rt->pv.weight_bytes); /* on CUDA, the host copy that checkpoints bind into */
-  if (!rt->cuda) {
+  ex->weights = alloc_zeroed(rt->pv.weight_bytes); /* on a GPU, the host copy that checkpoints bind into */
+  rt->on_cpu = !rt->be;
+  if (rt->on_cpu) {
     ex->arena = alloc_zeroed(rt->pv.arena_bytes);
     ex->cpu.scratch = alloc_zeroed((size_t)threads * (size_t)ex->cpu.scratch_per_thread * sizeof(float));
   }
   if (rt->pv.train) ex->grads = alloc_zeroed(rt->pv.grad_bytes);
-  if ((!rt->cuda && (!ex->arena || !ex->cpu.scratch)) || !ex->weights || (rt->pv.train && !ex->grads)) {
+  const PlanModel *m = rt->pv.model;
+  size_t rows = rt->pv.header->max_batch;
+  rt->host_t = calloc(rows, sizeof(int64_t));
+  rt->host_y = calloc(rows, sizeof(int64_t));
+  rt->host_noise = calloc(rows * (size_t)(m->in_channels * m->latent_size * m->latent_size), sizeof(float));
+  if ((rt->on_cpu && (!ex->arena || !ex->cpu.scratch)) || !ex->weights || (rt->pv.train && !ex->grads) ||
+      !rt->host_t || !rt->host_y || !rt->host_noise) {
     st = dit_err(&e, DIT_ERR_NOMEM, "%s: cannot allocate %llu bytes of activations and %llu bytes of weights",
                  plan_path, (unsigned long long)rt->pv.arena_bytes,
                  (unsigned long long)rt->pv.weight_bytes);
     goto fail;
+  }
+  if (rt->on_cpu) {
+    st = backend_cpu_open(ex, &rt->be, &e);
+    if (st) goto fail;
   }
   if (rt->pv.train) {
     st = rt_train_init(rt, &e);
@@ -139,7 +150,7 @@ DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path) {
   st = dit_weights_bind(ck, req, pv->n_weights, &geo, &rt->err);
   if (!st) st = rt_check_weights_finite(pv, rt->ex.weights, &rt->err);
   if (st) dit_err_context(&rt->err, "%s", checkpoint_path);
-  if (!st && rt->cuda) st = cuda_backend_upload_weights(rt->cuda, rt->ex.weights, &rt->err);
+  if (!st) st = rt->be->vt->upload_weights(rt->be, rt->ex.weights, &rt->err);
   if (!st) rt->has_weights = 1, rt->weights_dirty = 0;
 done:
   free(req);
@@ -148,7 +159,7 @@ done:
 }
 
 const DitModelInfo *dit_model_info(const DitRuntime *rt) { return &rt->info; }
-const char *dit_device_name(const DitRuntime *rt) { return rt->cuda ? cuda_backend_name(rt->cuda) : "cpu"; }
+const char *dit_device_name(const DitRuntime *rt) { return rt->be->vt->name(rt->be); }
 const char *dit_last_error(const DitRuntime *rt) { return rt ? rt->err.msg : "no runtime"; }
 
 DitStatus rt_check_labels(DitRuntime *rt, const int64_t *y, int64_t n) {
@@ -158,19 +169,6 @@ DitStatus rt_check_labels(DitRuntime *rt, const int64_t *y, int64_t n) {
       return dit_err(&rt->err, DIT_ERR_ARG, "label %lld of row %lld is out of range [0, %lld]",
                      (long long)y[i], (long long)i, (long long)m->label_rows - 1);
   }
-  return DIT_OK;
-}
-
-DitStatus rt_stage_inputs(DitRuntime *rt, int64_t row0, int64_t n, const float *x,
-                          const int64_t *t, const int64_t *y) {
-  const PlanIO *io = rt->pv.io;
-  const PlanModel *m = rt->pv.model;
-  DitStatus st = rt_check_labels(rt, y, n);
-  if (st) return st;
-  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
-  memcpy((float *)exec_value(&rt->ex, io->x) + row0 * xs, x, (size_t)(n * xs) * sizeof(float));
-  memcpy((int64_t *)exec_value(&rt->ex, io->t) + row0, t, (size_t)n * sizeof(int64_t));
-  memcpy((int64_t *)exec_value(&rt->ex, io->y) + row0, y, (size_t)n * sizeof(int64_t));
   return DIT_OK;
 }
 
@@ -185,43 +183,54 @@ DitStatus rt_check_ready(DitRuntime *rt, int64_t rows) {
     return dit_err(&rt->err, DIT_ERR_ARG,
                    "a forward of %lld rows does not fit this plan (1 to %lld rows; compile with --batch)",
                    (long long)rows, (long long)rt->info.max_batch);
-  if (rt->cuda && rt->weights_dirty) { /* dit_weights_set since the last upload */
-    DitStatus st = cuda_backend_upload_weights(rt->cuda, rt->ex.weights, &rt->err);
+  if (rt->weights_dirty) { /* dit_weights_set since the last upload */
+    DitStatus st = rt->be->vt->upload_weights(rt->be, rt->ex.weights, &rt->err);
     if (st) return st;
     rt->weights_dirty = 0;
   }
   return DIT_OK;
 }
 
-/* A device result: checked, but only the CPU backend can re-run op by op. */
-static DitStatus check_output(DitRuntime *rt, const float *out, int64_t n, const char *what) {
-  int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
-  if (rt_first_nonfinite(out, n * os) < 0) return DIT_OK;
-  return dit_err(&rt->err, DIT_ERR_NONFINITE, "%s is not finite (NaN or infinity) on %s; run with --device cpu "
-                 "to find the op that produced it", what ? what : "the forward's output", dit_device_name(rt));
+/* The guidance mix ops of the sampler step (cfg_mix), at n images. */
+static DitStatus run_mix(DitRuntime *rt, int64_t n) {
+  DitStatus st = DIT_OK;
+  for (size_t i = rt->pv.io->n_forward_ops; i < rt->pv.n_ops && !st; i++)
+    if (rt->pv.ops[i].kind == PLAN_OP_CFG_MIX) st = rt->be->vt->run(rt->be, i, i + 1, n, &rt->err);
+  return st;
+}
+
+/* Rows [0, n) as given; with guidance, rows [n, 2n) the same x and t with the null label. */
+static DitStatus stage_rows(DitRuntime *rt, int64_t n, int guided, const float *x, const int64_t *t,
+                            const int64_t *y) {
+  DitStatus st = rt_check_labels(rt, y, n);
+  BackendStage cond = {.row0 = 0, .rows = n, .x = x, .t = t, .y = y};
+  if (!st) st = rt->be->vt->stage(rt->be, &cond, &rt->err);
+  if (st || !guided) return st;
+  for (int64_t i = 0; i < n; i++) rt->host_y[i] = rt->info.num_classes;
+  BackendStage unc = {.row0 = n, .rows = n, .x = x, .t = t, .y = rt->host_y};
+  return rt->be->vt->stage(rt->be, &unc, &rt->err);
+}
+
+/* A non-finite result: the same inputs again, op by op, name the op. */
+static DitStatus name_nonfinite(DitRuntime *rt, const char *what, int64_t n, int guided, const float *x,
+                                const int64_t *t, const int64_t *y, const DitStepParams *p) {
+  size_t bad = SIZE_MAX;
+  DitStatus st = stage_rows(rt, n, guided, x, t, y);
+  NonfiniteRun r = {0, guided ? rt->pv.n_ops : rt->pv.io->n_forward_ops, guided ? 2 * n : n, n, p, 0};
+  if (!st) st = rt_run_checked(rt->be, &rt->pv, &r, &bad, &rt->err);
+  return st ? st : rt_nonfinite_error(&rt->err, &rt->pv, what, bad);
 }
 
 DitStatus dit_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *t,
                       const int64_t *y, float *out) {
   DitStatus st = rt_check_ready(rt, n);
-  if (!st && rt->cuda) {
-    st = rt_check_labels(rt, y, n);
-    if (!st) st = cuda_backend_forward(rt->cuda, n, x, t, y, out, &rt->err);
-    if (!st) rt->last_rows = rt->last_n = n;
-    if (!st) st = check_output(rt, out, n, NULL);
-    return rt_fail(rt, st);
-  }
-  if (!st) st = rt_stage_inputs(rt, 0, n, x, t, y);
-  if (st) return rt_fail(rt, st);
-  rt->last_rows = rt->last_n = n;
-  exec_forward(&rt->ex, n);
+  if (!st) st = stage_rows(rt, n, 0, x, t, y);
+  if (!st) st = rt->be->vt->run(rt->be, 0, rt->pv.io->n_forward_ops, n, &rt->err);
+  if (!st) rt->last_rows = rt->last_n = n;
+  if (!st) st = rt->be->vt->fetch(rt->be, rt->pv.io->out, n, out, &rt->err);
   int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
-  memcpy(out, exec_value(&rt->ex, rt->pv.io->out), (size_t)(n * os) * sizeof(float));
-  if (rt_first_nonfinite(out, n * os) >= 0) { /* the same inputs again, op by op */
-    st = rt_stage_inputs(rt, 0, n, x, t, y);
-    NonfiniteRun r = {0, rt->pv.io->n_forward_ops, n, n, NULL, 0};
-    if (!st) st = rt_nonfinite_error(&rt->err, &rt->pv, "the forward's output", rt_run_checked(&rt->ex, &r));
-  }
+  if (!st && rt_first_nonfinite(out, n * os) >= 0)
+    st = name_nonfinite(rt, "the forward's output", n, 0, x, t, y, NULL);
   return rt_fail(rt, st);
 }
 
@@ -230,40 +239,26 @@ DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64
   DitStatus st = rt_check_ready(rt, 2 * n);
   if (!st && !rt->info.has_null_class)
     st = dit_err(&rt->err, DIT_ERR_ARG, "guidance needs the null class: this model has class_dropout 0");
-  if (!st && rt->cuda) {
-    st = rt_check_labels(rt, y, n);
-    if (!st)
-      st = cuda_backend_forward_cfg(rt->cuda, n, x, t, y, rt->info.num_classes, cfg_scale, out, &rt->err);
-    if (!st) rt->last_rows = 2 * n, rt->last_n = n;
-    if (!st) st = check_output(rt, out, n, NULL);
-    return rt_fail(rt, st);
-  }
-  /* rows [0, n): conditional; rows [n, 2n): the same x and t with the null label */
-  if (!st) st = rt_stage_inputs(rt, 0, n, x, t, y);
-  if (!st) st = rt_stage_inputs(rt, n, n, x, t, y);
-  if (st) return rt_fail(rt, st);
-  int64_t *ya = exec_value(&rt->ex, rt->pv.io->y);
-  for (int64_t i = 0; i < n; i++) ya[n + i] = rt->info.num_classes;
-  rt->last_rows = 2 * n, rt->last_n = n;
-  exec_forward(&rt->ex, 2 * n);
   DitStepParams p = {.use_cfg = 1, .cfg_scale = cfg_scale};
-  exec_sampler(&rt->ex, n, &p, 0); /* the guidance mix only */
-  const PlanOp *mix = &rt->pv.ops[rt->pv.io->n_forward_ops];
+  BackendStage params = {.params = &p};
+  if (!st) st = stage_rows(rt, n, 1, x, t, y);
+  if (!st) st = rt->be->vt->run(rt->be, 0, rt->pv.io->n_forward_ops, 2 * n, &rt->err);
+  if (!st) st = rt->be->vt->stage(rt->be, &params, &rt->err);
+  if (!st) st = run_mix(rt, n); /* the guidance mix only */
+  if (!st) rt->last_rows = 2 * n, rt->last_n = n;
+  if (!st) st = rt->be->vt->fetch(rt->be, rt->pv.ops[rt->pv.io->n_forward_ops].out, n, out, &rt->err);
   int64_t os = rt->info.out_channels * rt->info.latent_size * rt->info.latent_size;
-  memcpy(out, exec_value(&rt->ex, mix->out), (size_t)(n * os) * sizeof(float));
-  if (rt_first_nonfinite(out, n * os) >= 0) { /* the same inputs again, op by op */
-    st = rt_stage_inputs(rt, 0, n, x, t, y);
-    if (!st) st = rt_stage_inputs(rt, n, n, x, t, y);
-    for (int64_t i = 0; i < n; i++) ya[n + i] = rt->info.num_classes;
-    NonfiniteRun r = {0, rt->pv.n_ops, 2 * n, n, &p, 0};
-    if (!st) st = rt_nonfinite_error(&rt->err, &rt->pv, "the guided forward's output", rt_run_checked(&rt->ex, &r));
-  }
+  if (!st && rt_first_nonfinite(out, n * os) >= 0)
+    st = name_nonfinite(rt, "the guided forward's output", n, 1, x, t, y, &p);
   return rt_fail(rt, st);
 }
 
 void dit_close(DitRuntime *rt) {
   if (!rt) return;
-  cuda_backend_close(rt->cuda); /* before the plan view it reads */
+  if (rt->be) rt->be->vt->close(rt->be); /* before the plan view it reads */
+  free(rt->host_t);
+  free(rt->host_y);
+  free(rt->host_noise);
   free(rt->ex.arena);
   free(rt->ex.weights);
   free(rt->ex.cpu.scratch);

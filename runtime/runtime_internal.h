@@ -4,17 +4,20 @@
 #ifndef DIT_RUNTIME_INTERNAL_H
 #define DIT_RUNTIME_INTERNAL_H
 
-#include "cuda/cuda_backend.h"
+#include "backend.h"
 #include "dit/dit.h"
 #include "executor.h"
 
 struct DitRuntime {
   PlanView pv;
-  Executor ex;            /* the CPU backend; on CUDA only ex.weights (the host copy) is allocated */
-  CudaBackend *cuda;      /* the device backend, or NULL: the CPU runs the plan */
+  Executor ex;            /* the CPU executor; on a GPU only ex.weights (the host copy) is allocated */
+  Backend *be;            /* what runs the plan: the CPU executor or a device (backend.h) */
+  int on_cpu;             /* be is the CPU executor */
+  int64_t *host_t, *host_y; /* [max_batch]: a call's timesteps and labels as the backend takes them */
+  float *host_noise;      /* [max_batch, C, H, W]: a sampler step's noise */
   DitModelInfo info;
   int has_weights;
-  int weights_dirty;      /* CUDA: the host weights changed since the last upload */
+  int weights_dirty;      /* the host weights changed since the last upload */
   int64_t last_rows, last_n; /* the last run: rows of its forward, images of its sampler ops */
   DitErr err;
   DitLossTable loss_table; /* training plans: the training diffusion's coefficients */
@@ -30,8 +33,5 @@ DitStatus rt_fail(DitRuntime *rt, DitStatus st);
 DitStatus rt_check_ready(DitRuntime *rt, int64_t rows);
 /* Every label in [0, label_rows). */
 DitStatus rt_check_labels(DitRuntime *rt, const int64_t *y, int64_t n);
-/* Checks the labels, then copies x, t and y into the arena rows [row0, row0 + n). */
-DitStatus rt_stage_inputs(DitRuntime *rt, int64_t row0, int64_t n, const float *x, const int64_t *t,
-                          const int64_t *y);
 
 #endif

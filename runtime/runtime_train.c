@@ -117,7 +117,9 @@ DitStatus dit_loss(DitRuntime *rt, int64_t n, const float *x0, const int64_t *t,
   if (rt_first_nonfinite(losses, n) >= 0) { /* the same batch again, op by op, to the loss */
     stage_batch(rt, n, x0, t, y, noise);
     NonfiniteRun r = {0, tr->n_loss_ops, n, n, NULL, 0};
-    st = rt_nonfinite_error(&rt->err, &rt->pv, "the loss", rt_run_checked(&rt->ex, &r));
+    size_t bad = SIZE_MAX;
+    st = rt_run_checked(rt->be, &rt->pv, &r, &bad, &rt->err); /* training plans run on the CPU executor */
+    if (!st) st = rt_nonfinite_error(&rt->err, &rt->pv, "the loss", bad);
   }
   return rt_fail(rt, st);
 }

@@ -1,6 +1,8 @@
 /* cuda_backend.c: opening and closing the CUDA backend (device, primary
  * context, stream, kernel modules, cuBLASLt GEMMs, every device buffer),
- * the weight upload and the debug reads (see cuda_backend.h). */
+ * the weight upload and the debug poison, and its table of the backend
+ * interface (backend.h; staging and ops in cuda_exec.c, the sampler step in
+ * cuda_sample.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <stdio.h>
@@ -131,9 +133,8 @@ static DitStatus alloc_buffers(CudaBackend *cb, DitErr *err) {
   float *table = NULL;
   int64_t rows = pv->header->max_batch;
   int64_t xs = m->in_channels * m->latent_size * m->latent_size;
-  CudaStageLayout l;
-  cuda_stage_layout(rows, rows * xs, rows * xs, &l);
-  cb->stage_bytes = l.bytes;
+  cuda_stage_layout(rows, rows * xs, rows * xs, &cb->layout); /* every staging call uses it */
+  cb->stage_bytes = cb->layout.bytes;
   CU_TRY(&cb->drv, err, cuMemAlloc(&cb->arena, pv->arena_bytes ? pv->arena_bytes : 256));
   CU_TRY(&cb->drv, err, cuMemAlloc(&cb->weights, pv->weight_bytes ? pv->weight_bytes : 256));
   CU_TRY(&cb->drv, err, cuMemAlloc(&cb->workspace, CUDA_WORKSPACE_BYTES));
@@ -149,7 +150,7 @@ static DitStatus alloc_buffers(CudaBackend *cb, DitErr *err) {
   for (size_t i = 0; i < pv->n_ops; i++)
     if (pv->ops[i].kind == PLAN_OP_TIMESTEP_FREQ) {
       cb->freq_offset[i] = total;
-      total += ((uint64_t)pv->ops[i].i[0] / 2 * sizeof(float) + 255) / 256 * 256;
+      total += ((uint64_t)plan_attrs_TIMESTEP_FREQ(&pv->ops[i]).freq_dim / 2 * sizeof(float) + 255) / 256 * 256;
     }
   if (!total) return DIT_OK;
   CU_TRY(&cb->drv, err, cuMemAlloc(&cb->freqs, total));
@@ -157,7 +158,8 @@ static DitStatus alloc_buffers(CudaBackend *cb, DitErr *err) {
   if (!table) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   for (size_t i = 0; i < pv->n_ops; i++)
     if (pv->ops[i].kind == PLAN_OP_TIMESTEP_FREQ)
-      dit_timestep_freqs(pv->ops[i].i[0] / 2, pv->ops[i].f[0], table + cb->freq_offset[i] / sizeof(float));
+      dit_timestep_freqs(plan_attrs_TIMESTEP_FREQ(&pv->ops[i]).freq_dim / 2,
+                         plan_attrs_TIMESTEP_FREQ(&pv->ops[i]).max_period, table + cb->freq_offset[i] / sizeof(float));
   CU_TRY(&cb->drv, err, cuMemcpyHtoDAsync(cb->freqs, table, total, cb->stream));
   CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
 fail:
@@ -192,11 +194,15 @@ static DitStatus init_gemms(CudaBackend *cb, DitErr *err) {
   return DIT_OK;
 }
 
-DitStatus cuda_backend_open(const PlanView *pv, const DitOptions *opts, CudaBackend **out, DitErr *err) {
+static void cuda_close(Backend *b);
+static const BackendVt *cuda_vt(void);
+
+DitStatus backend_cuda_open(const PlanView *pv, const DitOptions *opts, Backend **out, DitErr *err) {
   DitStatus st = DIT_OK;
   *out = NULL;
   CudaBackend *cb = calloc(1, sizeof *cb);
   if (!cb) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  cb->base.vt = cuda_vt();
   cb->pv = pv;
   st = cuda_driver_open(&cb->drv, err);
   if (st) goto fail;
@@ -221,7 +227,7 @@ DitStatus cuda_backend_open(const PlanView *pv, const DitOptions *opts, CudaBack
   if (st) goto fail;
   cb->sync_each_op = opts && opts->cuda_sync;
   cb->use_graph = !(opts && opts->cuda_no_graph);
-  *out = cb;
+  *out = &cb->base;
   return DIT_OK;
 fail:
   if (cb->ctx) { /* which driver refused: an image from a newer toolkit than the driver fails to load */
@@ -232,16 +238,18 @@ fail:
   if (st == DIT_ERR_NOMEM && cb->name[0])
     dit_err_context(err, "%s: the plan needs %" PRIu64 " bytes of activations and %" PRIu64 " of weights",
                     cb->name, pv->arena_bytes, pv->weight_bytes);
-  cuda_backend_close(cb);
+  cuda_close(&cb->base);
   return st;
 }
 
-void cuda_backend_close(CudaBackend *cb) {
+static void cuda_close(Backend *b) {
+  CudaBackend *cb = (CudaBackend *)(void *)b;
   if (!cb) return;
   CudaDriver *d = &cb->drv;
   if (cb->ctx) {
     d->cuCtxSetCurrent(cb->ctx);
     if (cb->stream) d->cuStreamSynchronize(cb->stream);
+    cuda_end_steps(b);
     if (cb->gemms)
       for (size_t i = 0; i < cb->pv->n_ops; i++) lt_gemm_free(&cb->lt, &cb->gemms[i]);
     cublaslt_close(&cb->lt);
@@ -264,9 +272,10 @@ void cuda_backend_close(CudaBackend *cb) {
   free(cb);
 }
 
-const char *cuda_backend_name(const CudaBackend *cb) { return cb->name; }
+static const char *cuda_name(const Backend *b) { return ((const CudaBackend *)(const void *)b)->name; }
 
-DitStatus cuda_backend_upload_weights(CudaBackend *cb, const void *weights, DitErr *err) {
+static DitStatus cuda_upload_weights(Backend *b, const void *weights, DitErr *err) {
+  CudaBackend *cb = (CudaBackend *)(void *)b;
   DitStatus st = cuda_enter(cb, err);
   if (st) return st;
   CU_TRY(&cb->drv, err, cuMemcpyHtoDAsync(cb->weights, weights, cb->pv->weight_bytes, cb->stream));
@@ -275,17 +284,21 @@ fail:
   return st;
 }
 
-DitStatus cuda_backend_read_value(CudaBackend *cb, uint32_t id, int64_t n, void *dst, DitErr *err) {
+DitStatus cuda_fetch(Backend *b, uint32_t id, int64_t n, void *dst, DitErr *err) {
+  CudaBackend *cb = (CudaBackend *)(void *)b;
   DitStatus st = cuda_enter(cb, err);
   if (st) return st;
   uint64_t bytes = cuda_value_bytes(cb->pv, id, n);
   CU_TRY(&cb->drv, err, cuMemcpyDtoHAsync(dst, cuda_value_ptr(cb, id), bytes, cb->stream));
   CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
-fail:
+  return DIT_OK;
+fail: /* launches fail asynchronously: the error surfaces here */
+  dit_err_context(err, "running the plan on %s (DIT_CUDA_SYNC=1 DIT_CUDA_GRAPH=0 name the failing op)", cb->name);
   return st;
 }
 
-DitStatus cuda_backend_poison(CudaBackend *cb, DitErr *err) {
+static DitStatus cuda_poison(Backend *b, DitErr *err) {
+  CudaBackend *cb = (CudaBackend *)(void *)b;
   DitStatus st = cuda_enter(cb, err);
   if (st) return st;
   CU_TRY(&cb->drv, err, cuMemsetD8Async(cb->arena, 0xFF, cb->pv->arena_bytes, cb->stream));
@@ -309,3 +322,9 @@ fail:
   return st;
 }
 
+
+static const BackendVt *cuda_vt(void) {
+  static const BackendVt vt = {cuda_name, cuda_upload_weights, cuda_stage,  cuda_run,  cuda_fetch,
+                               cuda_step, cuda_end_steps,      cuda_poison, cuda_close};
+  return &vt;
+}

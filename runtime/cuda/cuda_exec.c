@@ -164,78 +164,41 @@ fail:
   return st;
 }
 
-/* Staged t and y rows (and x rows when x_rows > 0) into their arena values. */
-static DitStatus unstage_inputs(CudaBackend *cb, const CudaStageLayout *l, int64_t rows, int64_t x_rows,
-                                DitErr *err) {
+/* The interface's staging (backend.h): the given rows into the pinned
+ * staging buffer, one copy to its device twin, then device copies into the
+ * values. The previous copy must have read the buffer first. */
+DitStatus cuda_stage(Backend *b, const BackendStage *s, DitErr *err) {
+  CudaBackend *cb = (CudaBackend *)(void *)b;
   const PlanIO *io = cb->pv->io;
   const PlanModel *m = cb->pv->model;
+  const CudaStageLayout *l = &cb->layout;
   uint64_t xs_bytes = (uint64_t)(m->in_channels * m->latent_size * m->latent_size) * sizeof(float);
-  DitStatus st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->t), cb->stage + l->t, (uint64_t)rows * 8, err);
-  if (!st) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->y), cb->stage + l->y, (uint64_t)rows * 8, err);
-  if (!st) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->x), cb->stage + l->x, (uint64_t)x_rows * xs_bytes, err);
-  return st;
-}
-
-/* Copies value id's first `bytes` to the host and waits. */
-static DitStatus fetch(CudaBackend *cb, uint32_t id, void *dst, uint64_t bytes, DitErr *err) {
-  DitStatus st = DIT_OK;
-  CU_TRY(&cb->drv, err, cuMemcpyDtoHAsync(dst, cuda_value_ptr(cb, id), bytes, cb->stream));
-  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
-  return DIT_OK;
-fail: /* launches fail asynchronously: the error surfaces here */
-  dit_err_context(err, "running the plan on %s (DIT_CUDA_SYNC=1 names the failing op)", cb->name);
-  return st;
-}
-
-/* Writes t, y and x rows [row0, row0 + n) of the host staging buffer. */
-static void put_rows(CudaBackend *cb, const CudaStageLayout *l, int64_t row0, int64_t n, const float *x,
-                     const int64_t *t, const int64_t *y, int64_t xs) {
-  memcpy(cb->host_stage + l->t + (uint64_t)row0 * 8, t, (size_t)n * 8);
-  if (y) memcpy(cb->host_stage + l->y + (uint64_t)row0 * 8, y, (size_t)n * 8);
-  memcpy(cb->host_stage + l->x + (uint64_t)(row0 * xs) * sizeof(float), x, (size_t)(n * xs) * sizeof(float));
-}
-
-DitStatus cuda_backend_forward(CudaBackend *cb, int64_t rows, const float *x, const int64_t *t,
-                               const int64_t *y, float *out, DitErr *err) {
-  const PlanModel *m = cb->pv->model;
-  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
-  int64_t os = m->out_channels * m->latent_size * m->latent_size;
-  CudaStageLayout l;
-  cuda_stage_layout(rows, 0, rows * xs, &l);
-  DitStatus st = cuda_enter(cb, err);
-  if (!st) st = cuda_wait_stage(cb, err); /* the previous copy has read the staging buffer */
-  if (st) return st;
-  put_rows(cb, &l, 0, rows, x, t, y, xs);
-  st = cuda_push_stage(cb, l.bytes, err);
-  if (!st) st = unstage_inputs(cb, &l, rows, rows, err);
-  if (!st) st = cuda_enqueue_ops(cb, 0, cb->pv->io->n_forward_ops, rows, 0, 0, err);
-  if (!st) st = fetch(cb, cb->pv->io->out, out, (uint64_t)(rows * os) * sizeof(float), err);
-  return st;
-}
-
-DitStatus cuda_backend_forward_cfg(CudaBackend *cb, int64_t n, const float *x, const int64_t *t,
-                                   const int64_t *y, int64_t null_class, float cfg_scale, float *out,
-                                   DitErr *err) {
-  const PlanView *pv = cb->pv;
-  const PlanModel *m = pv->model;
-  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
-  int64_t os = m->out_channels * m->latent_size * m->latent_size;
-  CudaStageLayout l;
-  cuda_stage_layout(2 * n, 0, 2 * n * xs, &l);
+  uint64_t r0 = (uint64_t)s->row0, rows = (uint64_t)s->rows;
+  unsigned char *h = cb->host_stage;
   DitStatus st = cuda_enter(cb, err);
   if (!st) st = cuda_wait_stage(cb, err);
   if (st) return st;
-  /* rows [0, n): conditional; rows [n, 2n): the same x and t with the null label */
-  put_rows(cb, &l, 0, n, x, t, y, xs);
-  put_rows(cb, &l, n, n, x, t, NULL, xs);
-  int64_t *ya = (int64_t *)(void *)(cb->host_stage + l.y);
-  for (int64_t i = 0; i < n; i++) ya[n + i] = null_class;
-  DitStepParams p = {.use_cfg = 1, .cfg_scale = cfg_scale};
-  memcpy(cb->host_stage + l.params, &p, sizeof p);
-  st = cuda_push_stage(cb, l.bytes, err);
-  if (!st) st = unstage_inputs(cb, &l, 2 * n, 2 * n, err);
-  if (!st) st = cuda_enqueue_ops(cb, 0, pv->io->n_forward_ops, 2 * n, 0, 0, err);
-  if (!st) st = cuda_enqueue_ops(cb, pv->io->n_forward_ops, pv->n_ops, n, cb->stage + l.params, 1, err);
-  if (!st) st = fetch(cb, pv->ops[pv->io->n_forward_ops].out, out, (uint64_t)(n * os) * sizeof(float), err);
+  if (s->t) memcpy(h + l->t + r0 * 8, s->t, rows * 8);
+  if (s->y) memcpy(h + l->y + r0 * 8, s->y, rows * 8);
+  if (s->noise) memcpy(h + l->noise + r0 * xs_bytes, s->noise, rows * xs_bytes);
+  if (s->x) memcpy(h + l->x + r0 * xs_bytes, s->x, rows * xs_bytes);
+  if (s->params) memcpy(h + l->params, s->params, sizeof *s->params);
+  st = cuda_push_stage(cb, l->bytes, err);
+  if (!st && s->t) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->t) + r0 * 8, cb->stage + l->t + r0 * 8, rows * 8, err);
+  if (!st && s->y) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->y) + r0 * 8, cb->stage + l->y + r0 * 8, rows * 8, err);
+  if (!st && s->noise)
+    st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->noise) + r0 * xs_bytes, cb->stage + l->noise + r0 * xs_bytes,
+                       rows * xs_bytes, err);
+  if (!st && s->x)
+    st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->x) + r0 * xs_bytes, cb->stage + l->x + r0 * xs_bytes,
+                       rows * xs_bytes, err);
+  return st;
+}
+
+/* Ops [first, end); the sampler ops read the staged DitStepParams. */
+DitStatus cuda_run(Backend *b, size_t first, size_t end, int64_t n, DitErr *err) {
+  CudaBackend *cb = (CudaBackend *)(void *)b;
+  DitStatus st = cuda_enter(cb, err);
+  if (!st) st = cuda_enqueue_ops(cb, first, end, n, cb->stage + cb->layout.params, 0, err);
   return st;
 }

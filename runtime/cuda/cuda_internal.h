@@ -6,13 +6,16 @@
 #define DIT_RUNTIME_CUDA_INTERNAL_H
 
 #include "cublaslt.h"
-#include "cuda_backend.h"
+#include "backend.h"
 #include "cuda_driver.h"
 #include "cuda_launch.h"
 
 enum { CUDA_WORKSPACE_BYTES = 32 << 20 }; /* cuBLASLt's one workspace */
 
+typedef struct CudaBackend CudaBackend;
+
 struct CudaBackend {
+  Backend base;        /* the interface (backend.h): first, so a Backend * is a CudaBackend * */
   const PlanView *pv;
   CudaDriver drv;
   CublasLt lt;
@@ -40,7 +43,18 @@ struct CudaBackend {
   int capturing;       /* inside cuStreamBeginCapture .. EndCapture */
   int sync_each_op;    /* DitOptions.cuda_sync: wait after every op and name the one that fails */
   int use_graph;       /* !DitOptions.cuda_no_graph: the sampler replays a CUDA graph */
+  CudaStageLayout layout; /* of host_stage, for max_batch rows */
+  CUgraph step_graph;  /* the sampler step recorded at step 1 of a run, and its executable */
+  CUgraphExec step_exec;
+  int64_t step_rows;   /* the rows it was recorded for */
 };
+
+/* The interface's calls (backend.h): cuda_exec.c and cuda_sample.c. */
+DitStatus cuda_stage(Backend *b, const BackendStage *s, DitErr *err);
+DitStatus cuda_run(Backend *b, size_t first, size_t end, int64_t n, DitErr *err);
+DitStatus cuda_fetch(Backend *b, uint32_t value, int64_t n, void *dst, DitErr *err);
+DitStatus cuda_step(Backend *b, const BackendStep *s, int *finite, DitErr *err);
+void cuda_end_steps(Backend *b);
 
 /* The device address of a value (arena or weights). */
 CUdeviceptr cuda_value_ptr(const CudaBackend *cb, uint32_t id);

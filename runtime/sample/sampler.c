@@ -1,8 +1,9 @@
-/* sampler.c: dit_sample, the reverse-diffusion loop. Each step: stage the
- * state (twice, with the null labels, under guidance) and the original
- * timestep, run the plan's forward, draw or take this step's noise, run the
- * plan's sampler ops (guidance mix + fused DDPM/DDIM update), copy the result
- * back into the state. Every buffer was allocated when the plan loaded. */
+/* sampler.c: dit_sample, the reverse-diffusion loop, once for every
+ * backend (backend.h). The host draws or takes each step's noise, computes
+ * the step's coefficients and hands the step to the backend, which runs the
+ * forward (twice the rows, with the null labels, under guidance), the
+ * plan's sampler ops (guidance mix + fused DDPM/DDIM update), and makes the
+ * result the new state. Every buffer was allocated when the plan loaded. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,33 +25,44 @@ int dit_sample_steps(DitRuntime *rt, const char *steps) {
   return n;
 }
 
-/* Step s gave a non-finite state: the same step again, one op at a time,
- * names the op (x still holds the step's input). */
+/* The noise of step s (0: the initial state) for n images into dst. */
+static void draw_noise(const DitSampleOptions *o, int s, int64_t count, int threads, float *dst) {
+  if (s > 0 && o->step_noise) memcpy(dst, o->step_noise + (int64_t)(s - 1) * count, (size_t)count * sizeof(float));
+  else if (s == 0 && o->noise) memcpy(dst, o->noise, (size_t)count * sizeof(float));
+  else dit_randn(o->seed, (uint64_t)s, dst, count, threads);
+}
+
+/* Step s gave a non-finite state (io.x still holds the step's input): the
+ * same step again, one op at a time, names the op. */
 static DitStatus step_nonfinite(DitRuntime *rt, const DiffusionSchedule *sched, int s, const DitSampleOptions *o,
-                                const DitStepParams *p, int64_t rows) {
+                                const BackendStep *st_in) {
   const PlanIO *io = rt->pv.io;
-  const DitModelInfo *mi = &rt->info;
-  int64_t n = o->n, xs = mi->in_channels * mi->latent_size * mi->latent_size;
+  Backend *be = rt->be;
+  size_t bad = SIZE_MAX;
+  int64_t n = st_in->n, rows = st_in->rows;
   int k = sched->n - 1 - s;
-  float *x = exec_value(&rt->ex, io->x);
-  int64_t *t = exec_value(&rt->ex, io->t), *y = exec_value(&rt->ex, io->y);
-  if (rows > n) memcpy(x + n * xs, x, (size_t)(n * xs) * sizeof(float));
-  for (int64_t r = 0; r < rows; r++) t[r] = sched->timestep_map[k];
-  memcpy(y, o->labels, (size_t)n * sizeof(int64_t));
-  for (int64_t i = n; i < rows; i++) y[i] = mi->num_classes;
-  NonfiniteRun fwd = {0, io->n_forward_ops, rows, n, p, 1};
-  size_t bad = rt_run_checked(&rt->ex, &fwd);
-  if (bad == SIZE_MAX) { /* the sampler ops, with the step's noise */
-    float *noise = exec_value(&rt->ex, io->noise);
-    if (o->step_noise) memcpy(noise, o->step_noise + (int64_t)s * n * xs, (size_t)(n * xs) * sizeof(float));
-    else dit_randn(o->seed, (uint64_t)s + 1, noise, n * xs, rt->ex.cpu.n_threads);
-    NonfiniteRun smp = {io->n_forward_ops, rt->pv.n_ops, rows, n, p, 1};
-    bad = rt_run_checked(&rt->ex, &smp);
+  /* the guided rows are a copy of the state: stage them from the host's copy of it */
+  int64_t xs = rt->info.in_channels * rt->info.latent_size * rt->info.latent_size;
+  float *x = malloc((size_t)(n * xs) * sizeof(float));
+  DitStatus st = x ? be->vt->fetch(be, io->x, n, x, &rt->err) : dit_err(&rt->err, DIT_ERR_NOMEM, "out of memory");
+  BackendStage in = {.row0 = n, .rows = rows - n, .x = x};
+  if (!st && rows > n) st = be->vt->stage(be, &in, &rt->err);
+  BackendStage ty = {.row0 = 0, .rows = rows, .t = st_in->t, .y = st_in->y};
+  if (!st) st = be->vt->stage(be, &ty, &rt->err);
+  NonfiniteRun fwd = {0, io->n_forward_ops, rows, n, st_in->params, 1};
+  if (!st) st = rt_run_checked(be, &rt->pv, &fwd, &bad, &rt->err);
+  if (!st && bad == SIZE_MAX) { /* the sampler ops, with the step's noise */
+    BackendStage nz = {.row0 = 0, .rows = n, .noise = st_in->noise};
+    NonfiniteRun smp = {io->n_forward_ops, rt->pv.n_ops, rows, n, st_in->params, 1};
+    st = be->vt->stage(be, &nz, &rt->err);
+    if (!st) st = rt_run_checked(be, &rt->pv, &smp, &bad, &rt->err);
   }
+  free(x);
+  if (st) return st;
   char what[96];
   snprintf(what, sizeof what, "sampling step %d of %d (timestep %lld)", s + 1, sched->n,
            (long long)sched->timestep_map[k]);
-  DitStatus st = rt_nonfinite_error(&rt->err, &rt->pv, what, bad);
+  st = rt_nonfinite_error(&rt->err, &rt->pv, what, bad);
   if (bad != SIZE_MAX && rt->pv.ops[bad].kind == PLAN_OP_DIFFUSION_STEP && o->sampler == DIT_DDIM && o->eta > 1)
     dit_err_context(&rt->err, "DDIM with eta %g > 1 asks for a negative variance", o->eta);
   return st;
@@ -58,68 +70,51 @@ static DitStatus step_nonfinite(DitRuntime *rt, const DiffusionSchedule *sched, 
 
 DitStatus dit_sample(DitRuntime *rt, const DitSampleOptions *o, float *out) {
   const DitModelInfo *mi = &rt->info;
-  const PlanIO *io = rt->pv.io;
+  Backend *be = rt->be;
   int use_cfg = o->cfg_scale > 1.0f;
   int64_t n = o->n, rows = use_cfg ? 2 * n : n;
+  int64_t xs = mi->in_channels * mi->latent_size * mi->latent_size; /* floats per image */
+  int threads = rt->ex.cpu.n_threads;
   DiffusionSchedule sched = {0};
   DitStatus st = rt_check_ready(rt, rows);
   if (!st && use_cfg && !mi->has_null_class)
     st = dit_err(&rt->err, DIT_ERR_ARG, "guidance needs the null class: this model has class_dropout 0");
   if (!st && o->sampler != DIT_DDPM && o->sampler != DIT_DDIM)
     st = dit_err(&rt->err, DIT_ERR_ARG, "unknown sampler %d", (int)o->sampler);
+  if (!st) st = rt_check_labels(rt, o->labels, n);
   if (!st) st = schedule_build(o->steps ? o->steps : "250", &sched, &rt->err);
   if (st) return rt_fail(rt, st);
-  if (rt->cuda) { /* the same loop on the device: one step captured as a CUDA graph, replayed (cuda/cuda_sample.c) */
-    st = rt_check_labels(rt, o->labels, n);
-    CudaSampleArgs a = {o, &sched, use_cfg, mi->learn_sigma, mi->num_classes, rt->ex.cpu.n_threads};
-    if (!st) st = cuda_backend_sample(rt->cuda, &a, out, &rt->err);
-    if (!st) rt->last_rows = rows, rt->last_n = n;
-    if (!st && rt_first_nonfinite(out, n * mi->in_channels * mi->latent_size * mi->latent_size) >= 0)
-      st = dit_err(&rt->err, DIT_ERR_NONFINITE, "the samples are not finite (NaN or infinity) on %s; run with "
-                   "--device cpu to find the step and op that produced them", dit_device_name(rt));
-    schedule_free(&sched);
-    return rt_fail(rt, st);
-  }
-
-  int64_t xs = mi->in_channels * mi->latent_size * mi->latent_size; /* floats per image */
-  float *x = exec_value(&rt->ex, io->x);                              // [rows, C, H, W]
-  int64_t *t = exec_value(&rt->ex, io->t), *y = exec_value(&rt->ex, io->y);
-  float *noise = exec_value(&rt->ex, io->noise);                      // [n, C, H, W]
-  const float *x_next = exec_value(&rt->ex, io->x_next);
-  int threads = rt->ex.cpu.n_threads;
 
   /* the state starts as the initial noise; labels, then the null rows under guidance */
-  st = rt_check_labels(rt, o->labels, n);
-  if (st) goto done;
-  if (o->noise) memcpy(x, o->noise, (size_t)(n * xs) * sizeof(float));
-  else dit_randn(o->seed, 0, x, n * xs, threads);
+  int64_t *t = rt->host_t, *y = rt->host_y;
+  float *noise = rt->host_noise; // [n, C, H, W]
+  memcpy(y, o->labels, (size_t)n * sizeof(int64_t));
+  for (int64_t i = 0; i < n && use_cfg; i++) y[n + i] = mi->num_classes;
+  draw_noise(o, 0, n * xs, threads, noise);
+  BackendStage init = {.row0 = 0, .rows = n, .x = noise};
+  st = be->vt->stage(be, &init, &rt->err);
+  rt->last_rows = rows, rt->last_n = n;
 
-  for (int s = 0; s < sched.n; s++) {
+  for (int s = 0; s < sched.n && !st; s++) {
     int k = sched.n - 1 - s; /* respaced index, from the noisiest */
-    if (use_cfg) memcpy(x + n * xs, x, (size_t)(n * xs) * sizeof(float));
-    /* t and y every step: the planner reuses their bytes once the embeddings have read them */
     for (int64_t r = 0; r < rows; r++) t[r] = sched.timestep_map[k]; /* the original timestep */
-    memcpy(y, o->labels, (size_t)n * sizeof(int64_t));
-    for (int64_t i = 0; i < n && use_cfg; i++) y[n + i] = mi->num_classes;
-    rt->last_rows = rows, rt->last_n = n;
-    exec_forward(&rt->ex, rows);
-    if (o->step_noise) memcpy(noise, o->step_noise + (int64_t)s * n * xs, (size_t)(n * xs) * sizeof(float));
-    else dit_randn(o->seed, (uint64_t)s + 1, noise, n * xs, threads);
+    draw_noise(o, s + 1, n * xs, threads, noise);
     DitStepParams p;
     schedule_step_params(&sched, k, o->sampler == DIT_DDIM ? DIT_SAMPLER_DDIM : DIT_SAMPLER_DDPM,
                          mi->learn_sigma, o->eta, &p);
     p.use_cfg = use_cfg;
     p.cfg_scale = o->cfg_scale;
-    exec_sampler(&rt->ex, n, &p, 1);
-    if (rt_first_nonfinite(x_next, n * xs) >= 0) { /* x still holds the step's input: run it again, op by op */
-      st = step_nonfinite(rt, &sched, s, o, &p, rows);
-      goto done;
-    }
-    memcpy(x, x_next, (size_t)(n * xs) * sizeof(float));
-    if (o->progress) o->progress(o->progress_ctx, s + 1, sched.n);
+    BackendStep step = {s, n, rows, t, y, noise, &p};
+    int finite = 1;
+    st = be->vt->step(be, &step, &finite, &rt->err);
+    if (!st && !finite) st = step_nonfinite(rt, &sched, s, o, &step);
+    if (!st && o->progress) o->progress(o->progress_ctx, s + 1, sched.n);
   }
-  memcpy(out, x, (size_t)(n * xs) * sizeof(float));
-done:
+  be->vt->end_steps(be);
+  if (!st) st = be->vt->fetch(be, rt->pv.io->x, n, out, &rt->err);
+  if (!st && rt_first_nonfinite(out, n * xs) >= 0) /* a backend that does not check each step */
+    st = dit_err(&rt->err, DIT_ERR_NONFINITE, "the samples are not finite (NaN or infinity) on %s; run with "
+                 "--device cpu to find the step and op that produced them", dit_device_name(rt));
   schedule_free(&sched);
   return rt_fail(rt, st);
 }
