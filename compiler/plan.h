@@ -35,6 +35,8 @@ typedef struct Plan {
   bool train;      /* a training plan: train instead of io */
   PlanTrain train_io;
   PlanBlob cuda_cubin, cuda_ptx; /* sections PLAN_SEC_CUDA_CUBIN/PTX (ditc --arch; kernel_plan.c) */
+  PlanIoName io_names[8];        /* section PLAN_SEC_IO_NAMES */
+  uint32_t n_io_names;
 } Plan;
 
 /* Builds the plan of a fused graph and its memory plan. Fails with an

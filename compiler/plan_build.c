@@ -19,6 +19,7 @@ uint32_t plan_add_string(Arena *a, Plan *p, const char *s) {
 static void fill_model(Arena *a, Plan *p, const ModelConfig *c) {
   PlanModel *m = &p->model;
   m->name = plan_add_string(a, p, c->name);
+  m->family = plan_add_string(a, p, "dit");
   m->learn_sigma = c->learn_sigma;
   m->image_size = c->image_size;
   m->latent_scale = c->latent_scale;
@@ -234,6 +235,15 @@ static uint32_t first_op(const Plan *p, uint32_t kind) {
   return (uint32_t)p->n_ops;
 }
 
+/* Adds a named input or output (section PLAN_SEC_IO_NAMES). */
+static DitcStatus add_io_name(Arena *a, Plan *p, const char *name, uint32_t value, PlanIoRole role) {
+  if (p->n_io_names == sizeof p->io_names / sizeof p->io_names[0]) return DITC_ERR_INTERNAL;
+  uint32_t s = plan_add_string(a, p, name);
+  if (s == UINT32_MAX) return DITC_ERR_NOMEM;
+  p->io_names[p->n_io_names++] = (PlanIoName){s, value, (uint32_t)role, 0};
+  return DITC_OK;
+}
+
 static uint32_t input_named(const Graph *g, const char *name) {
   for (size_t i = 0; i < g->n_nodes; i++)
     if (g->nodes[i].op == OP_INPUT && !strcmp(g->nodes[i].name, name)) return (uint32_t)i;
@@ -266,6 +276,12 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
   p->io.arena_bytes = (uint64_t)mp->arena_bytes;
   p->io.weight_bytes = (uint64_t)mp->weight_bytes;
   p->io.unplanned_bytes = (uint64_t)mp->unplanned_bytes;
+  const struct { const char *name; uint32_t value; PlanIoRole role; } io[] = {
+      {"x", p->io.x, PLAN_IO_INPUT},           {"t", p->io.t, PLAN_IO_INPUT},
+      {"y", p->io.y, PLAN_IO_INPUT},           {"out", p->io.out, PLAN_IO_OUTPUT},
+      {"noise", p->io.noise, PLAN_IO_STEP_INPUT}, {"x_next", p->io.x_next, PLAN_IO_STEP_OUTPUT}};
+  for (size_t i = 0; i < sizeof io / sizeof io[0] && !st; i++) st = add_io_name(a, p, io[i].name, io[i].value, io[i].role);
+  if (st) return st;
   *out = p;
   return DITC_OK;
 }
@@ -303,6 +319,11 @@ DitcStatus plan_build_train(Arena *a, Diag *d, const Graph *g, const MemPlan *mp
   tr->weight_bytes = (uint64_t)mp->weight_bytes;
   tr->grad_bytes = (uint64_t)mp->grad_bytes;
   tr->unplanned_bytes = (uint64_t)mp->unplanned_bytes;
+  const struct { const char *name; uint32_t value; PlanIoRole role; } io[] = {
+      {"x0", tr->x0, PLAN_IO_INPUT},       {"t", tr->t, PLAN_IO_INPUT},   {"y", tr->y, PLAN_IO_INPUT},
+      {"noise", tr->noise, PLAN_IO_INPUT}, {"loss", tr->loss, PLAN_IO_OUTPUT}};
+  for (size_t i = 0; i < sizeof io / sizeof io[0] && !st; i++) st = add_io_name(a, p, io[i].name, io[i].value, io[i].role);
+  if (st) return st;
   *out = p;
   return DITC_OK;
 }

@@ -9,7 +9,7 @@
 
 #define DITC_VERSION_STRING "ditc 0.1.0"
 
-enum { MAX_SECTIONS = 8 }; /* the six of every plan, then the two GPU kernel-image sections */
+enum { MAX_SECTIONS = 9 }; /* the seven of every plan, then the two GPU kernel-image sections */
 
 typedef struct Blob {
   uint32_t kind, count;
@@ -95,6 +95,7 @@ static void make_blobs(WriteCtx *c, const Plan *p) {
   add_blob(c, (Blob){PLAN_SEC_OPS, (uint32_t)p->n_ops, p->ops, p->n_ops * sizeof(PlanOp)});
   if (p->train) add_blob(c, (Blob){PLAN_SEC_TRAIN, 1, &p->train_io, sizeof p->train_io});
   else add_blob(c, (Blob){PLAN_SEC_IO, 1, &p->io, sizeof p->io});
+  add_blob(c, (Blob){PLAN_SEC_IO_NAMES, p->n_io_names, p->io_names, p->n_io_names * sizeof(PlanIoName)});
   if (p->cuda_cubin.bytes) add_blob(c, (Blob){PLAN_SEC_CUDA_CUBIN, 1, p->cuda_cubin.data, p->cuda_cubin.bytes});
   if (p->cuda_ptx.bytes) add_blob(c, (Blob){PLAN_SEC_CUDA_PTX, 1, p->cuda_ptx.data, p->cuda_ptx.bytes});
 }

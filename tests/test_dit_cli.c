@@ -403,7 +403,7 @@ static void test_info_training_plan(void **state) {
       if (!(pv.weights[i].flags & PLAN_WEIGHT_FROZEN)) trainable += pv.weights[i].bytes, n_trainable++;
     assert_int_equal(n_trainable, pv.n_weights - 1); /* pos_embed */
     char l[8][256];
-    snprintf(l[0], 256, "plan        training, dtype fp32, batch 1 to 2 rows");
+    snprintf(l[0], 256, "plan        dit training plan, dtype fp32, batch 1 to 2 rows");
     snprintf(l[1], 256, "recompute   %s (", modes[m]);
     snprintf(l[2], 256, "loss        the official training loss: mse + vb (learned sigma), %u timesteps",
              pv.train->timesteps);

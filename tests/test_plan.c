@@ -232,6 +232,49 @@ static void test_unknown_sections(void **state) {
   free(b.data);
 }
 
+/* The named inputs and outputs, and the model family. */
+static void test_io_names_and_family(void **state) {
+  (void)state;
+  Bytes b = compile_plan("tests/tiny.dit", 2);
+  PlanView pv;
+  DitErr e = {0};
+  assert_int_equal(load_copy(&b, b.len, &pv, &e), DIT_OK);
+  assert_int_equal(pv.n_io_names, 6);
+  const PlanIoName *x = plan_io_named(&pv, "x"), *out = plan_io_named(&pv, "out");
+  assert_non_null(x);
+  assert_non_null(out);
+  assert_int_equal(x->value, pv.io->x);
+  assert_int_equal(x->role, PLAN_IO_INPUT);
+  assert_int_equal(out->value, pv.io->out);
+  assert_int_equal(out->role, PLAN_IO_OUTPUT);
+  assert_string_equal(plan_string(&pv, pv.model->family), "dit");
+  assert_null(plan_io_named(&pv, "z"));
+  plan_view_free(&pv);
+  PlanSection *s = find_section(&b, PLAN_SEC_IO_NAMES);
+  PlanIoName *names = (PlanIoName *)(b.data + s->offset), saved = names[1];
+  names[1].value = names[0].value; /* "t" naming x's value */
+  reseal(&b);
+  expect_error(&b, DIT_ERR_FORMAT, "the io-names section gives another value for 't'");
+  names[1] = saved;
+  names[2].name = names[0].name; /* "x" twice */
+  reseal(&b);
+  expect_error(&b, DIT_ERR_FORMAT, "the io name 'x' appears twice");
+  names[2] = saved, names[2].role = 9;
+  reseal(&b);
+  expect_error(&b, DIT_ERR_FORMAT, "io name 2 is invalid");
+  s->kind = 250, s->flags = PLAN_SECTION_OPTIONAL;
+  reseal(&b);
+  expect_error(&b, DIT_ERR_FORMAT, "the io-names section is missing");
+  free(b.data);
+  /* a family this runtime does not run: "dit" -> "vae" in the string table */
+  b = compile_plan("tests/tiny.dit", 2);
+  PlanModel *m = (PlanModel *)(b.data + find_section(&b, PLAN_SEC_MODEL)->offset);
+  memcpy(b.data + find_section(&b, PLAN_SEC_STRINGS)->offset + m->family, "vae", 3);
+  reseal(&b);
+  expect_error(&b, DIT_ERR_UNSUPPORTED, "a plan of the model family 'vae'; this runtime runs 'dit' plans");
+  free(b.data);
+}
+
 static void test_load_from_path(void **state) {
   (void)state;
   PlanView pv;
@@ -251,6 +294,7 @@ int main(void) {
       cmocka_unit_test(test_records_outside_buffers),
       cmocka_unit_test(test_ops_against_contracts),
       cmocka_unit_test(test_unknown_sections),
+      cmocka_unit_test(test_io_names_and_family),
       cmocka_unit_test(test_load_from_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -216,8 +216,23 @@ static int cmd_info(int argc, char **argv) {
   printf("  classes     %lld%s; output channels %lld; guidance mixes %lld\n",
          (long long)m->num_classes, m->label_rows > m->num_classes ? " + null class" : "",
          (long long)m->out_channels, (long long)m->guided_channels);
-  printf("  plan        %s, dtype %s, batch 1 to %u rows\n", pv.train ? "training" : "inference",
-         pv.header->dtype < 3 ? dtypes[pv.header->dtype] : "?", pv.header->max_batch);
+  printf("  plan        %s %s plan, dtype %s, batch 1 to %u rows\n", plan_string(&pv, m->family),
+         pv.train ? "training" : "inference", pv.header->dtype < 3 ? dtypes[pv.header->dtype] : "?",
+         pv.header->max_batch);
+  static const char *const roles[] = {"?", "in", "out", "step in", "step out"};
+  printf("  io         ");
+  for (size_t i = 0; i < pv.n_io_names; i++) {
+    const PlanIoName *io = &pv.io_names[i];
+    const PlanValue *v = &pv.values[io->value];
+    printf("%s%s %s [", i ? ", " : " ", plan_string(&pv, io->name), roles[io->role]);
+    for (uint32_t k = 0; k < v->rank; k++) {
+      if (k) printf(",");
+      if (k == 0 && v->batch_major) printf("N");
+      else printf("%lld", (long long)v->dims[k]);
+    }
+    printf("]");
+  }
+  printf("\n");
   printf("  weights     %zu tensors, %llu bytes (bound from a checkpoint at run time)\n", pv.n_weights,
          (unsigned long long)pv.weight_bytes);
   uint64_t unplanned = pv.train ? pv.train->unplanned_bytes : pv.io->unplanned_bytes;

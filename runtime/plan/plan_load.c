@@ -26,6 +26,7 @@ static const char *section_name(uint32_t kind) {
   case PLAN_SEC_VALUES: return "values";
   case PLAN_SEC_OPS: return "ops";
   case PLAN_SEC_IO: return "io";
+  case PLAN_SEC_IO_NAMES: return "io-names";
   case PLAN_SEC_TRAIN: return "train";
   case PLAN_SEC_CUDA_CUBIN: return "cuda-cubin";
   case PLAN_SEC_CUDA_PTX: return "cuda-ptx";
@@ -63,7 +64,7 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
   if (!range_ok(h->section_table, (uint64_t)h->n_sections * sizeof(PlanSection), pv->file_bytes))
     return dit_err(err, DIT_ERR_FORMAT, "%s: section table lies outside the file", name);
   const PlanSection *sec = (const PlanSection *)(pv->file + h->section_table);
-  enum { SLOT_TRAIN = 7, SLOT_CUBIN = 8, SLOT_PTX = 9, N_SLOTS = 10 }; /* kinds 1..6 use their own slot */
+  enum { SLOT_TRAIN = 8, SLOT_CUBIN = 9, SLOT_PTX = 10, N_SLOTS = 11 }; /* kinds 1..7 use their own slot */
   const void *found[N_SLOTS] = {0};
   uint32_t counts[N_SLOTS] = {0};
   uint64_t bytes[N_SLOTS] = {0};
@@ -76,7 +77,7 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
     if (dit_plan_crc32(0, pv->file + s->offset, s->bytes) != s->crc32)
       return dit_err(err, DIT_ERR_FORMAT, "%s: section %u (%s) is corrupt: checksum mismatch", name,
                      i, section_name(s->kind));
-    int slot = s->kind >= PLAN_SEC_MODEL && s->kind <= PLAN_SEC_IO ? (int)s->kind
+    int slot = s->kind >= PLAN_SEC_MODEL && s->kind <= PLAN_SEC_IO_NAMES ? (int)s->kind
                : s->kind == PLAN_SEC_TRAIN ? SLOT_TRAIN
                : s->kind == PLAN_SEC_CUDA_CUBIN ? SLOT_CUBIN
                : s->kind == PLAN_SEC_CUDA_PTX ? SLOT_PTX : -1;
@@ -97,7 +98,8 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
       {PLAN_SEC_MODEL, PLAN_SEC_MODEL, sizeof(PlanModel)}, {PLAN_SEC_STRINGS, PLAN_SEC_STRINGS, 1},
       {PLAN_SEC_WEIGHTS, PLAN_SEC_WEIGHTS, sizeof(PlanWeight)},
       {PLAN_SEC_VALUES, PLAN_SEC_VALUES, sizeof(PlanValue)}, {PLAN_SEC_OPS, PLAN_SEC_OPS, sizeof(PlanOp)},
-      {PLAN_SEC_IO, PLAN_SEC_IO, sizeof(PlanIO)}, {PLAN_SEC_TRAIN, SLOT_TRAIN, sizeof(PlanTrain)}};
+      {PLAN_SEC_IO, PLAN_SEC_IO, sizeof(PlanIO)}, {PLAN_SEC_TRAIN, SLOT_TRAIN, sizeof(PlanTrain)},
+      {PLAN_SEC_IO_NAMES, PLAN_SEC_IO_NAMES, sizeof(PlanIoName)}};
   for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
     uint32_t k = need[i].kind;
     int slot = need[i].slot;
@@ -138,12 +140,54 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
   pv->ops = found[PLAN_SEC_OPS];
   pv->n_ops = counts[PLAN_SEC_OPS];
   pv->io = found[PLAN_SEC_IO];
+  pv->io_names = found[PLAN_SEC_IO_NAMES];
+  pv->n_io_names = counts[PLAN_SEC_IO_NAMES];
   pv->arena_bytes = train ? pv->train->arena_bytes : pv->io->arena_bytes;
   pv->weight_bytes = train ? pv->train->weight_bytes : pv->io->weight_bytes;
   pv->grad_bytes = train ? pv->train->grad_bytes : 0;
   if (pv->strings_bytes == 0 || pv->strings[pv->strings_bytes - 1] != '\0')
     return dit_err(err, DIT_ERR_FORMAT, "%s: the string table is not NUL-terminated", name);
   return DIT_OK;
+}
+
+/* The named inputs and outputs: valid names, each once, of values the
+ * plan has, in a role; for a DiT plan, the ids its io or train section
+ * gives them. */
+static DitStatus check_io_names(const PlanView *pv, const char *name, DitErr *err) {
+  static const char *const dit_inf[] = {"x", "t", "y", "out", "noise", "x_next"};
+  static const char *const dit_train[] = {"x0", "t", "y", "noise", "loss"};
+  const PlanIO *io = pv->io;
+  const PlanTrain *tr = pv->train;
+  uint32_t inf_ids[6] = {0}, train_ids[5] = {0};
+  if (io) memcpy(inf_ids, (uint32_t[]){io->x, io->t, io->y, io->out, io->noise, io->x_next}, sizeof inf_ids);
+  if (tr) memcpy(train_ids, (uint32_t[]){tr->x0, tr->t, tr->y, tr->noise, tr->loss}, sizeof train_ids);
+  const char *const *want = tr ? dit_train : dit_inf;
+  const uint32_t *ids = tr ? train_ids : inf_ids;
+  size_t n_want = tr ? 5 : 6;
+  if (pv->n_io_names > 64)
+    return dit_err(err, DIT_ERR_FORMAT, "%s: the io-names section holds %zu names", name, pv->n_io_names);
+  for (size_t i = 0; i < pv->n_io_names; i++) {
+    const PlanIoName *e = &pv->io_names[i];
+    if (e->name >= pv->strings_bytes || !pv->strings[e->name] || e->value >= pv->n_values || e->role < PLAN_IO_INPUT ||
+        e->role > PLAN_IO_STEP_OUTPUT || e->reserved)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: io name %zu is invalid", name, i);
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(plan_string(pv, pv->io_names[j].name), plan_string(pv, e->name)))
+        return dit_err(err, DIT_ERR_FORMAT, "%s: the io name '%s' appears twice", name, plan_string(pv, e->name));
+  }
+  for (size_t k = 0; k < n_want; k++) { /* a DiT plan names each of its inputs and outputs */
+    const PlanIoName *e = plan_io_named(pv, want[k]);
+    if (!e || e->value != ids[k])
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the io-names section %s '%s'", name,
+                     e ? "gives another value for" : "lacks", want[k]);
+  }
+  return DIT_OK;
+}
+
+const PlanIoName *plan_io_named(const PlanView *pv, const char *io_name) {
+  for (size_t i = 0; i < pv->n_io_names; i++)
+    if (!strcmp(plan_string(pv, pv->io_names[i].name), io_name)) return &pv->io_names[i];
+  return NULL;
 }
 
 /* A training plan's inputs and outputs. */
@@ -177,8 +221,13 @@ static DitStatus check_train(const PlanView *pv, const char *name, DitErr *err) 
 static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err) {
   const PlanModel *m = pv->model;
   const PlanIO *io = pv->io;
-  if (m->name >= pv->strings_bytes)
+  if (m->name >= pv->strings_bytes || m->family >= pv->strings_bytes)
     return dit_err(err, DIT_ERR_FORMAT, "%s: model name is outside the string table", name);
+  if (strcmp(plan_string(pv, m->family), "dit") != 0)
+    return dit_err(err, DIT_ERR_UNSUPPORTED, "%s: a plan of the model family '%s'; this runtime runs 'dit' plans",
+                   name, plan_string(pv, m->family));
+  DitStatus ns = check_io_names(pv, name, err);
+  if (ns) return ns;
   const int64_t sizes[] = {m->image_size, m->latent_size, m->in_channels, m->out_channels,
                            m->patch_size, m->tokens, m->hidden_size, m->depth,
                            m->num_heads, m->num_classes, m->label_rows};

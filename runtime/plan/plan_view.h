@@ -35,6 +35,8 @@ typedef struct PlanView {
   size_t n_ops;
   const PlanIO *io;       /* inference plans, else NULL */
   const PlanTrain *train; /* training plans (PLAN_FLAG_TRAIN), else NULL */
+  const PlanIoName *io_names; /* [n_io_names]: the inputs and outputs by name */
+  size_t n_io_names;
   /* the buffers, from whichever of io and train the plan has */
   uint64_t arena_bytes, weight_bytes, grad_bytes;
   PlanCudaView cubin, ptx; /* GPU kernels (ditc --arch), else h == NULL */
@@ -49,6 +51,9 @@ void plan_view_free(PlanView *pv);
 
 /* A string of the string table (validated offsets only). */
 const char *plan_string(const PlanView *pv, uint32_t offset);
+
+/* The plan's input or output of that name (plan_load.c), or NULL. */
+const PlanIoName *plan_io_named(const PlanView *pv, const char *io_name);
 
 /* The op's name ("linear", "attention_grad", ...), or "?" for an unknown kind. */
 const char *plan_op_name(uint32_t kind);

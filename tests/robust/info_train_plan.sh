@@ -22,7 +22,8 @@ for spec in tiny tiny_pixel; do
       echo "FAIL: dit info $spec --recompute $mode exited $rc:"; cat "$work/err.txt"; exit 1
     fi
     peak=$(field "$work/$spec.json" "train_peak_bytes_$mode")
-    for want in "plan        training, dtype fp32, batch 1 to 2 rows" "recompute   $mode (" \
+    for want in "plan        dit training plan, dtype fp32, batch 1 to 2 rows" "recompute   $mode (" \
+      "io          x0 in [N," "], t in [N], y in [N], noise in [N," "], loss out [N]" \
       "loss        the official training loss: $loss" "gradients   31 trainable tensors" \
       "(1 frozen: pos_embed); gradient buffer" "bytes in dit loss (weights, gradients, arena), $peak bytes in" \
       "to the loss: patchify x1" "backward:" "attention_grad x2"; do
@@ -34,6 +35,6 @@ for spec in tiny tiny_pixel; do
   done
   # the inference plan still describes itself
   "$ditc" "$root/specs/tests/$spec.dit" -o "$work/$spec.plan"
-  "$dit" info "$work/$spec.plan" | grep -q "plan        inference, dtype fp32, batch 1 to 1 rows"
+  "$dit" info "$work/$spec.plan" | grep -q "plan        dit inference plan, dtype fp32, batch 1 to 1 rows"
 done
 echo "dit info describes training plans of tiny and tiny_pixel under both --recompute modes"

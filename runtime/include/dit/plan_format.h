@@ -56,7 +56,8 @@ typedef enum PlanSectionKind {
   PLAN_SEC_WEIGHTS = 3, /* PlanWeight[count]: the checkpoint tensors to bind */
   PLAN_SEC_VALUES = 4,  /* PlanValue[count]: every tensor the ops read or write */
   PLAN_SEC_OPS = 5,     /* PlanOp[count], in execution order */
-  PLAN_SEC_IO = 6,      /* PlanIO, count 1 */
+  PLAN_SEC_IO = 6,      /* PlanIO, count 1 (inference plans) */
+  PLAN_SEC_IO_NAMES = 7, /* PlanIoName[count]: the plan's inputs and outputs, by name */
   /* 100-199: GPU kernel images per architecture (CUDA backend, issue #5) */
   PLAN_SEC_CUDA_CUBIN = 100,
   PLAN_SEC_CUDA_PTX = 101,
@@ -72,8 +73,28 @@ typedef struct PlanModel {
   int64_t patch_size, grid, tokens, hidden_size, depth, num_heads, head_dim;
   int64_t mlp_hidden, num_classes, label_rows, guided_channels, freq_embed_size;
   double mlp_ratio, class_dropout, layernorm_eps, max_period;
-  int64_t reserved[8];
+  uint32_t family;       /* string offset: the model family, "dit" (the fields above are its) */
+  uint32_t reserved32;
+  int64_t reserved[7];
 } PlanModel;
+
+/* What a named input or output is for. */
+typedef enum PlanIoRole {
+  PLAN_IO_INPUT = 1,       /* the caller's, before a forward or a training step */
+  PLAN_IO_OUTPUT = 2,      /* the call's result */
+  PLAN_IO_STEP_INPUT = 3,  /* a sampler step's (its noise) */
+  PLAN_IO_STEP_OUTPUT = 4, /* a sampler step's result */
+} PlanIoRole;
+
+/* One named input or output of the plan (section PLAN_SEC_IO_NAMES): DiT
+ * plans name x, t, y, out (and noise, x_next; or x0, noise, loss); another
+ * family names its own (a VAE decoder: z, image). */
+typedef struct PlanIoName {
+  uint32_t name;  /* string offset */
+  uint32_t value; /* value id */
+  uint32_t role;  /* PlanIoRole */
+  uint32_t reserved;
+} PlanIoName;
 
 /* A checkpoint tensor and its place in the weight buffer (float32). */
 typedef struct PlanWeight {
@@ -220,6 +241,7 @@ typedef enum PlanRecompute { PLAN_RECOMPUTE_NONE = 0, PLAN_RECOMPUTE_BLOCK = 1 }
 _Static_assert(sizeof(PlanHeader) == 112, "PlanHeader layout");
 _Static_assert(sizeof(PlanSection) == 32, "PlanSection layout");
 _Static_assert(sizeof(PlanModel) == 240, "PlanModel layout");
+_Static_assert(sizeof(PlanIoName) == 16, "PlanIoName layout");
 _Static_assert(sizeof(PlanWeight) == 64, "PlanWeight layout");
 _Static_assert(sizeof(PlanValue) == 64, "PlanValue layout");
 _Static_assert(sizeof(PlanOp) == 128, "PlanOp layout");
