@@ -11,6 +11,7 @@
 #include "atomic_write.h"
 #include "autodiff.h"
 #include "cost.h"
+#include "family.h"
 #include "ir_print.h"
 #include "ir_rewrite.h"
 #include "kernel_plan.h"
@@ -160,8 +161,8 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   if (st) goto done;
   st = check_output_not_input(&sm, &diag, opts->out_path);
   if (st) goto done;
-  st = opts->train ? lower_train(arena, &diag, spec, opts->batch, &g)
-                   : lower_forward(arena, &diag, spec, opts->batch, &g);
+  st = opts->train ? spec->family->lower_train(arena, &diag, spec, opts->batch, &g)
+                   : spec->family->lower_forward(arena, &diag, spec, opts->batch, &g);
   if (st) goto done;
   st = verify(g, &diag, "lower");
   if (st) goto done;

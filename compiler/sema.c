@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "family.h"
+
 typedef struct Sema {
   Arena *a;
   Diag *d;
@@ -173,8 +175,29 @@ static DitcStatus load_rec(Sema *S, const char *path, SrcSpan from, const SpecSo
 /* ---- checking assignments ---------------------------------------------- */
 
 /* Checks one assignment's key and value type; marks it invalid if not usable. */
+/* key_index of `family`, which names the model family (family.h) rather than a ModelConfig field */
+enum { FAMILY_KEY = -2 };
+
 static void check_assign(Sema *S, AstAssign *as) {
   const SpecKey *keys = spec_key_table();
+  if (!strcmp(as->key, "family")) {
+    as->key_index = FAMILY_KEY;
+    if (as->value.kind == VAL_BAD) {
+      as->invalid = true;
+      return;
+    }
+    char names[128];
+    model_family_names(names, sizeof names);
+    if (as->value.kind != VAL_STRING) {
+      diag_error(S->d, as->value.loc, "'family' expects a string naming a model family (%s), got '%s'", names,
+                 span_text(S, as->value.loc));
+      as->invalid = true;
+    } else if (!model_family_find(as->value.s)) {
+      diag_error(S->d, as->value.loc, "unknown model family \"%s\" (known: %s)", as->value.s, names);
+      as->invalid = true;
+    }
+    return;
+  }
   as->key_index = spec_key_index(as->key);
   if (as->key_index < 0) {
     const char *names[N_SPEC_KEYS];
@@ -213,7 +236,7 @@ static void check_assign(Sema *S, AstAssign *as) {
 static void check_block(Sema *S, AstDecl *b) {
   for (AstAssign *as = b->body; as; as = as->next) {
     check_assign(S, as);
-    if (as->key_index < 0) continue;
+    if (as->key_index == -1) continue; /* unknown: reported */
     for (AstAssign *prev = b->body; prev != as; prev = prev->next) {
       if (prev->key_index == as->key_index) {
         diag_error(S->d, as->key_loc, "duplicate key '%s' in %s '%s'", as->key, block_kind(b),
@@ -357,10 +380,11 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
   if (n < 0) return DITC_ERR_SPEC;
 
   /* Effective assignment of each key: the one nearest to the model wins. */
-  AstAssign *eff[N_SPEC_KEYS] = {0};
+  AstAssign *eff[N_SPEC_KEYS] = {0}, *family = NULL;
   for (int i = n - 1; i >= 0; i--) {
-    bool set_here[N_SPEC_KEYS] = {0};
+    bool set_here[N_SPEC_KEYS] = {0}, family_here = false;
     for (AstAssign *as = chain[i]->body; as; as = as->next) {
+      if (as->key_index == FAMILY_KEY && !family_here) family = as, family_here = true;
       if (as->key_index < 0 || set_here[as->key_index]) continue; /* unknown or duplicate */
       set_here[as->key_index] = true;
       eff[as->key_index] = as;
@@ -370,6 +394,10 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
   memset(sp, 0, sizeof *sp);
   sp->cfg.name = model->name;
   sp->model_loc = model->name_loc;
+  sp->family = model_family_default();
+  sp->family_loc = model->name_loc;
+  if (family && family->invalid) return DITC_ERR_SPEC; /* reported */
+  if (family) sp->family = model_family_find(family->value.s), sp->family_loc = family->value.loc;
   bool have[N_SPEC_KEYS] = {0};
   bool ok = true;
   const char *missing[N_SPEC_KEYS];

@@ -19,7 +19,11 @@ typedef struct SpecSource {
   bool allow_include; /* false for in-memory specs (fuzzing) */
 } SpecSource;
 
+struct ModelFamily;
+
 typedef struct Spec {
+  const struct ModelFamily *family; /* `family = "..."`, else the DiT family (family.h) */
+  SrcSpan family_loc;             /* where it was named; model_loc for the default */
   ModelConfig cfg;
   SrcSpan model_loc;              /* the model's name in its model block */
   SrcSpan key_loc[N_SPEC_KEYS];   /* where each key got its value; model_loc for defaults */
