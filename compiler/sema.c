@@ -359,9 +359,11 @@ static bool check_model(Sema *S, const Spec *sp, const bool *have) {
                c->mlp_ratio, (long long)c->hidden_size);
     ok = false;
   }
-  if (have[i_gc] && have[i_in] && c->guided_channels > c->in_channels) {
-    diag_error(S->d, sp->key_loc[i_gc], "guided_channels %lld exceeds in_channels %lld",
-               (long long)c->guided_channels, (long long)c->in_channels);
+  int i_sig = spec_key_index("learn_sigma");
+  int64_t out_channels = c->in_channels * (c->learn_sigma ? 2 : 1);
+  if (have[i_gc] && have[i_in] && have[i_sig] && c->guided_channels > out_channels) {
+    diag_error(S->d, sp->key_loc[i_gc], "guided_channels %lld exceeds the %lld output channels", (long long)c->guided_channels,
+               (long long)out_channels);
     ok = false;
   }
   if (have[i_fe] && c->freq_embed_size % 2 != 0) {
@@ -435,10 +437,14 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
     diag_error(S->d, model->name_loc, "model '%s' does not set the required key%s %s",
                model->name, n_missing > 1 ? "s" : "", list);
   }
-  /* guided_channels defaults to min(3, in_channels): the official model guides 3 of 4. */
+  /* guided_channels defaults to what the official forward_with_cfg guides, model_out[:, :3]:
+   * min(3, out_channels). It guides 3 of a latent model's 4 eps channels, and for a model of
+   * fewer than 3 input channels with learned sigma the variance channels too. */
   int i_gc = spec_key_index("guided_channels"), i_in = spec_key_index("in_channels");
-  if (!eff[i_gc] && have[i_in]) {
-    sp->cfg.guided_channels = sp->cfg.in_channels < 3 ? sp->cfg.in_channels : 3;
+  int i_sig = spec_key_index("learn_sigma");
+  if (!eff[i_gc] && have[i_in] && have[i_sig]) {
+    int64_t out_channels = sp->cfg.in_channels * (sp->cfg.learn_sigma ? 2 : 1);
+    sp->cfg.guided_channels = out_channels < 3 ? out_channels : 3;
     have[i_gc] = true;
   }
   if (!S->syntax_errors && !check_model(S, sp, have)) ok = false;

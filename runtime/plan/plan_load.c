@@ -234,7 +234,7 @@ static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
     if (sizes[i] < 1 || sizes[i] > PLAN_MAX_DIM)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the model section holds an impossible size", name);
-  if (m->guided_channels < 0 || m->guided_channels > m->in_channels ||
+  if (m->guided_channels < 0 || m->guided_channels > m->out_channels ||
       m->label_rows < m->num_classes || m->label_rows > m->num_classes + 1 ||
       !(m->class_dropout >= 0 && m->class_dropout < 1))
     return dit_err(err, DIT_ERR_FORMAT, "%s: the model section is inconsistent", name);
