@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_names.h"
 #include "pipeline.h"
 
 #define DITC_VERSION "0.1.0"
@@ -14,11 +15,16 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: ditc SPEC -o PLAN [--batch N] [--dtype fp32|tf32|bf16] [--arch LIST|none]\n"
+          "       ditc DiT-XL/2 [--image-size 256|512] ...   (an official model: its shipped spec)\n"
+          "       ditc --list-models\n"
           "       ditc SPEC --mode train --batch N [--recompute none|block] -o TRAIN_PLAN\n"
           "       ditc SPEC [--info [--json] | --dump-ir [--dump-after STAGE]] [--batch N] [-o FILE]\n"
           "\n"
           "Compiles a DiT spec (.dit) ahead of time into a plan (plan.bin) that the dit\n"
-          "runtime executes with the weights of a checkpoint.\n"
+          "runtime executes with the weights of a checkpoint. SPEC may be one of the twelve\n"
+          "official names (DiT-XL/2 ... DiT-S/8, as models.py spells them) with\n"
+          "--image-size 256 (default) or 512; the specs are looked up in $DITC_SPEC_PATH,\n"
+          "next to ditc and in the install prefix (ditc --list-models shows where).\n"
           "\n"
           "  -o PLAN      write the compiled plan (atomically)\n"
           "  --batch N    the most rows one forward may run (default 1, at most %d);\n"
@@ -63,6 +69,8 @@ int main(int argc, char **argv) {
   CompileOptions o = {.emit = EMIT_REPORT, .batch = 1};
   signal(SIGXFSZ, SIG_IGN); /* past ulimit -f a write fails with EFBIG and is reported, not a death */
   int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0, recompute_given = 0, batch_given = 0;
+  long image_size = 0; /* --image-size, with an official model name */
+  char resolved[1200];
   o.spec.allow_include = true;
   for (int i = 1; i < argc; i++) { /* -h or --help anywhere (even as an option's value): the usage */
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -75,6 +83,21 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--version")) {
       printf("ditc %s\n", DITC_VERSION);
       return 0;
+    } else if (!strcmp(a, "--list-models")) {
+      model_names_list(argv[0], stdout);
+      return 0;
+    } else if (!strcmp(a, "--image-size")) {
+      char *end;
+      if (i + 1 >= argc) {
+        fprintf(stderr, "ditc: error: --image-size needs a value\n");
+        return 2;
+      }
+      errno = 0;
+      image_size = strtol(argv[++i], &end, 10);
+      if (errno || *end || (image_size != 256 && image_size != 512)) {
+        fprintf(stderr, "ditc: error: --image-size takes 256 or 512, got '%s'\n", argv[i]);
+        return 2;
+      }
     } else if (!strcmp(a, "--info")) {
       info = 1;
     } else if (!strcmp(a, "--json")) {
@@ -150,6 +173,16 @@ int main(int argc, char **argv) {
   if (!o.spec.path) {
     fprintf(stderr, "ditc: error: no spec file given\n");
     usage(stderr);
+    return 2;
+  }
+  if (model_name_like(o.spec.path)) { /* DiT-XL/2: the shipped spec of that name and size */
+    if (model_name_resolve(o.spec.path, image_size ? (int)image_size : 256, argv[0], resolved, sizeof resolved,
+                           stderr))
+      return 1;
+    o.spec.path = resolved;
+  } else if (image_size) {
+    fprintf(stderr, "ditc: error: --image-size goes with an official model name (DiT-XL/2 ...); a spec sets "
+                    "image_size itself\n");
     return 2;
   }
   if (json && !info) {

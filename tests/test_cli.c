@@ -201,6 +201,50 @@ static void test_usage_errors(void **state) {
 
 /* --help or -h anywhere, even where an option's value goes: the usage on
  * stdout, exit 0, nothing compiled. */
+/* Official model names: DiT-XL/2 --image-size 512 is the shipped spec; an
+ * unknown name lists the twelve; DITC_SPEC_PATH comes first. */
+static void test_official_model_names(void **state) {
+  (void)state;
+  ToolResult r = ditc(NULL, "DiT-XL/2", "--image-size", "512", "--info", "--json");
+  if (r.exit_code || !strstr(r.out, "\"model\":\"DiT-XL/2\"") || !strstr(r.out, "\"image_size\":512") ||
+      !strstr(r.out, "/specs/XL2_512.dit\""))
+    fail_msg("ditc DiT-XL/2 --image-size 512 --info --json: exit %d\n%s%s", r.exit_code, r.out, r.err);
+  tool_result_free(&r);
+  r = ditc(NULL, "DiT-S/8", "--info", "--json", NULL, NULL); /* 256 by default */
+  if (r.exit_code || !strstr(r.out, "\"image_size\":256") || !strstr(r.out, "/specs/S8_256.dit\""))
+    fail_msg("ditc DiT-S/8 --info --json: exit %d\n%s%s", r.exit_code, r.out, r.err);
+  tool_result_free(&r);
+  r = ditc(NULL, "DiT-XL/3", "--info", NULL, NULL, NULL);
+  expect_failure(&r, 1, "unknown model 'DiT-XL/3'; the official models are: DiT-XL/2, DiT-XL/4, DiT-XL/8, DiT-L/2, "
+                        "DiT-L/4, DiT-L/8, DiT-B/2, DiT-B/4, DiT-B/8, DiT-S/2, DiT-S/4, DiT-S/8");
+  tool_result_free(&r);
+  r = ditc(NULL, "DiT-XL/2", "--image-size", "384", NULL, NULL);
+  expect_failure(&r, 2, "--image-size takes 256 or 512, got '384'");
+  tool_result_free(&r);
+  r = ditc(NULL, DIT_SOURCE_DIR "/specs/S8_256.dit", "--image-size", "512", NULL, NULL);
+  expect_failure(&r, 2, "--image-size goes with an official model name");
+  tool_result_free(&r);
+  /* DITC_SPEC_PATH first: a folder whose S8_256.dit is another model */
+  char dir[] = "/tmp/ditc_names_XXXXXX", spec[128];
+  assert_non_null(mkdtemp(dir));
+  snprintf(spec, sizeof spec, "%s/S8_256.dit", dir);
+  FILE *f = fopen(spec, "w");
+  assert_non_null(f);
+  fprintf(f, "include \"%s/specs/families/dit.dit\"\nmodel \"DiT-S/8\" : \"DiT-S\" {\n  image_size = 128\n"
+             "  patch_size = 8\n}\n", DIT_SOURCE_DIR);
+  fclose(f);
+  setenv("DITC_SPEC_PATH", dir, 1);
+  r = ditc(NULL, "DiT-S/8", "--info", "--json", NULL, NULL);
+  unsetenv("DITC_SPEC_PATH");
+  if (r.exit_code || !strstr(r.out, "\"image_size\":128")) fail_msg("DITC_SPEC_PATH ignored: %s%s", r.out, r.err);
+  tool_result_free(&r);
+  r = ditc(NULL, "--list-models", NULL, NULL, NULL, NULL);
+  if (r.exit_code || !strstr(r.out, "DiT-B/4") || !strstr(r.out, "B4_512.dit")) fail_msg("--list-models: %s", r.out);
+  tool_result_free(&r);
+  unlink(spec);
+  rmdir(dir);
+}
+
 static void test_help(void **state) {
   (void)state;
   const char *spec = DIT_SOURCE_DIR "/specs/S8_256.dit";
@@ -317,6 +361,7 @@ int main(void) {
       cmocka_unit_test(test_unreadable_file),
       cmocka_unit_test(test_usage_errors),
       cmocka_unit_test(test_help),
+      cmocka_unit_test(test_official_model_names),
       cmocka_unit_test(test_atomic_output),
       cmocka_unit_test(test_golden_ir),
       cmocka_unit_test(test_info_xl2_done_when),
