@@ -27,7 +27,8 @@ static void usage(FILE *f) {
           "next to ditc and in the install prefix (ditc --list-models shows where).\n"
           "\n"
           "  -o PLAN      write the compiled plan (atomically)\n"
-          "  --batch N    the most rows one forward may run (default 1, at most %d);\n"
+          "  --batch N    the most rows one forward may run (default 16, sample.py's 8 images with\n"
+          "               guidance; at most %d);\n"
           "               the runtime runs any batch from 1 to N\n"
           "  --dtype T    precision of the plan: fp32 (default), tf32 or bf16\n"
           "  --mode M     inference (default): forward and sampler step; train: the\n"
@@ -66,7 +67,7 @@ static int parse_batch(const char *s, int64_t *out) {
 }
 
 int main(int argc, char **argv) {
-  CompileOptions o = {.emit = EMIT_REPORT, .batch = 1};
+  CompileOptions o = {.emit = EMIT_REPORT, .batch = 16};
   signal(SIGXFSZ, SIG_IGN); /* past ulimit -f a write fails with EFBIG and is reported, not a death */
   int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0, recompute_given = 0, batch_given = 0;
   long image_size = 0; /* --image-size, with an official model name */

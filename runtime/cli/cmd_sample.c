@@ -343,10 +343,6 @@ int cmd_sample(int argc, char **argv) {
     int gpu = strcmp(dit_device_name(rt), "cpu") != 0;
     fprintf(stderr, "dit: note: running on %s%s\n", gpu ? dit_device_name(rt) : "the CPU: ", gpu ? "" : dit_last_error(rt));
   }
-  if (dit_load_weights(rt, a.weights)) {
-    fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
-    goto done;
-  }
   const DitModelInfo *mi = dit_model_info(rt);
   int steps = dit_sample_steps(rt, a.steps);
   if (steps < 0) {
@@ -354,6 +350,10 @@ int cmd_sample(int argc, char **argv) {
     goto done;
   }
   if (a.npz) {
+    if (dit_load_weights(rt, a.weights)) {
+      fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
+      goto done;
+    }
     rc = cmd_sample_set(a.plan, &(SampleSetCtx){&a, rt, steps});
     goto done;
   }
@@ -394,11 +394,12 @@ int cmd_sample(int argc, char **argv) {
   if (a.n * rows_per_image > mi->max_batch && !a.n_given && !a.noise && !a.n_labels && !a.step_noise) {
     a.n = mi->max_batch / rows_per_image; /* the default count: as many as fit */
   }
-  if (a.n < 1 || a.n * rows_per_image > mi->max_batch) {
-    fprintf(stderr, "dit: error: %lld images%s need %lld rows, but the plan runs at most %lld; "
-                    "compile it with a larger --batch\n",
-            (long long)a.n, rows_per_image > 1 ? " with guidance" : "", (long long)(a.n * rows_per_image),
-            (long long)mi->max_batch);
+  if (a.n < 1 || a.n * rows_per_image > mi->max_batch) { /* before the weights are read */
+    int64_t n = a.n < 1 ? 1 : a.n;
+    fprintf(stderr, "dit: error: %lld image%s%s need%s %lld rows, but the plan runs at most %lld; compile it "
+                    "with ditc --batch %lld (or more)\n",
+            (long long)n, n > 1 ? "s" : "", rows_per_image > 1 ? " with guidance" : "", n > 1 ? "" : "s",
+            (long long)(n * rows_per_image), (long long)mi->max_batch, (long long)(n * rows_per_image));
     goto done;
   }
   if (a.step_noise) {
@@ -418,6 +419,10 @@ int cmd_sample(int argc, char **argv) {
   int64_t labels[SAMPLE_MAX_LABELS];
   if (a.n > SAMPLE_MAX_LABELS) {
     fprintf(stderr, "dit: error: at most %d images per run\n", SAMPLE_MAX_LABELS);
+    goto done;
+  }
+  if (dit_load_weights(rt, a.weights)) { /* every argument checked: now the checkpoint */
+    fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
     goto done;
   }
   sample_labels(&a, mi, a.seed, 0, a.n, labels);

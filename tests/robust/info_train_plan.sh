@@ -33,8 +33,8 @@ for spec in tiny tiny_pixel; do
     done
     if grep -q '?' "$work/info.txt"; then echo "FAIL: an unnamed op kind:"; cat "$work/info.txt"; exit 1; fi
   done
-  # the inference plan still describes itself
+  # the inference plan still describes itself (ditc's default batch: 16 rows)
   "$ditc" "$root/specs/tests/$spec.dit" -o "$work/$spec.plan"
-  "$dit" info "$work/$spec.plan" | grep -q "plan        dit inference plan, dtype fp32, batch 1 to 1 rows"
+  "$dit" info "$work/$spec.plan" | grep -q "plan        dit inference plan, dtype fp32, batch 1 to 16 rows"
 done
 echo "dit info describes training plans of tiny and tiny_pixel under both --recompute modes"

@@ -12,7 +12,12 @@ s=("$dit" sample "$work/px.plan" --weights "$work/px.safetensors" --steps 3)
 o=$work/o.npy
 
 # -n: batch 4 holds 4 unguided or 2 guided images; the default cfg is 4
-expect_fail 1 "5 images with guidance need 10 rows, but the plan runs at most 4" "${s[@]}" -n 5 -o "$o"
+expect_fail 1 "5 images with guidance need 10 rows, but the plan runs at most 4; compile it with ditc --batch 10" "${s[@]}" -n 5 -o "$o"
+# the size is checked before the checkpoint is read: a missing one is not what fails
+expect_fail 1 "compile it with ditc --batch 10" "$dit" sample "$work/px.plan" --weights "$work/nonexistent.safetensors" -n 5 -o "$o"
+"$ditc" "$root/specs/tests/tiny_pixel.dit" --batch 1 -o "$work/b1.plan"
+expect_fail 1 "1 image with guidance needs 2 rows, but the plan runs at most 1; compile it with ditc --batch 2" \
+  "$dit" sample "$work/b1.plan" --weights "$work/px.safetensors" -o "$o"
 expect_fail 1 "3 images with guidance need 6 rows" "${s[@]}" -n 3 --cfg-scale 4 -o "$o"
 expect_fail 1 "5 images need 5 rows" "${s[@]}" -n 5 --cfg-scale 1 -o "$o"
 expect_fail 1 "1099511627776 images with guidance" "${s[@]}" -n 1099511627776 -o "$o"
