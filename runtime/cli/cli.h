@@ -15,4 +15,8 @@ int cmd_sample_set(const char *plan_path, void *args); /* --num-samples --npz: s
  * cli_env.c. 0, or -1 after a message on stderr. */
 int cli_env_options(DitOptions *o);
 
+/* The dit spelling of an official script's flag for command ("sample",
+ * "train"): --ckpt is --weights, ...; any other flag as it is (cli_aliases.c). */
+const char *cli_official_alias(const char *command, const char *flag);
+
 #endif

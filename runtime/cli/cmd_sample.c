@@ -85,6 +85,7 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
       a->plan = s;
       continue;
     }
+    s = cli_official_alias("sample", s); /* --ckpt, --num-sampling-steps, ... */
     static const char *const known[] = {"--weights", "-o", "--png", "--npz", "--noise", "--step-noise", "--steps",
                                         "--device", "--sampler", "--labels", "--label-names", "-n",
                                         "--num-samples", "--threads", "--seed", "--per-class", "--grid-cols",
@@ -96,7 +97,7 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
       return -1;
     }
     if (i + 1 >= argc) {
-      fprintf(stderr, "dit: error: %s needs a value\n", s);
+      fprintf(stderr, "dit: error: %s needs a value\n", argv[i]);
       return -1;
     }
     const char *v = argv[++i];

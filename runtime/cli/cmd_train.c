@@ -79,6 +79,7 @@ static int parse_train(int argc, char **argv, TrainOptions *o) {
       o->overwrite = 1;
       continue;
     }
+    k = cli_official_alias("train", k); /* --global-batch-size, --global-seed */
     static const char *const known[] = {"--data", "--weights", "-o", "--resume", "--sample-plan", "--sample-steps",
                                         "--dump-batches", "--steps", "--global-batch", "--log-every",
                                         "--ckpt-every", "--sample-every", "--seed", "--threads", "--lr", "--ema",
@@ -90,7 +91,7 @@ static int parse_train(int argc, char **argv, TrainOptions *o) {
       return -1;
     }
     if (i + 1 >= argc) {
-      fprintf(stderr, "dit train: error: %s needs a value\n", k);
+      fprintf(stderr, "dit train: error: %s needs a value\n", argv[i]);
       return -1;
     }
     const char *v = argv[++i];
