@@ -234,10 +234,15 @@ static void test_image_folder_errors(void **state) {
   expect_import_error("e1", DIT_ERR_FORMAT, "no image files");
   write_png("e1/cls/ok.png", 12, 12, PNG_COLOR_TYPE_RGB, px_ramp);
   FILE *f = fopen(path_in("e1/cls/photo.jpg"), "w");
-  fputs("\xff\xd8\xff", f);
+  fputs("\xff\xd8\xff", f); /* a JPEG's first bytes, then nothing */
   fclose(f);
-  expect_import_error("e1", DIT_ERR_UNSUPPORTED, "photo.jpg: only PNG images are decoded");
+  expect_import_error("e1", DIT_ERR_FORMAT, "photo.jpg: not a readable JPEG: ");
   unlink(path_in("e1/cls/photo.jpg"));
+  f = fopen(path_in("e1/cls/scan.bmp"), "w");
+  fputs("BM", f);
+  fclose(f);
+  expect_import_error("e1", DIT_ERR_UNSUPPORTED, "scan.bmp: only JPEG and PNG images are decoded");
+  unlink(path_in("e1/cls/scan.bmp"));
   f = fopen(path_in("e1/cls/fake.png"), "w");
   fputs("not a png at all", f);
   fclose(f);

@@ -3,7 +3,7 @@
 # skipping those already installed. Usage: tools/deps.sh build|demo|test
 set -euo pipefail
 what=${1:-build}
-pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev libpng-dev zlib1g-dev)
+pkgs=(build-essential cmake flex bison pkg-config libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev)
 # OpenMPI: `dit train` across ranks (optional: without it, one process alone)
 pkgs+=(libopenmpi-dev)
 if [ "$what" = test ]; then

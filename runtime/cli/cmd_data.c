@@ -34,7 +34,8 @@ static const struct {
      "  fashion-mnist  IDX files (.gz or plain); by default Debian's dataset-fashion-mnist in\n"
      "                 " FASHION_MNIST_DEBIAN_DIR "; --pad-to 32 pads 28x28 with zeros\n"},
     {"images", SUB_IMAGES, "dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata\n",
-     "  images         an ImageFolder tree of PNGs (root/<class>/...), RGB, ADM center crop to S\n"},
+     "  images         an ImageFolder tree of JPEGs and PNGs (root/<class>/...), decoded as PIL\n"
+     "                 does, RGB, ADM center crop to S\n"},
     {"latents", SUB_LATENTS,
      "dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)\n"
      "                        [--flipped-included | --flip-latents] [--num-classes K] -o OUT.ditdata\n",

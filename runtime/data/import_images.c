@@ -1,10 +1,10 @@
-/* import_images.c: an ImageFolder tree of PNG files -> DITDATA u8 [N, 3, S, S]
+/* import_images.c: an ImageFolder tree of JPEG and PNG files -> DITDATA u8 [N, 3, S, S]
  * (see import.h). The listing follows torchvision's ImageFolder:
  *   classes = sorted(d.name for d in os.scandir(root) if d.is_dir())
  *   for each class: for root, _, files in sorted(os.walk(class_dir, followlinks=True)):
  *                     for f in sorted(files): keep f if f.lower() ends with an image extension
- * Each image is decoded with libpng, converted to RGB as PIL's
- * .convert("RGB") does, and center-cropped as ADM's center_crop_arr
+ * Each image is decoded with libjpeg-turbo (jpeg_read.c) or libpng, by its
+ * content as PIL's Image.open, converted to RGB as PIL's .convert("RGB") does, and center-cropped as ADM's center_crop_arr
  * (resample.c). Samples are made in parallel; each owns its decoder. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
@@ -19,6 +19,7 @@
 
 #include "dataset.h"
 #include "import.h"
+#include "jpeg_read.h"
 #include "resample.h"
 
 #define WALK_MAX_DEPTH 64 /* os.walk(followlinks=True) would loop forever on a cycle; we stop */
@@ -145,8 +146,8 @@ static DitStatus list_class(const char *class_dir, int64_t label, ImageSource *s
       int e = image_ext(files.v[f]);
       if (e < 0) continue; /* ImageFolder skips files without an image extension */
       char *p = join(dirs.v[i], files.v[f]);
-      if (e != 2) { /* not .png */
-        st = dit_err(err, DIT_ERR_UNSUPPORTED, "%s: only PNG images are decoded; convert %s files to PNG first",
+      if (e > 2) { /* not .jpg, .jpeg or .png */
+        st = dit_err(err, DIT_ERR_UNSUPPORTED, "%s: only JPEG and PNG images are decoded; convert %s files first",
                      p ? p : files.v[f], IMG_EXTS[e]);
         free(p);
         break;
@@ -258,7 +259,13 @@ static DitStatus fill_image(void *vctx, int64_t i, void *sample, int64_t *label,
   uint8_t *rgb = NULL;
   int64_t w = 0, h = 0;
   *label = s->labels[i];
-  DitStatus st = png_read_rgb(s->paths.v[i], &rgb, &w, &h, err);
+  /* by content, as PIL's Image.open: a .jpg holding a PNG decodes as a PNG */
+  uint8_t head[8] = {0};
+  FILE *f = fopen(s->paths.v[i], "rb");
+  size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+  if (f) fclose(f);
+  DitStatus st = jpeg_sniff(head, got) ? jpeg_read_rgb(s->paths.v[i], &rgb, &w, &h, err)
+                                       : png_read_rgb(s->paths.v[i], &rgb, &w, &h, err);
   if (!st) {
     st = adm_center_crop(rgb, w, h, s->S, sample, err);
     if (st) dit_err_context(err, "%s", s->paths.v[i]);

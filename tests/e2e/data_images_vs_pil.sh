@@ -2,7 +2,9 @@
 # `dit data images` against the PIL reference of train.py's data path:
 # torchvision ImageFolder (sorted classes, sorted walk), PIL .convert("RGB"),
 # ADM center_crop_arr (BOX halvings, BICUBIC resize, center crop). Random PNGs
-# of many sizes and colour types go in; the DITDATA file is read back here
+# of many sizes and colour types go in, and JPEGs (colour at several
+# qualities and subsamplings, progressive, greyscale, CMYK, a .jpg that is a
+# PNG), decoded by the libjpeg-turbo that PIL uses; the DITDATA file is read back here
 # with numpy from its documented layout (docs/dataset-format.md) and every
 # byte must equal PIL's. Also checks the value mapping of the reader against
 # ToTensor + Normalize(0.5, 0.5). Skips (77) without Debian's python3-pil.
@@ -38,7 +40,37 @@ for c, cls in enumerate(["n01", "n02", "cat b"]):
         elif mode != "RGB":
             im = im.convert(mode)
         im.save(os.path.join(d, f"img{k:02d}.png"))
+        # JPEGs as ImageNet has them: colour at several qualities and chroma subsamplings,
+        # progressive, greyscale and CMYK (PIL writes an Adobe marker), one per image
+        rgb = Image.fromarray(arr, "RGB")
+        j = (c * len(sizes) + k) % 7
+        jpath = os.path.join(d, f"photo{k:02d}" + (".JPEG" if j == 1 else ".jpg"))
+        if j == 0: rgb.save(jpath, quality=90)
+        elif j == 1: rgb.save(jpath, quality=75, subsampling=0)          # 4:4:4
+        elif j == 2: rgb.save(jpath, quality=60, subsampling=1)          # 4:2:2
+        elif j == 3: rgb.save(jpath, quality=85, progressive=True)
+        elif j == 4: rgb.convert("L").save(jpath, quality=80)
+        elif j == 5: rgb.convert("CMYK").save(jpath, quality=90)
+        else: rgb.save(jpath, format="PNG")                             # a .jpg that is a PNG
 PY
+
+# a JPEG cut short is refused, as PIL's "image file is truncated"
+mkdir -p "$work/cut/a"
+$py - "$work/cut/a/x.jpg" <<'PY'
+import io, sys, numpy as np
+from PIL import Image
+b = io.BytesIO()
+Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(b, "JPEG")
+open(sys.argv[1], "wb").write(b.getvalue()[: len(b.getvalue()) * 2 // 3])
+try:
+    Image.open(sys.argv[1]).convert("RGB"); sys.exit("PIL read a truncated JPEG")
+except OSError:
+    pass
+PY
+if "$build/runtime/dit" data images --root "$work/cut" --image-size 8 -o "$work/cut.ditdata" 2>"$work/cut.err"; then
+  echo "FAIL: a truncated JPEG was accepted"; exit 1
+fi
+grep -q "x.jpg: not a readable JPEG: the file is truncated" "$work/cut.err" || { cat "$work/cut.err"; exit 1; }
 
 for S in 32 64; do
   "$build/runtime/dit" data images --root "$work/root" --image-size $S --threads 4 -o "$work/d$S.ditdata" >/dev/null
@@ -62,7 +94,7 @@ samples = []
 for ci, cls in enumerate(classes):
     for r, _, files in sorted(os.walk(os.path.join(root, cls), followlinks=True)):
         for f in sorted(files):
-            if f.lower().endswith(".png"):
+            if f.lower().endswith((".png", ".jpg", ".jpeg")):
                 samples.append((os.path.join(r, f), ci))
 
 raw = open(path, "rb").read()
