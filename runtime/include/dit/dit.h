@@ -58,6 +58,9 @@ typedef struct DitModelInfo {
 } DitModelInfo;
 
 DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **out, DitError *err);
+
+/* "ditrt 0.1.0": the library's version (libditrt.so, libditrt.a). */
+const char *dit_version(void);
 DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path);
 const DitModelInfo *dit_model_info(const DitRuntime *rt);
 const char *dit_device_name(const DitRuntime *rt);
