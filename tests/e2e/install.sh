@@ -27,12 +27,15 @@ fm=$root/examples/fashion_mnist
 "$prefix/bin/ditc" "$fm/dit_fashion_mnist.dit" --batch 8 -o "$work/fm.plan"
 want=$("$build/examples/sample_dit" "$work/fm.plan" "$fm/dit_fashion_mnist_ema.safetensors" 3)
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+# an ASan/UBSan build installs instrumented code: programs built on it need the same flags
+san=()
+grep -q '^DIT_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" && san=(-fsanitize=address,undefined)
 # shared, through pkg-config
-cc -std=c11 -O2 "$root/examples/sample_dit.c" $(pkg-config --cflags --libs ditrt) -lm -o "$work/sample_so"
+cc -std=c11 -O2 "${san[@]}" "$root/examples/sample_dit.c" $(pkg-config --cflags --libs ditrt) -lm -o "$work/sample_so"
 ldd "$work/sample_so" | grep -q "libditrt.so.0 => $prefix/" || { echo "FAIL: not linked to the installed .so"; exit 1; }
 # static, through pkg-config --static: the archive and its Libs.private
 static_libs=$(pkg-config --static --libs ditrt | sed 's/-lditrt//')
-cc -std=c11 -O2 "$root/examples/sample_dit.c" $(pkg-config --cflags ditrt) "$prefix/lib/libditrt.a" $static_libs \
+cc -std=c11 -O2 "${san[@]}" "$root/examples/sample_dit.c" $(pkg-config --cflags ditrt) "$prefix/lib/libditrt.a" $static_libs \
   -o "$work/sample_a"
 ! ldd "$work/sample_a" | grep -q libditrt || { echo "FAIL: the static build loads libditrt.so"; exit 1; }
 # a CMake project, through find_package(ditrt)
@@ -44,7 +47,8 @@ find_package(ditrt REQUIRED)
 add_executable(sample_cmake $root/examples/sample_dit.c)
 target_link_libraries(sample_cmake PRIVATE ditrt::ditrt m)
 CM
-cmake -S "$work/proj" -B "$work/proj/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake -S "$work/proj" -B "$work/proj/b" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="${san[*]}" \
+  -DCMAKE_EXE_LINKER_FLAGS="${san[*]}" >/dev/null
 cmake --build "$work/proj/b" >/dev/null
 for exe in "$work/sample_so" "$work/sample_a" "$work/proj/b/sample_cmake"; do
   got=$("$exe" "$work/fm.plan" "$fm/dit_fashion_mnist_ema.safetensors" 3)
