@@ -44,7 +44,8 @@ static void sample_usage(FILE *f) {
           "                  [--steps 250] [--eta 0] [--cfg-scale 4.0] [--seed 0] [-o OUT.npy]\n"
           "                  [--png GRID.png [--png-scale S] [--grid-cols N] [--label-names A,B,...]]\n"
           "                  [--per-class K] [--noise Z.npy] [--step-noise S.npy]\n"
-          "                  [--num-samples M --npz OUT.npz] [--device cpu|cuda|auto] [--threads N]\n"
+          "                  [--num-samples M (--npz OUT.npz | --sample-dir DIR)] [--device cpu|cuda|auto]\n"
+          "                  [--threads N]\n"
           "\n"
           "The official sampler from noise: DDPM (learned or fixed variance) or DDIM (--eta, DDIM\n"
           "only), respaced steps as \"250\", \"25\", \"10,20,30\" or \"ddim50\"; guidance when\n"
@@ -65,6 +66,8 @@ static void sample_usage(FILE *f) {
           "  --num-samples M --npz OUT.npz  an evaluation set (uint8 arr_0) written by batches of -n\n"
           "               to OUT.npz.partial/; the same command resumes a killed run, and a\n"
           "               different one (plan, weights, labels, seed, sampler, cfg) is refused\n"
+          "  --sample-dir D  the set also as D/000000.png, D/000001.png, ... (sample_ddp.py's\n"
+          "               folder); without --npz the set is D.npz, as sample_ddp.py names it\n"
           "Results that are not finite (NaN, infinity) fail with the step and op that made them.\n");
 }
 
@@ -86,7 +89,7 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
       continue;
     }
     s = cli_official_alias("sample", s); /* --ckpt, --num-sampling-steps, ... */
-    static const char *const known[] = {"--weights", "-o", "--png", "--npz", "--noise", "--step-noise", "--steps",
+    static const char *const known[] = {"--weights", "-o", "--png", "--npz", "--sample-dir", "--noise", "--step-noise", "--steps",
                                         "--device", "--sampler", "--labels", "--label-names", "-n",
                                         "--num-samples", "--threads", "--seed", "--per-class", "--grid-cols",
                                         "--png-scale", "--eta", "--cfg-scale"};
@@ -107,6 +110,7 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     else if (!strcmp(s, "-o")) a->out = v;
     else if (!strcmp(s, "--png")) a->png = v;
     else if (!strcmp(s, "--npz")) a->npz = v;
+    else if (!strcmp(s, "--sample-dir")) a->sample_dir = v;
     else if (!strcmp(s, "--noise")) a->noise = v;
     else if (!strcmp(s, "--step-noise")) a->step_noise = v;
     else if (!strcmp(s, "--steps")) {
@@ -163,8 +167,14 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     fprintf(stderr, "dit: error: sample needs %s\n", !a->plan ? "PLAN" : "--weights");
     return -1;
   }
+  if (a->sample_dir && !a->npz) { /* sample_ddp.py: the folder, then FOLDER.npz */
+    size_t len = strlen(a->sample_dir);
+    while (len > 1 && a->sample_dir[len - 1] == '/') len--;
+    snprintf(a->npz_default, sizeof a->npz_default, "%.*s.npz", (int)len, a->sample_dir);
+    a->npz = a->npz_default;
+  }
   if ((a->npz != NULL) != (a->num_samples > 0)) {
-    fprintf(stderr, "dit: error: --num-samples and --npz go together\n");
+    fprintf(stderr, "dit: error: --num-samples goes with --npz or --sample-dir\n");
     return -1;
   }
   if (a->npz && (a->noise || a->step_noise || a->png || a->out || a->per_class)) {
@@ -329,6 +339,7 @@ int cmd_sample(int argc, char **argv) {
   if (cli_env_options(&opt)) return 2;
   /* every output checked before the first write: none is an input, each can be written */
   const char *outs[] = {a.out ? a.out : (a.png || a.npz) ? NULL : "samples.npy", a.png, a.npz};
+  if (a.sample_dir && cli_check_output_dir(a.sample_dir)) goto done;
   const char *ins[] = {a.plan, a.weights, a.noise, a.step_noise};
   if (cli_check_outputs(outs, 3, ins, 4)) goto done;
   if (a.npz) {

@@ -11,6 +11,8 @@
 
 typedef struct SampleArgs {
   const char *plan, *weights, *out, *png, *npz, *noise, *step_noise, *steps, *device;
+  const char *sample_dir;  /* --sample-dir: the set also as DIR/000000.png ... (sample_ddp.py's) */
+  char npz_default[4200];  /* DIR.npz, sample_ddp.py's name, when --sample-dir comes without --npz */
   int64_t n;             /* images per batch (0: default) */
   int64_t num_samples;   /* --num-samples: images in the .npz */
   int64_t labels[SAMPLE_MAX_LABELS];

@@ -154,6 +154,30 @@ static void remove_partial(const SetRun *r) {
   rmdir(r->dir);
 }
 
+/* sample_ddp.py's folder: image i as DIR/%06d.png (each written atomically),
+ * from the finished batches. */
+static int write_sample_dir(SetRun *r, const char *dir, int64_t n) {
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "dit: error: %s: cannot create: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  size_t img = (size_t)(r->H * r->W * 3);
+  uint8_t *px = malloc(img);
+  if (!px) return -1;
+  int rc = 0;
+  for (int64_t i = 0; i < n && !rc; i++) {
+    DitErr e = {0};
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%06lld.png", dir, (long long)i);
+    if (fill_from_batches(r, i, 1, px, &e) || png_write_rgb(path, px, r->H, r->W, &e)) {
+      fprintf(stderr, "dit: error: %s\n", e.msg);
+      rc = -1;
+    }
+  }
+  free(px);
+  return rc;
+}
+
 int cmd_sample_set(const char *plan_path, void *vctx) {
   (void)plan_path;
   SampleSetCtx *c = vctx;
@@ -218,6 +242,7 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
     fprintf(stderr, "dit: error: %s\n", e.msg);
     goto done;
   }
+  if (a->sample_dir && write_sample_dir(&r, a->sample_dir, a->num_samples)) goto done;
   remove_partial(&r);
   if (isatty(2)) fprintf(stderr, "dit: wrote %lld images to %s\n", (long long)a->num_samples, a->npz);
   rc = 0;

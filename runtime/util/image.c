@@ -131,6 +131,37 @@ DitStatus png_write_labeled_grid(const char *path, const uint8_t *rgb, int64_t n
   return atomic_write_file(path, write_png, &j, err);
 }
 
+typedef struct PngImage {
+  const uint8_t *rgb;
+  int64_t H, W;
+} PngImage;
+
+static int write_png_image(FILE *f, void *vctx) {
+  const PngImage *im = vctx;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  png_infop info = png ? png_create_info_struct(png) : NULL;
+  int rc = -1;
+  if (!png || !info) goto done;
+  if (setjmp(png_jmpbuf(png))) goto done;
+  png_init_io(png, f);
+  png_set_IHDR(png, info, (png_uint_32)im->W, (png_uint_32)im->H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int64_t y = 0; y < im->H; y++) png_write_row(png, im->rgb + y * im->W * 3);
+  png_write_end(png, NULL);
+  rc = 0;
+done:
+  png_destroy_write_struct(&png, &info);
+  return rc;
+}
+
+DitStatus png_write_rgb(const char *path, const uint8_t *rgb, int64_t H, int64_t W, DitErr *err) {
+  if (H < 1 || W < 1 || H > 65535 || W > 65535)
+    return dit_err(err, DIT_ERR_ARG, "%s: a %lldx%lld PNG is out of range", path, (long long)W, (long long)H);
+  PngImage im = {rgb, H, W};
+  return atomic_write_file(path, write_png_image, &im, err);
+}
+
 DitStatus png_write_grid(const char *path, const uint8_t *rgb, int64_t n, int64_t H, int64_t W,
                          int64_t cols, DitErr *err) {
   return png_write_labeled_grid(path, rgb, n, H, W, cols, 1, NULL, err);

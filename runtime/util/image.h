@@ -12,6 +12,9 @@
  * byte = trunc(clamp(127.5 x + 128, 0, 255)); one channel is repeated to RGB. */
 void images_to_rgb8(const float *x, int64_t n, int64_t C, int64_t H, int64_t W, uint8_t *out);
 
+/* One RGB image [H, W, 3] as an 8-bit RGB PNG, written atomically. */
+DitStatus png_write_rgb(const char *path, const uint8_t *rgb, int64_t H, int64_t W, DitErr *err);
+
 /* A grid of n RGB images [n, H, W, 3], `cols` per row (0: ceil(sqrt(n))), with
  * 2-pixel black padding as torchvision's make_grid; written atomically. */
 DitStatus png_write_grid(const char *path, const uint8_t *rgb, int64_t n, int64_t H, int64_t W,
