@@ -89,7 +89,9 @@ DitStatus schedule_build(const char *spec, DiffusionSchedule *s, DitErr *err) {
   for (int i = 0; i < DIT_DIFFUSION_STEPS; i++) base_ac[i] = acc *= 1.0 - base[i];
   int n = 0;
   for (int i = 0; i < DIT_DIFFUSION_STEPS; i++) n += keep[i];
-  if (n < 2) return dit_err(err, DIT_ERR_ARG, "steps '%s': a sampler needs at least 2 steps", spec);
+  if (n < 2) /* the official GaussianDiffusion reads posterior_variance[1]: IndexError for 1 step */
+    return dit_err(err, DIT_ERR_ARG, "steps '%s': a sampler needs at least 2 steps (the official diffusion cannot "
+                                     "be built from 1: it reads the posterior variance of step 1)", spec);
   s->n = n;
   s->timestep_map = calloc((size_t)n, sizeof(int64_t));
   double **arrays[] = {&s->betas, &s->alphas_cumprod, &s->alphas_cumprod_prev, &s->sqrt_recip_ac,

@@ -36,4 +36,17 @@ cmp ra/loss.tsv rb/loss.tsv && cmp ra/checkpoints/0000003.safetensors rb/checkpo
   { echo "FAIL: train.py's flags train otherwise"; exit 1; }
 expect_fail 2 "unknown option '--results-dir'" "$dit" train t.plan --data px.ditdata --results-dir r
 expect_fail 2 "--ckpt needs a value" "$dit" sample px.plan --ckpt
+# the defaults are sample.py's: on a plan of ditc's defaults, `dit sample PLAN --weights W`
+# is DDPM-250 with cfg 4.0, seed 0, and the eight official labels (a tiny ImageNet-class
+# latent model, so that the 2 x 250 steps are quick; random weights)
+sed 's/num_classes *= *10/num_classes = 1000/; s/model "tiny"/model "tiny-imagenet"/' "$root/specs/tests/tiny.dit" >in1k.dit
+grep -q "num_classes = 1000" in1k.dit || { echo "FAIL: could not make the 1000-class spec"; exit 1; }
+"$ditc" in1k.dit -o s8.plan
+"$ditc" in1k.dit --info --json >s8.json
+$py "$root/tests/ref/dit_ref.py" weights s8.json --seed 2 --out-dir s8w >/dev/null
+"$dit" sample s8.plan --weights s8w/official.safetensors -o defaults.npy >/dev/null
+"$dit" sample s8.plan --weights s8w/official.safetensors --sampler ddpm --steps 250 --cfg-scale 4.0 --seed 0 \
+  --labels 207,360,387,974,88,979,417,279 -n 8 -o explicit.npy >/dev/null
+cmp defaults.npy explicit.npy || { echo "FAIL: dit sample's defaults are not sample.py's"; exit 1; }
+$py -c "import numpy as np; a = np.load('defaults.npy'); assert a.shape == (8, 4, 8, 8) and np.isfinite(a).all()"
 echo "ok: official flag names"
