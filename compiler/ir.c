@@ -6,17 +6,22 @@
 #include <string.h>
 
 static const char *const OP_NAMES[] = {
-#define OP(id, name, n_src, grad) name,
+#define OP(id, name, n_src, grad, acc) name,
 #include "ops.def"
 #undef OP
 };
 static const int OP_ARITY[] = {
-#define OP(id, name, n_src, grad) n_src,
+#define OP(id, name, n_src, grad, acc) n_src,
+#include "ops.def"
+#undef OP
+};
+static const int OP_ACC[] = { /* 1: an optional accumulator as the last operand */
+#define OP(id, name, n_src, grad, acc) acc,
 #include "ops.def"
 #undef OP
 };
 static const bool OP_GRAD[] = {
-#define OP(id, name, n_src, grad) grad,
+#define OP(id, name, n_src, grad, acc) grad,
 #include "ops.def"
 #undef OP
 };
@@ -24,23 +29,7 @@ _Static_assert(sizeof OP_NAMES / sizeof OP_NAMES[0] == OP_COUNT, "ops.def table 
 
 const char *op_name(OpKind op) { return op < OP_COUNT ? OP_NAMES[op] : "?"; }
 int op_arity(OpKind op) { return op < OP_COUNT ? OP_ARITY[op] : -1; }
-int op_min_arity(OpKind op) {
-  switch (op) {
-  case OP_LINEAR_GRAD_X:
-  case OP_LN_MODULATE_GRAD:
-  case OP_ATTENTION_GRAD: return op_arity(op) - 1; /* the accumulator is optional */
-  case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_PATCHIFY:
-  case OP_UNPATCHIFY: case OP_MATMUL: case OP_BMM: case OP_ADD: case OP_SCALE: case OP_SILU:
-  case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM: case OP_MODULATE: case OP_RESIDUAL_GATE:
-  case OP_TIMESTEP_FREQ: case OP_EMBEDDING: case OP_OUTPUT: case OP_LINEAR: case OP_PARAM_PACK:
-  case OP_LN_MODULATE: case OP_RES_GATE_LN_MODULATE: case OP_AUX: case OP_ATTENTION: case OP_CFG_MIX:
-  case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_DIFFUSION_LOSS: case OP_LOSS_GRAD: case OP_ZEROS:
-  case OP_ACT_GRAD: case OP_LINEAR_GRAD_W: case OP_RESIDUAL_GATE_GRAD: case OP_EMBEDDING_GRAD:
-  case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_GROUP_NORM: case OP_COUNT:
-    return op_arity(op);
-  }
-  return -1; /* not an OpKind */
-}
+int op_min_arity(OpKind op) { return op < OP_COUNT ? OP_ARITY[op] - OP_ACC[op] : -1; }
 bool op_differentiable(OpKind op) { return op < OP_COUNT && OP_GRAD[op]; }
 
 const char *activation_name(Activation a) {

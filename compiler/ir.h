@@ -23,7 +23,7 @@
 typedef enum { DT_F32 = 0, DT_I64 = 1 } DType;
 
 typedef enum {
-#define OP(id, name, n_src, grad) OP_##id,
+#define OP(id, name, n_src, grad, acc) OP_##id,
 #include "ops.def"
 #undef OP
   OP_COUNT
