@@ -6,22 +6,27 @@
 #include <string.h>
 
 static const char *const OP_NAMES[] = {
-#define OP(id, name, n_src, grad, acc) name,
+#define OP(id, name, n_src, grad, acc, flops) name,
 #include "ops.def"
 #undef OP
 };
 static const int OP_ARITY[] = {
-#define OP(id, name, n_src, grad, acc) n_src,
+#define OP(id, name, n_src, grad, acc, flops) n_src,
 #include "ops.def"
 #undef OP
 };
 static const int OP_ACC[] = { /* 1: an optional accumulator as the last operand */
-#define OP(id, name, n_src, grad, acc) acc,
+#define OP(id, name, n_src, grad, acc, flops) acc,
+#include "ops.def"
+#undef OP
+};
+static const double OP_FLOPS[] = { /* elementwise flops per output element */
+#define OP(id, name, n_src, grad, acc, flops) flops,
 #include "ops.def"
 #undef OP
 };
 static const bool OP_GRAD[] = {
-#define OP(id, name, n_src, grad, acc) grad,
+#define OP(id, name, n_src, grad, acc, flops) grad,
 #include "ops.def"
 #undef OP
 };
@@ -31,6 +36,7 @@ const char *op_name(OpKind op) { return op < OP_COUNT ? OP_NAMES[op] : "?"; }
 int op_arity(OpKind op) { return op < OP_COUNT ? OP_ARITY[op] : -1; }
 int op_min_arity(OpKind op) { return op < OP_COUNT ? OP_ARITY[op] - OP_ACC[op] : -1; }
 bool op_differentiable(OpKind op) { return op < OP_COUNT && OP_GRAD[op]; }
+double op_elementwise_flops(OpKind op) { return op < OP_COUNT ? OP_FLOPS[op] : 0; }
 
 const char *activation_name(Activation a) {
   switch (a) {

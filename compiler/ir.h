@@ -23,7 +23,7 @@
 typedef enum { DT_F32 = 0, DT_I64 = 1 } DType;
 
 typedef enum {
-#define OP(id, name, n_src, grad, acc) OP_##id,
+#define OP(id, name, n_src, grad, acc, flops) OP_##id,
 #include "ops.def"
 #undef OP
   OP_COUNT
@@ -95,6 +95,8 @@ const char *activation_name(Activation a);
 int op_arity(OpKind op);     /* the most operands */
 int op_min_arity(OpKind op); /* fewer when the op takes an optional accumulator */
 bool op_differentiable(OpKind op);
+/* Real operations per output element of the op's elementwise work (ops.def). */
+double op_elementwise_flops(OpKind op);
 const char *dtype_name(DType t);
 
 Graph *graph_new(Arena *a, const ModelConfig *cfg, int64_t batch);
