@@ -50,6 +50,21 @@ static int spec_dirs(const char *argv0, char dirs[][1024]) {
   return n;
 }
 
+/* The spec of model m at image_size in the first folder that has it, into
+ * path (its real path); 0, or -1 with the folders looked in (dirs, n_dirs). */
+static int find_spec(int m, int image_size, const char *argv0, char *path, size_t n, char dirs[][1024], int *n_dirs) {
+  *n_dirs = spec_dirs(argv0, dirs);
+  for (int d = 0; d < *n_dirs; d++) {
+    if ((size_t)snprintf(path, n, "%s/%s_%d.dit", dirs[d], MODELS[m].stem, image_size) < n && is_file(path)) {
+      char *real = realpath(path, NULL); /* without the binary's ../.. */
+      if (real && strlen(real) < n) strcpy(path, real);
+      free(real);
+      return 0;
+    }
+  }
+  return -1;
+}
+
 int model_name_resolve(const char *name, int image_size, const char *argv0, char *path, size_t n, FILE *err) {
   int m = 0;
   while (m < N_MODELS && strcmp(MODELS[m].name, name) != 0) m++;
@@ -65,15 +80,8 @@ int model_name_resolve(const char *name, int image_size, const char *argv0, char
     return -1;
   }
   char dirs[MAX_DIRS][1024];
-  int n_dirs = spec_dirs(argv0, dirs);
-  for (int d = 0; d < n_dirs; d++) {
-    if ((size_t)snprintf(path, n, "%s/%s_%d.dit", dirs[d], MODELS[m].stem, image_size) < n && is_file(path)) {
-      char *real = realpath(path, NULL); /* without the binary's ../.. */
-      if (real && strlen(real) < n) strcpy(path, real);
-      free(real);
-      return 0;
-    }
-  }
+  int n_dirs = 0;
+  if (!find_spec(m, image_size, argv0, path, n, dirs, &n_dirs)) return 0;
   fprintf(err, "ditc: error: %s at %d px: no %s_%d.dit in", name, image_size, MODELS[m].stem, image_size);
   for (int d = 0; d < n_dirs; d++) fprintf(err, "%s %s", d ? "," : "", dirs[d]);
   fprintf(err, "; set DITC_SPEC_PATH to the folder of the shipped specs\n");
@@ -81,15 +89,13 @@ int model_name_resolve(const char *name, int image_size, const char *argv0, char
 }
 
 void model_names_list(const char *argv0, FILE *out) {
-  char path[1200];
+  char path[1200], dirs[MAX_DIRS][1024];
+  int n_dirs = 0;
   for (int i = 0; i < N_MODELS; i++) {
     fprintf(out, "%-9s", MODELS[i].name);
-    for (int size = 256; size <= 512; size *= 2) {
-      FILE *devnull = fopen("/dev/null", "w");
-      int rc = model_name_resolve(MODELS[i].name, size, argv0, path, sizeof path, devnull ? devnull : stderr);
-      if (devnull) fclose(devnull);
-      fprintf(out, "  %d: %s", size, rc ? "(spec not found)" : path);
-    }
+    for (int size = 256; size <= 512; size *= 2)
+      fprintf(out, "  %d: %s", size,
+              find_spec(i, size, argv0, path, sizeof path, dirs, &n_dirs) ? "(spec not found)" : path);
     fputc('\n', out);
   }
 }

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_write.h"
+
 
 /* The folder that holds path ("." for a bare name), in buf. */
 static void parent_of(const char *path, char *buf, size_t n) {
@@ -53,23 +55,18 @@ static int check_file(const char *path) {
   return check_parent(path);
 }
 
-/* Both exist and are one file (links followed). */
-static int same_file(const char *a, const char *b) {
-  struct stat sa, sb;
-  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 int cli_check_outputs(const char *const *outputs, size_t n_out, const char *const *inputs, size_t n_in) {
   for (size_t i = 0; i < n_out; i++) {
     if (!outputs[i]) continue;
     for (size_t j = 0; j < n_in; j++)
-      if (inputs[j] && (same_file(outputs[i], inputs[j]) || !strcmp(outputs[i], inputs[j]))) {
+      if (inputs[j] && (atomic_same_file(outputs[i], inputs[j]) || !strcmp(outputs[i], inputs[j]))) {
         fprintf(stderr, "dit: error: %s: is also an input of this command (%s); choose another output path\n",
                 outputs[i], inputs[j]);
         return -1;
       }
     for (size_t j = 0; j < i; j++)
-      if (outputs[j] && (same_file(outputs[i], outputs[j]) || !strcmp(outputs[i], outputs[j]))) {
+      if (outputs[j] && (atomic_same_file(outputs[i], outputs[j]) || !strcmp(outputs[i], outputs[j]))) {
         fprintf(stderr, "dit: error: %s: given as two outputs of this command\n", outputs[i]);
         return -1;
       }

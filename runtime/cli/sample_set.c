@@ -77,18 +77,6 @@ static void manifest_diff(const char *have, const char *want, char *out, size_t 
   }
 }
 
-static int write_text(FILE *f, void *ctx) { return fputs((const char *)ctx, f) == EOF ? -1 : 0; }
-
-typedef struct Blob {
-  const uint8_t *data;
-  size_t n;
-} Blob;
-
-static int write_blob(FILE *f, void *ctx) {
-  const Blob *b = ctx;
-  return fwrite(b->data, 1, b->n, f) == b->n ? 0 : -1;
-}
-
 /* Creates the partial folder and its manifest, or checks that an existing
  * one belongs to this very run. */
 static int open_partial(SetRun *r, int *created) {
@@ -115,7 +103,7 @@ static int open_partial(SetRun *r, int *created) {
     return 0;
   }
   DitErr e = {0};
-  if (atomic_write_file(path, write_text, want, &e)) {
+  if (atomic_write_bytes(path, want, strlen(want), &e)) {
     fprintf(stderr, "dit: error: %s\n", e.msg);
     return -1;
   }
@@ -229,9 +217,9 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
       goto done;
     }
     images_to_rgb8(lat, r.per_batch, C, r.H, r.W, rgb);
-    Blob blob = {rgb, (size_t)(r.per_batch * r.H * r.W * 3)};
+
     DitErr e = {0};
-    if (atomic_write_file(path, write_blob, &blob, &e)) {
+    if (atomic_write_bytes(path, rgb, (size_t)(r.per_batch * r.H * r.W * 3), &e)) {
       fprintf(stderr, "dit: error: %s\n", e.msg);
       goto done;
     }

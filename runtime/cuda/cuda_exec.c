@@ -141,9 +141,8 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
 }
 
 DitStatus cuda_enqueue_ops(CudaBackend *cb, size_t first, size_t end, int64_t n, CUdeviceptr params,
-                           int mix_only, DitErr *err) {
+                           DitErr *err) {
   for (size_t i = first; i < end; i++) {
-    if (mix_only && cb->pv->ops[i].kind != PLAN_OP_CFG_MIX) continue;
     DitStatus st = run_op(cb, i, n, params, err);
     if (!st && cb->sync_each_op && !cb->capturing) {
       CUresult rc = cb->drv.cuStreamSynchronize(cb->stream);
@@ -199,6 +198,6 @@ DitStatus cuda_stage(Backend *b, const BackendStage *s, DitErr *err) {
 DitStatus cuda_run(Backend *b, size_t first, size_t end, int64_t n, DitErr *err) {
   CudaBackend *cb = (CudaBackend *)(void *)b;
   DitStatus st = cuda_enter(cb, err);
-  if (!st) st = cuda_enqueue_ops(cb, first, end, n, cb->stage + cb->layout.params, 0, err);
+  if (!st) st = cuda_enqueue_ops(cb, first, end, n, cb->stage + cb->layout.params, err);
   return st;
 }

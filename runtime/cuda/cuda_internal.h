@@ -63,10 +63,9 @@ CUdeviceptr cuda_value_ptr(const CudaBackend *cb, uint32_t id);
 DitStatus cuda_enter(CudaBackend *cb, DitErr *err);
 
 /* Enqueues ops [first, end) of the plan: forward ops for n rows, sampler
- * ops for n images with DitStepParams at `params` (a device address);
- * mix_only: of the sampler ops, only the guidance mix. */
+ * ops for n images with DitStepParams at `params` (a device address). */
 DitStatus cuda_enqueue_ops(CudaBackend *cb, size_t first, size_t end, int64_t n, CUdeviceptr params,
-                           int mix_only, DitErr *err);
+                           DitErr *err);
 /* Enqueues a device-to-device copy (nothing when bytes is 0). */
 DitStatus cuda_copy_d2d(CudaBackend *cb, CUdeviceptr dst, CUdeviceptr src, uint64_t bytes, DitErr *err);
 /* Copies host_stage [0, bytes) to the device copy and records `staged`. */

@@ -26,9 +26,9 @@ static DitStatus enqueue_step(CudaBackend *cb, int64_t n, int64_t rows, DitErr *
   /* t and y every step: the planner reuses their bytes once the embeddings have read them */
   if (!st) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->t), cb->stage + l->t, (uint64_t)rows * 8, err);
   if (!st) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->y), cb->stage + l->y, (uint64_t)rows * 8, err);
-  if (!st) st = cuda_enqueue_ops(cb, 0, io->n_forward_ops, rows, 0, 0, err);
+  if (!st) st = cuda_enqueue_ops(cb, 0, io->n_forward_ops, rows, 0, err);
   if (!st) st = cuda_copy_d2d(cb, cuda_value_ptr(cb, io->noise), cb->stage + l->noise, xbytes, err);
-  if (!st) st = cuda_enqueue_ops(cb, io->n_forward_ops, pv->n_ops, n, cb->stage + l->params, 0, err);
+  if (!st) st = cuda_enqueue_ops(cb, io->n_forward_ops, pv->n_ops, n, cb->stage + l->params, err);
   if (!st) st = cuda_copy_d2d(cb, x, cuda_value_ptr(cb, io->x_next), xbytes, err);
   return st;
 }

@@ -81,7 +81,8 @@ static DitStatus check_shapes(const Check *c) {
     return DIT_OK;
   }
   case PLAN_OP_UNPATCHIFY: {
-    int64_t p = plan_attrs_UNPATCHIFY(op).patch, ch = plan_attrs_UNPATCHIFY(op).channels, g = (int64_t)llround(sqrt((double)a->dims[1]));
+    PlanAttrs_UNPATCHIFY at = plan_attrs_UNPATCHIFY(op);
+    int64_t p = at.patch, ch = at.channels, g = (int64_t)llround(sqrt((double)a->dims[1]));
     if (!is_f32(a, 3) || !is_f32(o, 4) || p < 1 || ch < 1 || g * g != a->dims[1] ||
         a->dims[2] != mul3(p, p, ch) || o->dims[0] != a->dims[0] || o->dims[1] != ch ||
         o->dims[2] != mul3(g, p, 1) || o->dims[3] != mul3(g, p, 1))
@@ -93,13 +94,13 @@ static DitStatus check_shapes(const Check *c) {
     if (!is_f32(a, 0) || a->rank < 2 || !is_f32(w, 2) || !is_f32(b, 1) || !is_f32(o, a->rank))
       return bad(c, "linear operand types");
     int64_t K = a->dims[a->rank - 1], M = w->dims[0];
-    if (w->dims[1] != K || b->dims[0] != M || o->dims[o->rank - 1] != M || plan_attrs_LINEAR(op).act < 0 ||
-        plan_attrs_LINEAR(op).act > PLAN_ACT_SILU)
+    int64_t act = plan_attrs_LINEAR(op).act;
+    if (w->dims[1] != K || b->dims[0] != M || o->dims[o->rank - 1] != M || act < 0 || act > PLAN_ACT_SILU)
       return bad(c, "linear shapes");
     for (uint32_t k = 0; k + 1 < a->rank; k++)
       if (o->dims[k] != a->dims[k]) return bad(c, "linear output shape");
     if (!a->batch_major || !o->batch_major) return bad(c, "linear rows must be batch-major");
-    if (op->out2 != DIT_PLAN_NONE && (plan_attrs_LINEAR(op).act == PLAN_ACT_NONE || !dims_eq(val(c, op->out2), o)))
+    if (op->out2 != DIT_PLAN_NONE && (act == PLAN_ACT_NONE || !dims_eq(val(c, op->out2), o)))
       return bad(c, "linear pre-activation shape");
     return DIT_OK;
   }
@@ -118,12 +119,14 @@ static DitStatus check_shapes(const Check *c) {
   case PLAN_OP_SILU:
     if (!is_f32(a, 0) || !dims_eq(a, o)) return bad(c, "silu shapes");
     return DIT_OK;
-  case PLAN_OP_TIMESTEP_FREQ:
+  case PLAN_OP_TIMESTEP_FREQ: {
+    PlanAttrs_TIMESTEP_FREQ at = plan_attrs_TIMESTEP_FREQ(op);
     if (a->dtype != PLAN_VDT_I64 || a->rank != 1 || !is_f32(o, 2) || o->dims[0] != a->dims[0] ||
-        o->dims[1] != plan_attrs_TIMESTEP_FREQ(op).freq_dim || plan_attrs_TIMESTEP_FREQ(op).freq_dim < 2 || plan_attrs_TIMESTEP_FREQ(op).freq_dim % 2 || !(plan_attrs_TIMESTEP_FREQ(op).max_period > 1) ||
-        !isfinite(plan_attrs_TIMESTEP_FREQ(op).max_period))
+        o->dims[1] != at.freq_dim || at.freq_dim < 2 || at.freq_dim % 2 || !(at.max_period > 1) ||
+        !isfinite(at.max_period))
       return bad(c, "timestep_freq shapes");
     return DIT_OK;
+  }
   case PLAN_OP_EMBEDDING: {
     const PlanValue *ids = val(c, op->in[1]);
     if (!is_f32(a, 2) || ids->dtype != PLAN_VDT_I64 || ids->rank != 1 || !is_f32(o, 2) ||
@@ -152,10 +155,11 @@ static DitStatus check_shapes(const Check *c) {
     return DIT_OK;
   }
   case PLAN_OP_ATTENTION: {
-    int64_t H = plan_attrs_ATTENTION(op).heads, hd = plan_attrs_ATTENTION(op).head_dim;
+    PlanAttrs_ATTENTION at = plan_attrs_ATTENTION(op);
+    int64_t H = at.heads, hd = at.head_dim;
     if (!is_f32(a, 3) || !is_f32(o, 3) || H < 1 || hd < 1 || a->dims[2] != mul3(3, H, hd) ||
         o->dims[0] != a->dims[0] || o->dims[1] != a->dims[1] || o->dims[2] != mul3(H, hd, 1) ||
-        !isfinite(plan_attrs_ATTENTION(op).scale))
+        !isfinite(at.scale))
       return bad(c, "attention shapes");
     /* the CPU backend keeps one T x T score matrix per thread */
     if (a->dims[1] > (1 << 20)) return bad(c, "attention over more than 2^20 tokens");
@@ -167,13 +171,15 @@ static DitStatus check_shapes(const Check *c) {
     return DIT_OK;
   }
   case PLAN_OP_CFG_MIX:
-    if (!is_f32(a, 4) || !dims_eq(a, o) || plan_attrs_CFG_MIX(op).guided_channels < 0 || plan_attrs_CFG_MIX(op).guided_channels > a->dims[1])
+    if (!is_f32(a, 4) || !dims_eq(a, o) || plan_attrs_CFG_MIX(op).guided_channels < 0 ||
+        plan_attrs_CFG_MIX(op).guided_channels > a->dims[1])
       return bad(c, "cfg_mix shapes");
     return DIT_OK;
   case PLAN_OP_DIFFUSION_STEP: {
     const PlanValue *m = val(c, op->in[1]), *z = val(c, op->in[2]);
-    if (!is_f32(a, 4) || !dims_eq(a, o) || !dims_eq(a, z) || !is_f32(m, 4) || plan_attrs_DIFFUSION_STEP(op).learn_sigma < 0 ||
-        plan_attrs_DIFFUSION_STEP(op).learn_sigma > 1 || m->dims[0] != a->dims[0] || m->dims[1] != a->dims[1] * (plan_attrs_DIFFUSION_STEP(op).learn_sigma ? 2 : 1) ||
+    int64_t sig = plan_attrs_DIFFUSION_STEP(op).learn_sigma;
+    if (!is_f32(a, 4) || !dims_eq(a, o) || !dims_eq(a, z) || !is_f32(m, 4) || sig < 0 || sig > 1 ||
+        m->dims[0] != a->dims[0] || m->dims[1] != a->dims[1] * (sig ? 2 : 1) ||
         m->dims[2] != a->dims[2] || m->dims[3] != a->dims[3])
       return bad(c, "diffusion_step shapes");
     return DIT_OK;
@@ -237,7 +243,8 @@ static DitStatus check_train_shapes(const Check *c) {
     return DIT_OK;
   case PLAN_OP_ACT_GRAD:
     if (!is_f32(a, 0) || !dims_eq(a, val(c, op->in[1])) || !dims_eq(a, o) ||
-        (plan_attrs_ACT_GRAD(op).act != PLAN_ACT_GELU_TANH && plan_attrs_ACT_GRAD(op).act != PLAN_ACT_SILU) || a->batch_major != o->batch_major)
+        (plan_attrs_ACT_GRAD(op).act != PLAN_ACT_GELU_TANH && plan_attrs_ACT_GRAD(op).act != PLAN_ACT_SILU) ||
+        a->batch_major != o->batch_major)
       return bad(c, "act_grad shapes");
     return DIT_OK;
   case PLAN_OP_LINEAR_GRAD_X:
@@ -280,11 +287,13 @@ static DitStatus check_train_shapes(const Check *c) {
   }
   case PLAN_OP_ATTENTION_GRAD: {
     const PlanValue *q = val(c, op->in[1]), *out = val(c, op->in[2]), *l = val(c, op->in[3]);
-    int64_t H = plan_attrs_ATTENTION_GRAD(op).heads, hd = plan_attrs_ATTENTION_GRAD(op).head_dim;
+    PlanAttrs_ATTENTION_GRAD at = plan_attrs_ATTENTION_GRAD(op);
+    int64_t H = at.heads, hd = at.head_dim;
     if (!is_f32(q, 3) || H < 1 || hd < 1 || q->dims[2] != mul3(3, H, hd) || !dims_eq(o, q) ||
         !is_f32(a, 3) || a->dims[0] != q->dims[0] || a->dims[1] != q->dims[1] ||
         a->dims[2] != mul3(H, hd, 1) || !dims_eq(a, out) || !is_f32(l, 3) || l->dims[0] != q->dims[0] ||
-        l->dims[1] != H || l->dims[2] != q->dims[1] || !isfinite(plan_attrs_ATTENTION_GRAD(op).scale) || q->dims[1] > (1 << 20) ||
+        l->dims[1] != H || l->dims[2] != q->dims[1] || !isfinite(at.scale) ||
+        q->dims[1] > (1 << 20) ||
         !a->batch_major || !q->batch_major || !out->batch_major || !l->batch_major || !o->batch_major)
       return bad(c, "attention_grad shapes");
     return DIT_OK;

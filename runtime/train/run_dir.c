@@ -88,16 +88,6 @@ void run_dir_abandon(const char *dir, int created) {
   if (created) rmdir(dir); /* fails, as it should, unless empty */
 }
 
-typedef struct Text {
-  const char *p;
-  size_t n;
-} Text;
-
-static int write_text(FILE *f, void *ctx) {
-  const Text *t = ctx;
-  return fwrite(t->p, 1, t->n, f) == t->n ? 0 : -1;
-}
-
 DitStatus run_dir_trim_loss(const char *dir, int64_t step, DitErr *err) {
   char path[4200];
   snprintf(path, sizeof path, "%s/loss.tsv", dir);
@@ -120,7 +110,7 @@ DitStatus run_dir_trim_loss(const char *dir, int64_t step, DitErr *err) {
     if (!eol || strtoll(buf + keep, &end, 10) != want || *end != '\t') break;
     keep = (size_t)(eol - buf) + 1;
   }
-  if (keep != (size_t)sb.st_size) st = atomic_write_file(path, write_text, &(Text){buf, keep}, err);
+  if (keep != (size_t)sb.st_size) st = atomic_write_bytes(path, buf, keep, err);
 done:
   fclose(f);
   free(buf);

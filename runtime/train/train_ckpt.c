@@ -20,8 +20,6 @@ static DitStatus make_dir(const char *path, DitErr *err) {
   return dit_err(err, DIT_ERR_IO, "%s: cannot create directory: %s", path, strerror(errno));
 }
 
-static int write_text(FILE *f, void *ctx) { return fputs((const char *)ctx, f) < 0 ? -1 : 0; }
-
 /* Arena of the tensor names one checkpoint needs. */
 typedef struct Names {
   char *buf;
@@ -126,7 +124,7 @@ DitStatus train_ckpt_save(const char *run_dir, const TrainState *s, DitErr *err)
   if (st) goto done;
   snprintf(latest, sizeof latest, "%s/latest", dir);
   snprintf(text, sizeof text, "%lld\n", (long long)s->step);
-  st = atomic_write_file(latest, write_text, text, err);
+  st = atomic_write_bytes(latest, text, strlen(text), err);
   (void)n_ema;
 done:
   free(ts);

@@ -193,3 +193,18 @@ DitStatus atomic_commit(const char *staged, const char *path, DitErr *err) {
 void atomic_unstage(const char *staged, const char *path) {
   if (strcmp(staged, path)) unlink(staged);
 }
+
+typedef struct Bytes {
+  const void *data;
+  size_t n;
+} Bytes;
+
+static int write_bytes(FILE *f, void *ctx) {
+  const Bytes *b = ctx;
+  return fwrite(b->data, 1, b->n, f) == b->n ? 0 : -1;
+}
+
+DitStatus atomic_write_bytes(const char *path, const void *data, size_t n, DitErr *err) {
+  Bytes b = {data, n};
+  return atomic_write_file(path, write_bytes, &b, err);
+}

@@ -24,6 +24,9 @@ typedef int (*WriteBodyFn)(FILE *f, void *ctx);
 
 DitStatus atomic_write_file(const char *path, WriteBodyFn fn, void *ctx, DitErr *err);
 
+/* atomic_write_file of n bytes that are already in memory. */
+DitStatus atomic_write_bytes(const char *path, const void *data, size_t n, DitErr *err);
+
 /* Two outputs of one command, written together: the first is written to a
  * staged name (by any writer, atomic_write_file included) and renamed over
  * its path only once the second has been written, so that a failure leaves

@@ -4,6 +4,7 @@
 #   robust_tiny_pixel [BATCH]  -> $work/px.plan, $work/px.safetensors (random
 #                                  weights on every layer), $work/px.json
 #   robust_dataset            -> $work/px.ditdata (32 random 8x8 images, 10 classes)
+#   robust_inputs             -> $work/{x,noise}.npy f32 [4,1,8,8], {t,y}.npy i64 [4] (tiny_pixel's)
 #   expect_fail CODE TEXT CMD...  CMD must exit CODE (no signal) with TEXT on stderr
 #   no_stale_tmp DIR          DIR holds no .NAME.tmp.* files
 set -euo pipefail
@@ -44,6 +45,19 @@ with open(work + "/labels.idx", "wb") as f:
     f.write(np.array([0x0801, n], dtype=">u4").tobytes() + labels.tobytes())
 PY
   "$dit" data fashion-mnist --images "$work/images.idx" --labels "$work/labels.idx" -o "$work/px.ditdata" >/dev/null
+}
+
+robust_inputs() {
+  need_numpy
+  $py - "$work" <<'PY'
+import sys, numpy as np
+work = sys.argv[1]
+rng = np.random.default_rng(5)
+np.save(work + "/x.npy", rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
+np.save(work + "/noise.npy", rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
+np.save(work + "/t.npy", np.array([0, 10, 500, 999], dtype=np.int64))
+np.save(work + "/y.npy", np.array([0, 1, 2, 3], dtype=np.int64))
+PY
 }
 
 expect_fail() { # code text cmd...

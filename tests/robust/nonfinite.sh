@@ -14,14 +14,7 @@ edit() { $py "$root/tests/robust/st_edit.py" px.safetensors "$@"; }
 edit nan.st blocks.1.mlp.fc1.weight nan 7
 edit inf.st x_embedder.proj.bias inf 0
 edit big.st blocks.0.attn.qkv.weight scale=1e30
-$py - <<'PY'
-import numpy as np
-rng = np.random.default_rng(5)
-np.save("x.npy", rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
-np.save("noise.npy", rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
-np.save("t.npy", np.array([0, 10, 500, 999], dtype=np.int64))
-np.save("y.npy", np.array([0, 1, 2, 3], dtype=np.int64))
-PY
+robust_inputs # x.npy, noise.npy, t.npy, y.npy in $work
 s=("$dit" sample px.plan --steps 3 -n 2)
 f=("$dit" forward px.plan --x x.npy --t t.npy --y y.npy -o out.npy)
 "$ditc" "$root/specs/tests/tiny_pixel.dit" --mode train --batch 4 -o t.plan

@@ -84,21 +84,14 @@ expect_fail 1 "is also an input of this command" "${s[@]}" -o px.plan
 expect_fail 1 "is also an input of this command" "${s[@]}" --png px.safetensors
 expect_fail 1 "given as two outputs" "${s[@]}" -o o.npy --png o.npy
 "$ditc" "$spec" --mode train --batch 4 -o t.plan
-$py - <<'PY'
-import numpy as np
-rng = np.random.default_rng(5)
-np.save("x0.npy", rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
-np.save("noise.npy", rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
-np.save("t.npy", np.array([0, 10, 500, 999], dtype=np.int64))
-np.save("y.npy", np.array([0, 1, 2, 3], dtype=np.int64))
-PY
-before_t=$(sha256sum t.plan x0.npy t.npy)
-l=("$dit" loss t.plan --weights px.safetensors --x0 x0.npy --t t.npy --y y.npy --noise noise.npy)
+robust_inputs # x.npy, noise.npy, t.npy, y.npy in $work
+before_t=$(sha256sum t.plan x.npy t.npy)
+l=("$dit" loss t.plan --weights px.safetensors --x0 x.npy --t t.npy --y y.npy --noise noise.npy)
 expect_fail 1 "is also an input of this command" "${l[@]}" --grads-out px.safetensors
 expect_fail 1 "is also an input of this command" "${l[@]}" --losses-out t.npy
-f=("$dit" forward px.plan --weights px.safetensors --x x0.npy --t t.npy --y y.npy)
-expect_fail 1 "is also an input of this command" "${f[@]}" -o x0.npy
-[ "$before" = "$(sha256sum own.dit inc.dit fam.dit px.plan px.safetensors)" ] && [ "$before_t" = "$(sha256sum t.plan x0.npy t.npy)" ] ||
+f=("$dit" forward px.plan --weights px.safetensors --x x.npy --t t.npy --y y.npy)
+expect_fail 1 "is also an input of this command" "${f[@]}" -o x.npy
+[ "$before" = "$(sha256sum own.dit inc.dit fam.dit px.plan px.safetensors)" ] && [ "$before_t" = "$(sha256sum t.plan x.npy t.npy)" ] ||
   { echo "FAIL: an input was changed"; exit 1; }
 
 # folders: an output that is a folder, or in a missing one, is refused before any work

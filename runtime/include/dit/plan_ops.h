@@ -187,13 +187,6 @@ static const char *const dit_kernel_family_entry[PLAN_KF_COUNT] = {
 #undef DIT_KF_ENTRY
 };
 
-/* The kernel template that runs an op kind on the GPU (a slot's name starts
- * with it), or NULL when the kind has none (a cuBLASLt GEMM, a CPU-only op). */
-static inline const char *plan_op_kernel(uint32_t kind) {
-  const PlanOpInfo *k = plan_op_info(kind);
-  return k && dit_kernel_family_entry[k->family][0] ? dit_kernel_family_entry[k->family] : (const char *)0;
-}
-
 /* plan_format.h defines, after PlanOp, plan_attrs_<ID>(op) (the view of
  * an op's attributes) and plan_set_attrs_<ID>(op, view) (sets kind and
  * attributes; the compiler's). */
