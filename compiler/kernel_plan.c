@@ -1,11 +1,14 @@
 /* kernel_plan.c: kernel selection, the resource report, and the GPU
- * kernel-image sections of plan.bin (see kernel_plan.h). */
+ * kernel-image sections of plan.bin (see kernel_plan.h), including the
+ * emulated device's image (--arch emu, tools/emu/README.md). */
 #include "kernel_plan.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_sources.h"
 #include "kfam.h"
 #include "nvrtc.h"
 
@@ -80,43 +83,62 @@ typedef struct Arch {
   uint32_t code; /* PlanKernelImage.arch: 901 */
 } Arch;
 
-/* "sm_90a,sm_80" -> {sm_80, 800}, {sm_90a, 901}: real architectures only,
- * each once, in ascending order (plan.bin sorts images by slot, then arch). */
-static DitcStatus parse_archs(Diag *d, const char *list, Arch *archs, int *n_archs) {
+/* Adds the real architecture a[0..len) ("sm_90a") to archs[0..*n), kept in
+ * ascending order (plan.bin sorts images by slot, then arch). */
+static DitcStatus add_arch(Diag *d, const char *a, size_t len, Arch *archs, int *n) {
+  const char *p = a + 3, *end = a + len;
+  unsigned num = 0;
+  int digits = 0;
+  bool ok = len >= 5 && len < sizeof archs[0].name && strncmp(a, "sm_", 3) == 0;
+  for (; ok && p < end && *p >= '0' && *p <= '9'; p++, digits++) num = num * 10 + (unsigned)(*p - '0');
+  bool variant = ok && p < end && *p == 'a'; /* sm_90a: the arch-specific features (wgmma) */
+  ok = ok && p + variant == end && (digits == 2 || digits == 3) && num >= 50 && num <= 199;
+  if (!ok) {
+    diag_error(d, span_none(), "--arch: '%.*s' is not a GPU architecture like sm_80, sm_90 or sm_90a, nor emu",
+               (int)len, a);
+    return DITC_ERR_USAGE;
+  }
+  if (*n == MAX_ARCHS) {
+    diag_error(d, span_none(), "--arch: at most %d architectures", MAX_ARCHS);
+    return DITC_ERR_USAGE;
+  }
+  Arch *x = &archs[*n];
+  x->code = num * 10 + variant;
+  snprintf(x->name, sizeof x->name, "%.*s", (int)len, a);
+  for (int i = 0; i < *n; i++) {
+    if (archs[i].code == x->code) {
+      diag_error(d, span_none(), "--arch names %s twice", x->name);
+      return DITC_ERR_USAGE;
+    }
+  }
+  for (int i = *n; i > 0 && archs[i - 1].code > archs[i].code; i--) { /* insertion: keep them sorted */
+    Arch t = archs[i];
+    archs[i] = archs[i - 1];
+    archs[i - 1] = t;
+  }
+  (*n)++;
+  return DITC_OK;
+}
+
+/* "sm_90a,emu,sm_80" -> {sm_80, 800}, {sm_90a, 901} and *emu: the real
+ * architectures, each once, in ascending order, and whether the list names
+ * the emulated device (tools/emu/README.md), also at most once. */
+static DitcStatus parse_archs(Diag *d, const char *list, Arch *archs, int *n_archs, bool *emu) {
   int n = 0;
+  *emu = false;
   for (const char *a = list;;) {
     size_t len = strcspn(a, ",");
-    const char *p = a + 3, *end = a + len;
-    unsigned num = 0;
-    int digits = 0;
-    bool ok = len >= 5 && len < sizeof archs[0].name && strncmp(a, "sm_", 3) == 0;
-    for (; ok && p < end && *p >= '0' && *p <= '9'; p++, digits++) num = num * 10 + (unsigned)(*p - '0');
-    bool variant = ok && p < end && *p == 'a'; /* sm_90a: the arch-specific features (wgmma) */
-    ok = ok && p + variant == end && (digits == 2 || digits == 3) && num >= 50 && num <= 199;
-    if (!ok) {
-      diag_error(d, span_none(), "--arch: '%.*s' is not a GPU architecture like sm_80, sm_90 or sm_90a",
-                 (int)len, a);
-      return DITC_ERR_USAGE;
-    }
-    if (n == MAX_ARCHS) {
-      diag_error(d, span_none(), "--arch: at most %d architectures", MAX_ARCHS);
-      return DITC_ERR_USAGE;
-    }
-    archs[n].code = num * 10 + variant;
-    snprintf(archs[n].name, sizeof archs[n].name, "%.*s", (int)len, a);
-    for (int i = 0; i < n; i++) {
-      if (archs[i].code == archs[n].code) {
-        diag_error(d, span_none(), "--arch names %s twice", archs[n].name);
+    if (len == 3 && strncmp(a, "emu", 3) == 0) {
+      if (*emu) {
+        diag_error(d, span_none(), "--arch names emu twice");
         return DITC_ERR_USAGE;
       }
+      *emu = true;
+    } else {
+      DitcStatus st = add_arch(d, a, len, archs, &n);
+      if (st) return st;
     }
-    for (int i = n; i > 0 && archs[i - 1].code > archs[i].code; i--) { /* insertion: keep them sorted */
-      Arch t = archs[i];
-      archs[i] = archs[i - 1];
-      archs[i - 1] = t;
-    }
-    n++;
-    a = end;
+    a += len;
     if (!*a) break;
     a++;
   }
@@ -154,8 +176,14 @@ void kernel_emit_source(const Graph *g, const char *spec_path, FILE *out) {
 DitcStatus kernel_report(const Graph *g, const char *arch_list, Diag *d, FILE *out) {
   Arch archs[MAX_ARCHS];
   int n_archs = 0;
-  DitcStatus st = parse_archs(d, arch_list, archs, &n_archs);
+  bool emu;
+  DitcStatus st = parse_archs(d, arch_list, archs, &n_archs, &emu); /* emu has no resources to report */
   if (st) return st;
+  if (n_archs == 0) {
+    diag_error(d, span_none(), "--kernel-report: emu has no registers or shared memory to report; name a "
+                               "GPU architecture (sm_80, sm_90, ...)");
+    return DITC_ERR_USAGE;
+  }
   Nvrtc *nv = nvrtc_open(d);
   if (!nv) return DITC_ERR_IO;
   KernelChoice ks[MAX_KERNELS];
@@ -207,7 +235,7 @@ static DitcStatus assemble(Arena *a, const Plan *p, const uint32_t *op_slot, con
   h.op_slot_offset = sizeof h;
   h.slots_offset = align_to(h.op_slot_offset + sizeof(uint32_t) * p->n_ops, 8);
   h.images_offset = h.slots_offset + sizeof(PlanKernelSlot) * n_slots;
-  uint64_t mod_offset[MAX_ARCHS], end = h.images_offset + sizeof(PlanKernelImage) * n_images;
+  uint64_t mod_offset[MAX_ARCHS + 1], end = h.images_offset + sizeof(PlanKernelImage) * n_images;
   for (int m = 0; m < n_mods; m++) {
     mod_offset[m] = align_to(end, DIT_PLAN_ALIGN);
     end = mod_offset[m] + mods[m].bytes;
@@ -228,9 +256,60 @@ static DitcStatus assemble(Arena *a, const Plan *p, const uint32_t *op_slot, con
   return DITC_OK;
 }
 
+/* Appends printf output to b[*len..cap) (nothing is written when b is
+ * NULL: a measuring pass); *len counts every byte either way. */
+__attribute__((format(printf, 4, 5))) static void put(char *b, size_t *len, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(b ? b + *len : NULL, b ? cap - *len : 0, fmt, ap);
+  va_end(ap);
+  if (k > 0) *len += (size_t)k;
+}
+
+/* The emulated device's translation unit (tools/emu/README.md): the
+ * headers of program_source, then each slot's kernel by lowered name. */
+static size_t emu_main(char *b, size_t cap, const char *includes, const KernelChoice *ks,
+                       const KernelImage *imgs, int n_k) {
+  size_t len = 0;
+  put(b, &len, cap, "%sDIT_EMU_KERNELS_BEGIN\n", includes);
+  for (int j = 0; j < n_k; j++)
+    put(b, &len, cap, "DIT_EMU_KERNEL(\"%s\", %s)\n", imgs[j].lowered_name, ks[j].expr);
+  put(b, &len, cap, "DIT_EMU_KERNELS_END\n");
+  return len;
+}
+
+/* The bytes of the image, NUL included: the magic, a `file` record per
+ * embedded kernel header, the `main` record, `end`. */
+static size_t emu_records(char *b, size_t cap, const char *tu, size_t tu_len) {
+  size_t len = 0;
+  put(b, &len, cap, "DITEMU1\n");
+  for (int i = 0; i < KERNEL_SOURCE_COUNT; i++)
+    put(b, &len, cap, "file %s %zu\n%s\n", KERNEL_SOURCES[i].name, strlen(KERNEL_SOURCES[i].text),
+        KERNEL_SOURCES[i].text);
+  put(b, &len, cap, "main kernels.cu %zu\n%s\nend\n", tu_len, tu);
+  return len + 1; /* vsnprintf wrote the NUL */
+}
+
+/* The emulated device's module, one for all slots (like one arch's cubin),
+ * in the arena. */
+static DitcStatus emu_image(Arena *a, const char *includes, const KernelChoice *ks, const KernelImage *imgs,
+                            int n_k, ModuleBytes *out) {
+  size_t tu_len = emu_main(NULL, 0, includes, ks, imgs, n_k);
+  char *tu = arena_alloc(a, tu_len + 1);
+  if (!tu) return DITC_ERR_NOMEM;
+  emu_main(tu, tu_len + 1, includes, ks, imgs, n_k);
+  size_t bytes = emu_records(NULL, 0, tu, tu_len);
+  char *b = arena_alloc(a, bytes);
+  if (!b) return DITC_ERR_NOMEM;
+  emu_records(b, bytes, tu, tu_len);
+  *out = (ModuleBytes){b, bytes};
+  return DITC_OK;
+}
+
 DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const char *arch_list) {
   Arch archs[MAX_ARCHS];
   int n_archs = 0, n_k = 0; /* archs come sorted: archs[0] is the lowest, whose PTX the plan keeps */
+  bool emu = false;
   Nvrtc *nv = NULL;
   KernelModule mods[MAX_ARCHS];
   memset(mods, 0, sizeof mods);
@@ -244,8 +323,10 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     st = DITC_ERR_USAGE;
     goto done;
   }
-  st = parse_archs(d, arch_list, archs, &n_archs);
+  st = parse_archs(d, arch_list, archs, &n_archs, &emu);
   if (st) goto done;
+  /* emu alone: NVRTC compiles for a virtual arch (PTX only), for the lowered names */
+  const char *first_arch = n_archs ? archs[0].name : "sm_80";
   /* each plan op to its slot, in op order; GEMMs run on cuBLASLt */
   for (size_t k = 0; k < p->n_ops; k++) {
     KernelChoice c;
@@ -262,7 +343,7 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
       st = DITC_ERR_LIMIT;
       goto done;
     }
-    if (!choose(g, p->op_node[k], archs[0].name, p->dtype, &c, &miss) || c.family != want) {
+    if (!choose(g, p->op_node[k], first_arch, p->dtype, &c, &miss) || c.family != want) {
       diag_error(d, span_none(), "%sop %zu (%s) has no GPU kernel%s%s", miss ? "" : "internal error: ", k,
                  op_name(n->op), miss ? " yet: " : "", miss ? miss : " of its family");
       st = miss ? DITC_ERR_LIMIT : DITC_ERR_INTERNAL;
@@ -286,6 +367,10 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
   const char *exprs[MAX_KERNELS];
   program_source(ks, n_k, src, sizeof src);
   for (int j = 0; j < n_k; j++) exprs[j] = ks[j].expr;
+  if (n_archs == 0) {
+    st = nvrtc_compile_many(nv, d, src, exprs, n_k, "compute_80", &mods[0], imgs);
+    if (st) goto done;
+  }
   for (int i = 0; i < n_archs; i++) {
     KernelImage *row = imgs + (size_t)i * MAX_KERNELS;
     st = nvrtc_compile_many(nv, d, src, exprs, n_k, archs[i].name, &mods[i], row);
@@ -299,11 +384,13 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     }
     if (st) goto done;
   }
-  /* the slots, with their names in the string table */
+  /* the slots, with their names in the string table; per slot the emu image
+   * (arch PLAN_ARCH_EMU, the lowest) comes first, then one per real arch */
+  int per_slot = n_archs + emu;
   PlanKernelSlot *slots = arena_array(a, (size_t)n_k, sizeof *slots);
-  PlanKernelImage *cubins = arena_array(a, (size_t)n_k * (size_t)n_archs, sizeof *cubins);
+  PlanKernelImage *cubins = arena_array(a, (size_t)n_k * (size_t)per_slot, sizeof *cubins);
   PlanKernelImage *ptxs = arena_array(a, (size_t)n_k, sizeof *ptxs);
-  int *cubin_module = arena_array(a, (size_t)n_k * (size_t)n_archs, sizeof(int));
+  int *cubin_module = arena_array(a, (size_t)n_k * (size_t)per_slot, sizeof(int));
   int *ptx_module = arena_array(a, (size_t)n_k, sizeof(int));
   st = DITC_ERR_NOMEM;
   if (!slots || !cubins || !ptxs || !cubin_module || !ptx_module) goto done;
@@ -316,21 +403,28 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     s->smem_bytes = (uint32_t)ks[j].smem_bytes;
     s->family = (uint32_t)ks[j].family;
     memcpy(s->knobs, ks[j].knobs.v, sizeof s->knobs);
-    for (int i = 0; i < n_archs; i++) {
-      PlanKernelImage *im = &cubins[j * n_archs + i];
-      im->slot = (uint32_t)j;
-      im->arch = archs[i].code;
-      im->registers = (uint32_t)imgs[(size_t)i * MAX_KERNELS + j].registers;
-      cubin_module[j * n_archs + i] = i;
+    PlanKernelImage *im = &cubins[j * per_slot];
+    int *im_module = &cubin_module[j * per_slot];
+    if (emu) {
+      *im++ = (PlanKernelImage){.slot = (uint32_t)j, .arch = PLAN_ARCH_EMU};
+      *im_module++ = n_archs; /* the module after the real archs' */
     }
-    ptxs[j] = (PlanKernelImage){.slot = (uint32_t)j, .arch = archs[0].code};
+    for (int i = 0; i < n_archs; i++) {
+      im[i] = (PlanKernelImage){.slot = (uint32_t)j, .arch = archs[i].code};
+      im[i].registers = (uint32_t)imgs[(size_t)i * MAX_KERNELS + j].registers;
+      im_module[i] = i;
+    }
+    ptxs[j] = (PlanKernelImage){.slot = (uint32_t)j, .arch = n_archs ? archs[0].code : 0};
   }
-  /* cubins: one module per arch; PTX: the lowest arch's, a JIT fallback for newer GPUs */
-  ModuleBytes cubin_mods[MAX_ARCHS], ptx_mod = {mods[0].ptx, mods[0].ptx_bytes};
+  /* cubins: one module per arch (and the emu module); PTX: the lowest real arch's, a JIT
+   * fallback for newer GPUs (none for emu alone) */
+  ModuleBytes cubin_mods[MAX_ARCHS + 1], ptx_mod = {mods[0].ptx, mods[0].ptx_bytes};
   for (int i = 0; i < n_archs; i++) cubin_mods[i] = (ModuleBytes){mods[i].cubin, mods[i].cubin_bytes};
-  st = assemble(a, p, op_slot, slots, (uint32_t)n_k, cubins, cubin_module, (uint32_t)(n_k * n_archs),
-                cubin_mods, n_archs, &p->cuda_cubin);
+  st = emu ? emu_image(a, src, ks, imgs, n_k, &cubin_mods[n_archs]) : DITC_OK;
   if (!st)
+    st = assemble(a, p, op_slot, slots, (uint32_t)n_k, cubins, cubin_module, (uint32_t)(n_k * per_slot),
+                  cubin_mods, per_slot, &p->cuda_cubin);
+  if (!st && n_archs)
     st = assemble(a, p, op_slot, slots, (uint32_t)n_k, ptxs, ptx_module, (uint32_t)n_k, &ptx_mod, 1,
                   &p->cuda_ptx);
 done:

@@ -13,8 +13,8 @@
 #include "ir.h"
 #include "plan.h"
 
-/* Compiles every kernel the graph needs for each arch in the comma list and
- * prints a resource table to out. Fails when NVRTC is missing, a kernel does
+/* Compiles every kernel the graph needs for each arch in the comma list
+ * (emu is left out: it has no resources) and prints a resource table to out. Fails when NVRTC is missing, a kernel does
  * not compile, or a kernel spills registers or exceeds 48 KiB of static
  * shared memory. */
 DitcStatus kernel_report(const Graph *g, const char *arch_list, Diag *d, FILE *out);
@@ -23,6 +23,10 @@ DitcStatus kernel_report(const Graph *g, const char *arch_list, Diag *d, FILE *o
  * of the comma list ("sm_80,sm_90a"), as one NVRTC program per arch, and
  * fills p->cuda_cubin (an image per slot and arch) and p->cuda_ptx (the
  * lowest arch's PTX per slot), adding the slots' names to the string table.
+ * "emu" in the list adds the emulated device's module to p->cuda_cubin (an
+ * image of arch PLAN_ARCH_EMU per slot, first; tools/emu/README.md); emu
+ * alone compiles for compute_80 only for the lowered names and writes no
+ * PTX section. kernel_report leaves emu out (and refuses it alone).
  * Each plan op maps to its slot, LINEAR to DIT_PLAN_NONE. Fails like
  * kernel_report, and for training plans (no GPU training kernels yet). */
 DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const char *arch_list);

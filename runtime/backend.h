@@ -48,6 +48,8 @@ typedef struct BackendVt {
   DitStatus (*run)(Backend *b, size_t first, size_t end, int64_t n, DitErr *err);
   /* The bytes of a value at n rows, as the last run left them. */
   DitStatus (*fetch)(Backend *b, uint32_t value, int64_t n, void *dst, DitErr *err);
+  /* Overwrites a value at n rows (dit_debug_write_value: one op fed another backend's inputs). */
+  DitStatus (*put)(Backend *b, uint32_t value, int64_t n, const void *src, DitErr *err);
   /* One step; *finite: 1 the new state is finite, 0 it is not (io.x then
    * still holds the step's input), -1 not checked (checked at the end). */
   DitStatus (*step)(Backend *b, const BackendStep *s, int *finite, DitErr *err);

@@ -58,6 +58,14 @@ static DitStatus cpu_fetch(Backend *b, uint32_t value, int64_t n, void *dst, Dit
   return DIT_OK;
 }
 
+static DitStatus cpu_put(Backend *b, uint32_t value, int64_t n, const void *src, DitErr *err) {
+  (void)err;
+  CpuBackend *c = cpu_of(b);
+  int64_t bytes = exec_numel(c->ex, value, n) * (c->ex->pv->values[value].dtype == PLAN_VDT_I64 ? 8 : 4);
+  memcpy(exec_value(c->ex, value), src, (size_t)bytes);
+  return DIT_OK;
+}
+
 static DitStatus cpu_step(Backend *b, const BackendStep *s, int *finite, DitErr *err) {
   CpuBackend *c = cpu_of(b);
   const PlanView *pv = c->ex->pv;
@@ -91,7 +99,7 @@ static DitStatus cpu_poison(Backend *b, DitErr *err) {
 static void cpu_close(Backend *b) { free(b); }
 
 DitStatus backend_cpu_open(Executor *ex, Backend **out, DitErr *err) {
-  static const BackendVt vt = {cpu_name, cpu_upload,    cpu_stage,  cpu_run,  cpu_fetch,
+  static const BackendVt vt = {cpu_name, cpu_upload,    cpu_stage,  cpu_run,   cpu_fetch, cpu_put,
                                cpu_step, cpu_end_steps, cpu_poison, cpu_close};
   CpuBackend *c = calloc(1, sizeof *c);
   if (!c) return dit_err(err, DIT_ERR_NOMEM, "out of memory");

@@ -59,3 +59,34 @@ DitStatus dit_debug_read_value(DitRuntime *rt, uint32_t value_id, float *dst) {
 DitStatus dit_debug_poison(DitRuntime *rt) {
   return rt_fail(rt, rt->be->vt->poison(rt->be, &rt->err));
 }
+
+DitStatus dit_debug_stage_forward(DitRuntime *rt, int64_t rows, const float *x, const int64_t *t, const int64_t *y) {
+  if (!rt->pv.io || rows < 1 || rows > rt->pv.header->max_batch)
+    return rt_fail(rt, dit_err(&rt->err, DIT_ERR_ARG, "stage: %lld rows for a plan of %lld (or not a forward plan)",
+                               (long long)rows, (long long)rt->pv.header->max_batch));
+  BackendStage s = {.row0 = 0, .rows = rows, .x = x, .t = t, .y = y};
+  DitStatus st = rt->be->vt->stage(rt->be, &s, &rt->err);
+  if (!st) rt->last_rows = rows;
+  return rt_fail(rt, st);
+}
+
+DitStatus dit_debug_run_ops(DitRuntime *rt, size_t first, size_t end) {
+  if (rt->last_rows < 1 || first > end || end > dit_debug_num_forward_ops(rt))
+    return rt_fail(rt, dit_err(&rt->err, DIT_ERR_ARG, "run_ops [%zu, %zu): nothing staged, or not forward ops", first,
+                               end));
+  return rt_fail(rt, rt->be->vt->run(rt->be, first, end, rt->last_rows, &rt->err));
+}
+
+DitStatus dit_debug_write_value(DitRuntime *rt, uint32_t value_id, const void *src) {
+  if (value_id >= rt->pv.n_values || rt->last_rows < 1)
+    return rt_fail(rt, dit_err(&rt->err, DIT_ERR_ARG, "write_value %u: no such value, or nothing run yet", value_id));
+  return rt_fail(rt, rt->be->vt->put(rt->be, value_id, value_rows(rt, value_id), src, &rt->err));
+}
+
+DitStatus dit_debug_op_inputs(const DitRuntime *rt, size_t i, uint32_t ids[8], uint32_t *n_in) {
+  if (i >= rt->pv.n_ops) return DIT_ERR_ARG;
+  const PlanOp *op = &rt->pv.ops[i];
+  *n_in = op->n_in < 8 ? op->n_in : 8;
+  for (uint32_t k = 0; k < *n_in; k++) ids[k] = op->in[k];
+  return DIT_OK;
+}

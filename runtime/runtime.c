@@ -59,9 +59,11 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
     goto fail;
   }
   const char *device = opts && opts->device ? opts->device : "cpu";
-  int want_cuda = strcmp(device, "cuda") == 0, want_auto = strcmp(device, "auto") == 0;
+  /* cuda, or emu: the CUDA backend on the emulated device (libdit_emu.so, tools/emu) */
+  int want_cuda = strcmp(device, "cuda") == 0 || strcmp(device, "emu") == 0;
+  int want_auto = strcmp(device, "auto") == 0;
   if (!want_cuda && !want_auto && strcmp(device, "cpu") != 0) {
-    st = dit_err(&e, DIT_ERR_ARG, "unknown device '%s' (expected cpu, cuda or auto)", device);
+    st = dit_err(&e, DIT_ERR_ARG, "unknown device '%s' (expected cpu, cuda, emu or auto)", device);
     goto fail;
   }
   st = plan_load(plan_path, &rt->pv, &e);
@@ -72,7 +74,7 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
     DitErr ce = {0};
     DitStatus cs = backend_cuda_open(&rt->pv, opts, &rt->be, &ce);
     if (cs && want_cuda) {
-      st = dit_err(&e, cs, "device 'cuda': %s", ce.msg);
+      st = dit_err(&e, cs, "device '%s': %s", device, ce.msg);
       goto fail;
     }
     if (cs) {

@@ -1,10 +1,12 @@
 /* test_cuda_nodevice.c: the CUDA backend without a GPU. The launch
  * arithmetic of runtime/cuda/cuda_launch.h (grids, the cuBLASLt view of a
- * linear op, cubin/PTX choice, alignment, the staging layout) and its plan
- * checks; dit_open(device "cuda") failing with a clear message and no leak
- * where there is no driver or device (or on a GPU, for a CPU-only plan);
- * "auto" falling back to the CPU; and the debug hooks (dit/dit_debug.h) on
- * the CPU: a poisoned arena changes no output. Runs everywhere. */
+ * linear op, cubin/PTX/emu image choice, alignment, the staging layout) and
+ * its plan checks (for a GPU and for the emulated device); dit_open(device
+ * "cuda") failing with a clear message and no leak where there is no driver
+ * or device (or on a GPU, for a CPU-only plan); device "emu" failing cleanly
+ * for a missing library or a plan without emu kernels; "auto" falling back
+ * to the CPU; and the debug hooks (dit/dit_debug.h) on the CPU: a poisoned
+ * arena changes no output. Runs everywhere. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <setjmp.h>
@@ -105,6 +107,33 @@ static void test_pick_image_for_device(void **state) {
   assert_int_equal(cuda_pick_ptx(ptx, 2, 0, 750), -1);
   assert_int_equal(cuda_pick_ptx(ptx, 2, 1, 900), 1);
   assert_int_equal(cuda_pick_ptx(ptx, 2, 1, 1000), -1);
+  assert_int_equal(cuda_pick_emu(im, 6, 0), -1); /* no emu images here */
+}
+
+/* The emulated device's images (ditc --arch emu,sm_80): the emu device takes
+ * them and nothing else; a GPU never does, whatever its arch. */
+static void test_pick_emu_image(void **state) {
+  (void)state;
+  PlanKernelImage im[5] = {{.slot = 0, .arch = PLAN_ARCH_EMU}, {.slot = 0, .arch = 800},
+                           {.slot = 1, .arch = PLAN_ARCH_EMU}, {.slot = 1, .arch = 800},
+                           {.slot = 2, .arch = 800}};
+  assert_int_equal(PLAN_ARCH_EMU, 1);
+  assert_int_equal(cuda_pick_emu(im, 5, 0), 0);
+  assert_int_equal(cuda_pick_emu(im, 5, 1), 2);
+  assert_int_equal(cuda_pick_emu(im, 5, 2), -1); /* slot 2 has none */
+  assert_int_equal(cuda_pick_emu(im, 5, 3), -1);
+  for (uint32_t arch = 0; arch < 2000; arch += 1) { /* 0 and 1 too: arch + 1 == PLAN_ARCH_EMU */
+    for (uint32_t s = 0; s < 2; s++) {
+      int k = cuda_pick_cubin(im, 5, s, arch);
+      if (k >= 0 && im[k].arch == PLAN_ARCH_EMU) fail_msg("cuda_pick_cubin gave the emu image to arch %u", arch);
+      k = cuda_pick_ptx(im, 5, s, arch);
+      if (k >= 0 && im[k].arch == PLAN_ARCH_EMU) fail_msg("cuda_pick_ptx gave the emu image to arch %u", arch);
+    }
+  }
+  assert_int_equal(cuda_pick_cubin(im, 5, 0, 860), 1);
+  PlanKernelImage only[1] = {{.slot = 0, .arch = PLAN_ARCH_EMU}};
+  assert_int_equal(cuda_pick_cubin(only, 1, 0, 0), -1);
+  assert_int_equal(cuda_pick_ptx(only, 1, 0, 0), -1);
 }
 
 static void test_alignment_and_stage_layout(void **state) {
@@ -173,21 +202,26 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void expect_refusal(const char *plan, const char *fragment) {
+static void expect_refusal(const char *plan, int emu, const char *fragment) {
   PlanView pv;
   DitErr err = {0};
   assert_int_equal(plan_load(plan, &pv, &err), DIT_OK);
   DitErr ce = {0};
-  assert_int_equal(cuda_plan_check(&pv, &ce), DIT_ERR_UNSUPPORTED);
+  assert_int_equal(cuda_plan_check(&pv, emu, &ce), DIT_ERR_UNSUPPORTED);
   if (!strstr(ce.msg, fragment)) fail_msg("message: %s\nwant: %s", ce.msg, fragment);
   plan_view_free(&pv);
 }
 
 static void test_plan_check_refuses_what_cuda_cannot_run(void **state) {
   Env *e = *state;
-  expect_refusal(e->plan, "the plan has no GPU kernels: compile it with ditc --arch sm_80,sm_90");
-  expect_refusal(e->train_plan, "training plans run on the CPU only for now");
-  expect_refusal(e->bf16_plan, "bf16 GPU plans are not implemented yet");
+  expect_refusal(e->plan, 0, "the plan has no GPU kernels: compile it with ditc --arch sm_80,sm_90");
+  expect_refusal(e->train_plan, 0, "training plans run on the CPU only for now");
+  expect_refusal(e->bf16_plan, 0, "bf16 GPU plans are not implemented yet");
+  const char *no_emu = "the plan has no emulated-device kernels: compile it with ditc --arch emu (with or "
+                       "without sm_XX)";
+  expect_refusal(e->plan, 1, no_emu);
+  expect_refusal(e->train_plan, 1, "training plans run on the CPU only for now");
+  expect_refusal(e->bf16_plan, 1, "bf16 GPU plans are not implemented yet");
 }
 
 /* A plan with kernels (ditc --arch sm_80,sm_90, when NVRTC is here): it
@@ -204,7 +238,8 @@ static void test_gpu_plan_has_an_image_for_every_device(void **state) {
   PlanView pv;
   DitErr err = {0};
   assert_int_equal(plan_load(path, &pv, &err), DIT_OK);
-  assert_int_equal(cuda_plan_check(&pv, &err), DIT_OK);
+  assert_int_equal(cuda_plan_check(&pv, 0, &err), DIT_OK);
+  expect_refusal(path, 1, "the plan has no emulated-device kernels"); /* sm_XX alone: not for emu */
   assert_non_null(pv.cubin.h);
   assert_non_null(pv.ptx.h);
   int silu = 0;
@@ -259,6 +294,85 @@ static void test_open_cuda_fails_cleanly(void **state) {
   /* a bad plan still reports the plan, not the device */
   assert_int_not_equal(dit_open("/nonexistent.plan", &o, &rt, &err2), DIT_OK);
   assert_non_null(strstr(err2.message, "/nonexistent.plan"));
+}
+
+/* Plans for the emulated device (ditc --arch emu, alone and with sm_80, when
+ * NVRTC is here): every slot has its emu image, which passes the emu checks;
+ * emu alone has no PTX and is refused for a GPU, with sm_80 it is not. */
+static void test_emu_plans_pass_the_emu_checks(void **state) {
+  Env *e = *state;
+  char path[160];
+  for (int with_sm = 0; with_sm < 2; with_sm++) {
+    snprintf(path, sizeof path, "%s/tiny_emu%d.plan", e->dir, with_sm);
+    if (compile(DIT_SOURCE_DIR "/specs/tests/tiny.dit", path, "--arch", with_sm ? "sm_80,emu" : "emu", NULL,
+                NULL)) {
+      unlink(path);
+      skip(); /* no NVRTC on this machine */
+    }
+    PlanView pv;
+    DitErr err = {0};
+    assert_int_equal(plan_load(path, &pv, &err), DIT_OK);
+    if (cuda_plan_check(&pv, 1, &err) != DIT_OK) fail_msg("%s", err.msg);
+    assert_non_null(pv.cubin.h);
+    assert_true(with_sm ? pv.ptx.h != NULL : pv.ptx.h == NULL);
+    const PlanCudaView *c = &pv.cubin;
+    for (uint32_t s = 0; s < c->h->n_slots; s++) {
+      int k = cuda_pick_emu(c->images, c->h->n_images, s);
+      assert_true(k >= 0);
+      assert_int_equal(c->images[k].arch, PLAN_ARCH_EMU);
+      k = cuda_pick_cubin(c->images, c->h->n_images, s, 800);
+      assert_true(with_sm ? k >= 0 && c->images[k].arch == 800 : k == -1);
+    }
+    DitErr ge = {0};
+    if (with_sm) {
+      assert_int_equal(cuda_plan_check(&pv, 0, &ge), DIT_OK);
+    } else {
+      assert_int_equal(cuda_plan_check(&pv, 0, &ge), DIT_ERR_UNSUPPORTED);
+      assert_non_null(strstr(ge.msg, "the plan has kernels for the emulated device only"));
+    }
+    plan_view_free(&pv);
+    unlink(path);
+  }
+}
+
+/* device "emu": a bad library path fails cleanly, naming the path, twice the
+ * same; without a path, the library is found (then the CPU-only plan is
+ * refused for its missing emu kernels) or the message says how to get it. */
+static void test_open_emu_fails_cleanly(void **state) {
+  Env *e = *state;
+  const char *bogus = "/nonexistent/dit-emu-test/libdit_emu.so";
+  DitOptions o = {.n_threads = 1, .device = "emu", .cuda_driver_lib = bogus};
+  DitRuntime *rt = (DitRuntime *)(uintptr_t)1;
+  DitError err, err2;
+  memset(&err, 0, sizeof err);
+  DitStatus st = dit_open(e->plan, &o, &rt, &err);
+  assert_null(rt);
+  assert_int_not_equal(st, DIT_OK);
+  assert_int_equal(err.status, st);
+  if (strncmp(err.message, "device 'emu': ", 14) != 0) fail_msg("message: %s", err.message);
+  if (!strstr(err.message, "no CUDA backend") && !strstr(err.message, bogus)) fail_msg("message: %s", err.message);
+  assert_int_equal(dit_open(e->plan, &o, &rt, &err2), st);
+  assert_string_equal(err.message, err2.message);
+  o.cuda_driver_lib = NULL; /* the cuBLASLt path alone: the driver follows it */
+  o.cublaslt_lib = bogus;
+  assert_int_equal(dit_open(e->plan, &o, &rt, &err2), st);
+  assert_string_equal(err.message, err2.message);
+  o.cublaslt_lib = NULL; /* the default: found, or how to get it */
+  st = dit_open(e->plan, &o, &rt, &err);
+  assert_null(rt);
+  assert_int_not_equal(st, DIT_OK);
+  if (!strstr(err.message, "no CUDA backend") && !strstr(err.message, "no emulated-device kernels") &&
+      !(strstr(err.message, "libdit_emu.so") && strstr(err.message, "DIT_EMU_LIB")))
+    fail_msg("message: %s", err.message);
+  /* an unknown device names the four */
+  o.device = "gpu";
+  assert_int_equal(dit_open(e->plan, &o, &rt, &err), DIT_ERR_ARG);
+  assert_non_null(strstr(err.message, "unknown device 'gpu' (expected cpu, cuda, emu or auto)"));
+  /* a bogus driver for "cuda" is named too */
+  o.device = "cuda";
+  o.cuda_driver_lib = bogus;
+  assert_int_not_equal(dit_open(e->plan, &o, &rt, &err), DIT_OK);
+  if (!strstr(err.message, "no CUDA backend") && !strstr(err.message, bogus)) fail_msg("message: %s", err.message);
 }
 
 /* Random weights of moderate size, the same for every runtime given the same seed. */
@@ -339,10 +453,13 @@ int main(void) {
       cmocka_unit_test(test_dims_rows_and_attention),
       cmocka_unit_test(test_gemm_shape_is_row_major_linear),
       cmocka_unit_test(test_pick_image_for_device),
+      cmocka_unit_test(test_pick_emu_image),
       cmocka_unit_test(test_alignment_and_stage_layout),
       cmocka_unit_test(test_plan_check_refuses_what_cuda_cannot_run),
       cmocka_unit_test(test_gpu_plan_has_an_image_for_every_device),
       cmocka_unit_test(test_open_cuda_fails_cleanly),
+      cmocka_unit_test(test_emu_plans_pass_the_emu_checks),
+      cmocka_unit_test(test_open_emu_fails_cleanly),
       cmocka_unit_test(test_auto_falls_back_and_poison_changes_nothing),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

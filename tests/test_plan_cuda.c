@@ -3,8 +3,11 @@
  * sm_80 and sm_90 loads, maps each op to a sensible kernel slot (linear to
  * none), holds an ELF cubin per slot and arch and the PTX of the lowest arch;
  * the CPU backend runs it bit-identically to the plan without kernels; and
- * each damaged field of a section is refused with its own message. Skipped
- * where libnvrtc is absent (no GPU is needed).
+ * each damaged field of a section is refused with its own message. Plans
+ * for the emulated device (--arch emu, alone and with sm_80) hold its image
+ * (PLAN_ARCH_EMU, first per slot) in the records of tools/emu/README.md and
+ * load; a damaged one is refused. Skipped where libnvrtc is absent (no GPU
+ * is needed).
  * With DIT_PLAN_SEEDS=DIR set, the damaged plans are also written to DIR in
  * miniature (stand-in images, under 32 KiB): the plan fuzz corpus seeds. */
 #define _POSIX_C_SOURCE 200809L
@@ -16,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "compile_mem.h"
 #include "executor.h"
+#include "kernel_sources.h"
 #include "nvrtc.h"
 #include "plan/plan_view.h"
 
@@ -32,6 +37,7 @@ typedef struct Bytes {
 typedef struct Fix {
   Bytes cpu, cuda; /* specs/tests/tiny.dit at batch 2 without and with --arch sm_80,sm_90 */
   Bytes mini;      /* cuda with stand-in images: small, for the fuzz seeds */
+  Bytes emu, emu_sm; /* --arch emu, and --arch sm_80,emu */
 } Fix;
 
 static Bytes compile_plan(const char *arch, DitcStatus *st) {
@@ -161,6 +167,10 @@ static int setup(void **state) {
   f->cuda = compile_plan("sm_90,sm_80", &st); /* either order: images are sorted by arch */
   assert_int_equal(st, DITC_OK);
   f->mini = miniature(&f->cuda);
+  f->emu = compile_plan("emu", &st);
+  assert_int_equal(st, DITC_OK);
+  f->emu_sm = compile_plan("sm_80,emu", &st);
+  assert_int_equal(st, DITC_OK);
   return 0;
 }
 
@@ -169,6 +179,8 @@ static int teardown(void **state) {
   free(f->cpu.data);
   free(f->cuda.data);
   free(f->mini.data);
+  free(f->emu.data);
+  free(f->emu_sm.data);
   free(f);
   return 0;
 }
@@ -414,6 +426,202 @@ static void test_miniature_loads_and_is_small(void **state) {
   }
 }
 
+/* The record "<kind> <name> <bytes>\n<bytes>\n" at *p of the emu image, or
+ * false; name and body are set. */
+static bool emu_record(const char **p, const char *end, const char *kind, char *name, size_t cap,
+                       const char **body, size_t *bytes) {
+  size_t k = strlen(kind);
+  const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+  if (!nl || (size_t)(nl - *p) <= k + 1 || strncmp(*p, kind, k) != 0 || (*p)[k] != ' ') return false;
+  const char *sp = memchr(*p + k + 1, ' ', (size_t)(nl - *p - (ptrdiff_t)k - 1));
+  if (!sp || (size_t)(sp - *p - (ptrdiff_t)k - 1) >= cap) return false;
+  snprintf(name, cap, "%.*s", (int)(sp - *p - (ptrdiff_t)k - 1), *p + k + 1);
+  char *num_end;
+  *bytes = strtoul(sp + 1, &num_end, 10);
+  if (num_end != nl || (size_t)(end - nl - 1) < *bytes + 1 || nl[1 + *bytes] != '\n') return false;
+  *body = nl + 1;
+  *p = nl + 2 + *bytes;
+  return true;
+}
+
+/* The emu image of a plan: the magic, a file record per embedded kernel
+ * header, its bytes, the main translation unit with every slot's kernel by
+ * its lowered name, end, NUL. */
+static void check_emu_image(const PlanView *pv, const PlanCudaView *c, const PlanKernelImage *im) {
+  const char *b = (const char *)c->base + im->offset, *end = b + im->bytes - 1, *p = b + 8;
+  assert_memory_equal(b, "DITEMU1\n", 8);
+  assert_int_equal(b[im->bytes - 1], '\0');
+  assert_int_equal(strlen(b), im->bytes - 1); /* text: no NUL before the last */
+  char name[64];
+  const char *body;
+  size_t bytes;
+  for (int i = 0; i < KERNEL_SOURCE_COUNT; i++) {
+    if (!emu_record(&p, end, "file", name, sizeof name, &body, &bytes)) fail_msg("file record %d", i);
+    assert_string_equal(name, KERNEL_SOURCES[i].name);
+    assert_int_equal(bytes, strlen(KERNEL_SOURCES[i].text));
+    assert_memory_equal(body, KERNEL_SOURCES[i].text, bytes);
+  }
+  if (!emu_record(&p, end, "main", name, sizeof name, &body, &bytes)) fail_msg("no main record");
+  assert_string_equal(name, "kernels.cu");
+  assert_string_equal(p, "end\n");
+  char *tu = malloc(bytes + 1);
+  memcpy(tu, body, bytes);
+  tu[bytes] = '\0';
+  assert_non_null(strstr(tu, "#include \"adaln_norm.cuh\"\n"));
+  const char *begin = strstr(tu, "DIT_EMU_KERNELS_BEGIN\n"), *fin = strstr(tu, "DIT_EMU_KERNELS_END\n");
+  assert_true(begin && fin && begin < fin);
+  for (uint32_t j = 0; j < c->h->n_slots; j++) {
+    char line[1024];
+    snprintf(line, sizeof line, "\nDIT_EMU_KERNEL(\"%s\", %s)\n", plan_string(pv, c->slots[j].entry),
+             plan_string(pv, c->slots[j].name));
+    const char *at = strstr(tu, line);
+    if (!at || at < begin || at > fin) fail_msg("slot %u: no line %s", j, line);
+  }
+  free(tu);
+}
+
+static void test_emu_plans_hold_the_emu_image(void **state) {
+  Fix *f = *state;
+  if (!f->cuda.data) skip();
+  PlanView pv, sm, gpu;
+  DitErr e = {0};
+  if (load(&f->emu, &pv, &e) != DIT_OK) fail_msg("emu: %s", e.msg);
+  if (load(&f->emu_sm, &sm, &e) != DIT_OK) fail_msg("sm_80,emu: %s", e.msg);
+  assert_int_equal(load(&f->cuda, &gpu, &e), DIT_OK);
+  /* emu alone: one image per slot, all one module; no PTX (no real arch) */
+  const PlanCudaView *c = &pv.cubin;
+  assert_non_null(c->h);
+  assert_null(pv.ptx.h);
+  assert_null(find_section(&f->emu, PLAN_SEC_CUDA_PTX));
+  assert_int_equal(c->h->n_slots, gpu.cubin.h->n_slots);
+  assert_int_equal(c->h->n_images, c->h->n_slots);
+  for (uint32_t j = 0; j < c->h->n_slots; j++) {
+    const PlanKernelImage *im = &c->images[j];
+    assert_int_equal(im->slot, j);
+    assert_int_equal(im->arch, PLAN_ARCH_EMU);
+    assert_int_equal(im->registers, 0);
+    assert_int_equal(im->offset, c->images[0].offset);
+    assert_int_equal(im->bytes, c->images[0].bytes);
+    /* the slots are the GPU plan's: the same kernels and lowered names */
+    assert_string_equal(plan_string(&pv, c->slots[j].entry), plan_string(&gpu, gpu.cubin.slots[j].entry));
+    assert_string_equal(plan_string(&pv, c->slots[j].name), plan_string(&gpu, gpu.cubin.slots[j].name));
+  }
+  assert_memory_equal(c->op_slot, gpu.cubin.op_slot, sizeof(uint32_t) * pv.n_ops);
+  check_emu_image(&pv, c, &c->images[0]);
+  /* with sm_80: per slot the emu image, then sm_80's cubin; sm_80's PTX; the same emu bytes */
+  const PlanCudaView *s = &sm.cubin;
+  assert_int_equal(s->h->n_images, 2 * s->h->n_slots);
+  assert_non_null(sm.ptx.h);
+  for (uint32_t j = 0; j < s->h->n_slots; j++) {
+    assert_int_equal(s->images[2 * j].arch, PLAN_ARCH_EMU);
+    assert_int_equal(s->images[2 * j + 1].arch, 800);
+    assert_memory_equal(s->base + s->images[2 * j + 1].offset, "\177ELF", 4);
+    assert_int_equal(sm.ptx.images[j].arch, 800);
+  }
+  assert_int_equal(s->images[0].bytes, c->images[0].bytes);
+  assert_memory_equal(s->base + s->images[0].offset, c->base + c->images[0].offset, c->images[0].bytes);
+  check_emu_image(&sm, s, &s->images[0]);
+  plan_view_free(&gpu);
+  plan_view_free(&sm);
+  plan_view_free(&pv);
+  /* from a file too */
+  char path[] = "/tmp/dit_emu_plan_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *out = fdopen(fd, "wb");
+  assert_int_equal(fwrite(f->emu.data, 1, f->emu.len, out), f->emu.len);
+  fclose(out);
+  if (plan_load(path, &pv, &e) != DIT_OK) fail_msg("%s", e.msg);
+  assert_int_equal(pv.cubin.images[0].arch, PLAN_ARCH_EMU);
+  plan_view_free(&pv);
+  unlink(path);
+  /* the CPU runs them as the plan without kernels */
+  size_t n_cpu, n_emu;
+  float *a = forward(&f->cpu, &n_cpu), *b = forward(&f->emu, &n_emu);
+  assert_int_equal(n_cpu, n_emu);
+  assert_memory_equal(a, b, n_cpu * sizeof(float));
+  free(a);
+  free(b);
+}
+
+typedef enum EmuDamage { EMU_MAGIC, EMU_NO_NUL, EMU_ENTRY, EMU_IN_PTX, EMU_AFTER_SM, EMU_ARCH_2, N_EMU } EmuDamage;
+
+static const char *const EMU_WANT[N_EMU] = {
+    "the cuda-cubin section: image 0 is not an emu image (no DITEMU1 magic; recompile with ditc --arch emu)",
+    "the cuda-cubin section: image 0 (emu) is not NUL-terminated",
+    "the cuda-cubin section: image 0 (emu) lacks the entry point tiny of slot 0",
+    "the cuda-ptx section: image 0 is an emu image, which belongs in the cuda-cubin section only",
+    "the cuda-cubin section: image 1 (slot 0) is out of order",
+    "the cuda-cubin section: image 0 has an impossible arch 2",
+};
+
+static void test_damaged_emu_images_refused(void **state) {
+  Fix *f = *state;
+  if (!f->cuda.data) skip();
+  for (int k = 0; k < N_EMU; k++) {
+    Bytes b = copy_bytes(&f->emu_sm); /* per slot: emu, sm_80 */
+    Cuda c = cuda_of(&b, PLAN_SEC_CUDA_CUBIN), p = cuda_of(&b, PLAN_SEC_CUDA_PTX);
+    unsigned char *img = c.base + c.images[0].offset;
+    switch ((EmuDamage)k) {
+    case EMU_MAGIC: img[3] = 'X'; break; /* "DITXMU1" */
+    case EMU_NO_NUL: img[c.images[0].bytes - 1] = '\n'; break;
+    case EMU_ENTRY: c.slots[0].entry = 0; p.slots[0].entry = 0; break; /* "tiny": quoted nowhere */
+    case EMU_IN_PTX: p.images[0].arch = PLAN_ARCH_EMU; break;
+    case EMU_AFTER_SM: { /* sm_80's image, then the emu one */
+      PlanKernelImage t = c.images[0];
+      c.images[0] = c.images[1];
+      c.images[1] = t;
+      break;
+    }
+    case EMU_ARCH_2: c.images[0].arch = 2; break;
+    case N_EMU: break;
+    }
+    reseal(&b);
+    PlanView pv;
+    DitErr e = {0};
+    DitStatus st = load(&b, &pv, &e);
+    if (st != DIT_ERR_FORMAT || !strstr(e.msg, EMU_WANT[k]) || strncmp(e.msg, "test.plan: ", 11) != 0)
+      fail_msg("damage %d: status %d, message '%s' (want '%s')", k, st, e.msg, EMU_WANT[k]);
+    free(b.data);
+  }
+}
+
+/* ditc's --arch lists with emu: emu once, anywhere in the list; the kernel
+ * report leaves it out (and refuses it alone). */
+static void test_emu_arch_lists(void **state) {
+  Fix *f = *state;
+  if (!f->cuda.data) skip();
+  static const struct {
+    const char *arch;
+    EmitKind emit;
+    DitcStatus st;
+    const char *want; /* in stderr, or (for DITC_OK) stdout */
+  } cases[] = {
+      {"emu,emu", EMIT_PLAN, DITC_ERR_USAGE, "--arch names emu twice"},
+      {"emx", EMIT_PLAN, DITC_ERR_USAGE, "'emx' is not a GPU architecture like sm_80, sm_90 or sm_90a, nor emu"},
+      {"sm_80,emu,sm_80", EMIT_PLAN, DITC_ERR_USAGE, "--arch names sm_80 twice"},
+      {"emu", EMIT_KERNEL_REPORT, DITC_ERR_USAGE, "--kernel-report: emu has no registers or shared memory"},
+      {"emu,sm_80", EMIT_KERNEL_REPORT, DITC_OK, "\nsm_80    dit::"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CompileOptions o = {.emit = cases[i].emit, .batch = 2, .arch = cases[i].arch};
+    o.spec.path = DIT_SOURCE_DIR "/specs/tests/tiny.dit";
+    o.spec.allow_include = true;
+    char *buf = NULL, *msg = NULL;
+    size_t len = 0, mlen = 0;
+    FILE *out = open_memstream(&buf, &len), *err = open_memstream(&msg, &mlen);
+    DitcStatus st = compile_pipeline(&o, out, err);
+    fclose(out);
+    fclose(err);
+    const char *text = cases[i].st == DITC_OK ? buf : msg;
+    if (st != cases[i].st || !strstr(text, cases[i].want))
+      fail_msg("--arch %s: status %d, output '%s' (want '%s')", cases[i].arch, st, text, cases[i].want);
+    if (st == DITC_OK) assert_null(strstr(buf, "emu")); /* the report has no emu row */
+    free(buf);
+    free(msg);
+  }
+}
+
 static void test_training_plans_refused(void **state) {
   Fix *f = *state;
   if (!f->cuda.data) skip();
@@ -437,6 +645,9 @@ int main(void) {
       cmocka_unit_test(test_cpu_forward_bit_identical),
       cmocka_unit_test(test_damaged_sections_refused),
       cmocka_unit_test(test_miniature_loads_and_is_small),
+      cmocka_unit_test(test_emu_plans_hold_the_emu_image),
+      cmocka_unit_test(test_damaged_emu_images_refused),
+      cmocka_unit_test(test_emu_arch_lists),
       cmocka_unit_test(test_training_plans_refused),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

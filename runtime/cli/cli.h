@@ -11,8 +11,10 @@ int cmd_data(int argc, char **argv); /* dit data ...: cmd_data.c */
 int cmd_sample_set(const char *plan_path, void *args); /* --num-samples --npz: sample_set.c */
 
 /* Sets o's CUDA settings from DIT_CUDA_DEVICE (an ordinal), DIT_CUDA_SYNC
- * (1: wait after every op) and DIT_CUDA_GRAPH (0: no graph replay):
- * cli_env.c. 0, or -1 after a message on stderr. */
+ * (1: wait after every op) and DIT_CUDA_GRAPH (0: no graph replay), and
+ * the libraries by o->device (set first): for "emu", DIT_EMU_LIB (the path
+ * of libdit_emu.so, both libraries); else DIT_CUDA_DRIVER_LIB and
+ * DIT_CUBLASLT_LIB: cli_env.c. 0, or -1 after a message on stderr. */
 int cli_env_options(DitOptions *o);
 
 /* The dit spelling of an official script's flag for command ("sample",

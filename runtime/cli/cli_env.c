@@ -16,6 +16,12 @@ static int env_bool(const char *name, int fallback) {
   return -1;
 }
 
+/* A library path (empty or unset: NULL, the runtime's default). */
+static const char *env_path(const char *name) {
+  const char *v = getenv(name);
+  return v && *v ? v : NULL;
+}
+
 int cli_env_options(DitOptions *o) {
   const char *dev = getenv("DIT_CUDA_DEVICE");
   if (dev && *dev) {
@@ -31,5 +37,14 @@ int cli_env_options(DitOptions *o) {
   if (sync < 0 || graph < 0) return -1;
   o->cuda_sync = sync;
   o->cuda_no_graph = !graph;
+  /* the libraries: the emulated device's one library, or the real driver's and cuBLASLt's */
+  if (o->device && !strcmp(o->device, "emu")) {
+    const char *emu = env_path("DIT_EMU_LIB");
+    o->cuda_driver_lib = emu;
+    o->cublaslt_lib = emu;
+  } else {
+    o->cuda_driver_lib = env_path("DIT_CUDA_DRIVER_LIB");
+    o->cublaslt_lib = env_path("DIT_CUBLASLT_LIB");
+  }
   return 0;
 }

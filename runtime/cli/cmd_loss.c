@@ -31,7 +31,8 @@ static void loss_usage(FILE *f) {
           "of one batch, with a training plan (ditc SPEC --mode train --batch N -o PLAN).\n"
           "X0 and E float32 [N,C,H,W]; T (0..999) and Y int64 or int32 [N], used as given.\n"
           "Prints each row's loss, then `loss <mean>`. --grads-out writes the gradient of\n"
-          "the mean loss for every trainable weight (float32, official names).\n");
+          "the mean loss for every trainable weight (float32, official names).\n"
+          "Training plans run on the CPU only for now: --device cuda and emu are refused.\n");
 }
 
 static int parse_loss(int argc, char **argv, LossArgs *a) {

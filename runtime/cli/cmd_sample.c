@@ -44,7 +44,7 @@ static void sample_usage(FILE *f) {
           "                  [--steps 250] [--eta 0] [--cfg-scale 4.0] [--seed 0] [-o OUT.npy]\n"
           "                  [--png GRID.png [--png-scale S] [--grid-cols N] [--label-names A,B,...]]\n"
           "                  [--per-class K] [--noise Z.npy] [--step-noise S.npy]\n"
-          "                  [--num-samples M (--npz OUT.npz | --sample-dir DIR)] [--device cpu|cuda|auto]\n"
+          "                  [--num-samples M (--npz OUT.npz | --sample-dir DIR)] [--device D]\n"
           "                  [--threads N]\n"
           "\n"
           "The official sampler from noise: DDPM (learned or fixed variance) or DDIM (--eta, DDIM\n"
@@ -72,6 +72,10 @@ static void sample_usage(FILE *f) {
           "               different one (plan, weights, labels, seed, sampler, cfg) is refused\n"
           "  --sample-dir D  the set also as D/000000.png, D/000001.png, ... (sample_ddp.py's\n"
           "               folder); without --npz the set is D.npz, as sample_ddp.py names it\n"
+          "  --device D   cpu (default), cuda, emu (the emulated device, libdit_emu.so: a plan\n"
+          "               compiled with ditc --arch emu; slow) or auto (the GPU when there is one);\n"
+          "               the libraries' paths: DIT_CUDA_DRIVER_LIB, DIT_CUBLASLT_LIB, DIT_EMU_LIB\n"
+          "  --threads N  CPU threads (default: all cores)\n"
           "Results that are not finite (NaN, infinity) fail with the step and op that made them.\n");
 }
 
@@ -355,7 +359,8 @@ int cmd_sample(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
   }
-  if (!strcmp(a.device, "auto")) { /* on the CPU, the runtime's last message says why */
+  /* which device (auto: on the CPU, the runtime's last message says why) */
+  if (!strcmp(a.device, "auto") || !strcmp(a.device, "emu")) {
     int gpu = strcmp(dit_device_name(rt), "cpu") != 0;
     fprintf(stderr, "dit: note: running on %s%s\n", gpu ? dit_device_name(rt) : "the CPU: ", gpu ? "" : dit_last_error(rt));
   }

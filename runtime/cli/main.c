@@ -3,7 +3,7 @@
  * CMD`: the command's usage on stdout, exit 0), and the forward and info
  * commands. The only runtime file that exits.
  *   dit forward PLAN --weights W --x X.npy --t T.npy --y Y.npy -o OUT.npy
- *               [--cfg-scale S] [--device cpu|cuda|auto] [--threads N]
+ *               [--cfg-scale S] [--device cpu|cuda|emu|auto] [--threads N]
  *   dit info PLAN          (inference and training plans)
  * exit 0: success   1: a file or the data is bad   2: usage */
 #define _POSIX_C_SOURCE 200809L
@@ -24,12 +24,12 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: dit forward PLAN --weights CKPT --x X.npy --t T.npy --y Y.npy -o OUT.npy\n"
-          "                   [--cfg-scale S] [--device cpu|cuda|auto] [--threads N]\n"
+          "                   [--cfg-scale S] [--device cpu|cuda|emu|auto] [--threads N]\n"
           "       dit sample PLAN --weights CKPT [-n N] [--labels 207,360,...] [--sampler ddpm|ddim]\n"
           "                  [--steps 250] [--eta 0] [--cfg-scale 4.0] [--seed 0] [-o OUT.npy]\n"
           "                  [--png GRID.png [--png-scale S] [--grid-cols N] [--label-names A,B,...]]\n"
           "                  [--per-class K] [--noise Z.npy] [--step-noise S.npy]\n"
-          "                  [--num-samples M --npz OUT.npz] [--device cpu] [--threads N]\n"
+          "                  [--num-samples M --npz OUT.npz] [--device cpu|cuda|emu|auto] [--threads N]\n"
           "       dit loss PLAN --weights W --x0 X0.npy --t T.npy --y Y.npy --noise E.npy\n"
           "                [--grads-out G.safetensors]                      (dit loss --help)\n"
           "       dit train PLAN --data DATA [--steps N] [--lr 1e-4] ... -o RUN_DIR   (dit train --help)\n"
@@ -44,7 +44,11 @@ static void usage(FILE *f) {
           "             in the official or the diffusers naming\n"
           "  --cfg-scale S  the official forward_with_cfg: X and Y hold the N conditional rows;\n"
           "             OUT holds the N guided rows\n"
-          "  --device   cpu (default), cuda, or auto (the GPU when there is one)\n"
+          "  --device   cpu (default), cuda, emu (the CUDA backend on the emulated device,\n"
+          "             libdit_emu.so: a plan compiled with ditc --arch emu; slow), or auto\n"
+          "             (the GPU when there is one). Environment: DIT_CUDA_DEVICE, DIT_CUDA_SYNC,\n"
+          "             DIT_CUDA_GRAPH; DIT_CUDA_DRIVER_LIB, DIT_CUBLASLT_LIB (cuda) and\n"
+          "             DIT_EMU_LIB (emu): the libraries' paths\n"
           "  --threads  CPU threads (default: all cores)\n"
           "  sample     the official sampler from noise: DDPM (learned or fixed variance) or DDIM,\n"
           "             respaced steps as \"250\", \"25\", \"10,20,30\" or \"ddim50\"; guidance when\n"
@@ -99,7 +103,10 @@ static void print_gpu_kernels(const PlanView *pv) {
   }
   for (size_t k = 0; k < pv->n_ops; k++) with_kernel += c->op_slot[k] != DIT_PLAN_NONE;
   printf("  gpu kernels %u for %u of %zu ops (linear: cuBLASLt); cubins", c->h->n_slots, with_kernel, pv->n_ops);
-  for (uint32_t k = 0; k < n_archs; k++) printf(" sm_%u%s", archs[k] / 10, archs[k] % 10 ? "a" : "");
+  for (uint32_t k = 0; k < n_archs; k++) {
+    if (archs[k] == PLAN_ARCH_EMU) printf(" emu"); /* the emulated device's (ditc --arch emu) */
+    else printf(" sm_%u%s", archs[k] / 10, archs[k] % 10 ? "a" : "");
+  }
   if (pv->ptx.h) printf(", PTX sm_%u%s", pv->ptx.images[0].arch / 10, pv->ptx.images[0].arch % 10 ? "a" : "");
   printf("\n    slot %-44s threads  regs/arch  entry\n", "kernel");
   for (uint32_t j = 0, i = 0; j < c->h->n_slots; j++) {
@@ -256,7 +263,7 @@ static int cmd_info(int argc, char **argv) {
 static void forward_usage(FILE *f) {
   fprintf(f,
           "usage: dit forward PLAN --weights CKPT --x X.npy --t T.npy --y Y.npy -o OUT.npy\n"
-          "                   [--cfg-scale S] [--device cpu|cuda|auto] [--threads N]\n"
+          "                   [--cfg-scale S] [--device cpu|cuda|emu|auto] [--threads N]\n"
           "\n"
           "One forward pass of a compiled DiT plan (ditc SPEC -o PLAN).\n"
           "  X float32 [N,C,H,W]; T and Y int64 or int32 [N]; OUT float32 [N,C_out,H,W]\n"
@@ -264,7 +271,11 @@ static void forward_usage(FILE *f) {
           "  in the official or the diffusers naming\n"
           "  --cfg-scale S  the official forward_with_cfg: X and Y hold the N conditional rows;\n"
           "             OUT holds the N guided rows\n"
-          "  --device   cpu (default), cuda, or auto (the GPU when there is one)\n"
+          "  --device   cpu (default), cuda, emu (the CUDA backend on the emulated device,\n"
+          "             libdit_emu.so: a plan compiled with ditc --arch emu; slow), or auto\n"
+          "             (the GPU when there is one). Environment: DIT_CUDA_DEVICE, DIT_CUDA_SYNC,\n"
+          "             DIT_CUDA_GRAPH; DIT_CUDA_DRIVER_LIB, DIT_CUBLASLT_LIB (cuda) and\n"
+          "             DIT_EMU_LIB (emu): the libraries' paths\n"
           "  --threads  CPU threads (default: all cores)\n");
 }
 typedef struct ForwardArgs {
@@ -347,7 +358,8 @@ static int cmd_forward(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
   }
-  if (a.device && !strcmp(a.device, "auto")) { /* on the CPU, the runtime's last message says why */
+  /* which device (auto: on the CPU, the runtime's last message says why) */
+  if (a.device && (!strcmp(a.device, "auto") || !strcmp(a.device, "emu"))) {
     int gpu = strcmp(dit_device_name(rt), "cpu") != 0;
     fprintf(stderr, "dit: note: running on %s%s\n", gpu ? dit_device_name(rt) : "the CPU: ", gpu ? "" : dit_last_error(rt));
   }

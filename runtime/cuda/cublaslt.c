@@ -1,10 +1,13 @@
-/* cublaslt.c: loading cuBLASLt and the GEMM of each linear op (see
- * cublaslt.h). */
+/* cublaslt.c: finding and loading cuBLASLt (or the emulated device's) and
+ * the GEMM of each linear op (see cublaslt.h). */
 #define _GNU_SOURCE /* RTLD_NODELETE */
 #include "cublaslt.h"
 
 #include <dlfcn.h>
+#include <glob.h>
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_driver.h"
@@ -32,23 +35,88 @@ static DitStatus lt_error(const CublasLt *lt, DitErr *err, cublasStatus_t rc, co
     }                                                                                                \
   } while (0)
 
-DitStatus cublaslt_open(CublasLt *lt, DitErr *err) {
+/* dlopen, keeping the first failure's reason in why[0..n) */
+static void *try_open(const char *path, char *why, size_t n) {
+  /* never unloaded: cuBLASLt carries a static CUDA runtime with exit handlers */
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (!h && !why[0]) {
+    const char *e = dlerror();
+    snprintf(why, n, "%s", e ? e : "not found");
+  }
+  return h;
+}
+
+/* soname from PyTorch's pip wheels (nvidia-cublas-cu12, -cu13), which put it
+ * in <site-packages>/nvidia/cublas/lib: under $VIRTUAL_ENV, ~/.local and the
+ * system's Pythons. Only these few folders: a glob each. */
+static void *open_from_wheels(const char *soname, char *why, size_t n) {
+  const struct {
+    const char *base, *site;
+  } sites[] = {
+      {getenv("VIRTUAL_ENV"), "/lib/python3*/site-packages"},
+      {getenv("HOME"), "/.local/lib/python3*/site-packages"},
+      {"/usr/local/lib", "/python3*/dist-packages"},
+      {"/usr/local/lib", "/python3*/site-packages"},
+      {"/usr/lib", "/python3*/dist-packages"},
+      {"/usr/lib", "/python3*/site-packages"},
+  };
+  void *h = NULL;
+  for (size_t i = 0; i < sizeof sites / sizeof sites[0] && !h; i++) {
+    if (!sites[i].base || sites[i].base[0] != '/') continue;
+    char pattern[1024];
+    glob_t g;
+    snprintf(pattern, sizeof pattern, "%s%s/nvidia/cublas/lib/%s", sites[i].base, sites[i].site, soname);
+    if (glob(pattern, 0, NULL, &g) != 0) continue;
+    for (size_t k = 0; k < g.gl_pathc && !h; k++) h = try_open(g.gl_pathv[k], why, n);
+    globfree(&g);
+  }
+  return h;
+}
+
+/* The cuBLASLt for a driver of driver_version (cuDriverGetVersion: 12040,
+ * 13000; 0 unknown): the newest major it runs, libcublasLt.so.13 only for a
+ * CUDA 13 driver or newer, then .so.12; each on the loader's path, in
+ * /usr/local/cuda/lib64, then in PyTorch's wheels; the unversioned
+ * libcublasLt.so last. *name: the soname it loaded. */
+static void *open_default(int driver_version, const char **name, char *why, size_t n) {
+  static const char *const sonames[] = {"libcublasLt.so.13", "libcublasLt.so.12"};
+  static const int majors[] = {13, 12};
+  int driver_major = driver_version / 1000;
+  void *h = NULL;
+  for (size_t i = 0; i < sizeof sonames / sizeof sonames[0] && !h; i++) {
+    if (driver_major > 0 && majors[i] > driver_major) continue; /* a CUDA 12 driver cannot run cuBLAS 13 */
+    char path[256];
+    snprintf(path, sizeof path, "/usr/local/cuda/lib64/%s", sonames[i]);
+    h = try_open(sonames[i], why, n);
+    if (!h) h = try_open(path, why, n);
+    if (!h) h = open_from_wheels(sonames[i], why, n);
+    *name = sonames[i];
+  }
+  if (!h) {
+    h = try_open("libcublasLt.so", why, n);
+    *name = "libcublasLt.so";
+  }
+  return h;
+}
+
+DitStatus cublaslt_open(CublasLt *lt, const char *path, int driver_version, DitErr *err) {
   /* the toolkit there may be CUDA 13 or 12: the enums and structs used here
    * (descriptor attributes, cublasLtMatmulAlgo_t, the heuristic result) are
    * the same in both */
-  static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so",
-                                      "/usr/local/cuda/lib64/libcublasLt.so.13",
-                                      "/usr/local/cuda/lib64/libcublasLt.so.12"};
   DitStatus st = DIT_OK;
   memset(lt, 0, sizeof *lt);
-  const char *why = NULL;
-  /* never unloaded: cuBLASLt carries a static CUDA runtime with exit handlers */
-  for (size_t i = 0; i < sizeof names / sizeof names[0] && !lt->lib; i++) {
-    lt->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-    if (!lt->lib && !why) why = dlerror();
-  }
+  char why[512] = "";
+  const char *name = path;
+  int major = driver_version / 1000, minor = driver_version % 1000 / 10;
+  lt->lib = path ? try_open(path, why, sizeof why) : open_default(driver_version, &name, why, sizeof why);
+  if (!lt->lib && path) return dit_err(err, DIT_ERR_DEVICE, "cannot load cuBLASLt %s: %s", path, why);
   if (!lt->lib)
-    return dit_err(err, DIT_ERR_DEVICE, "cannot load libcublasLt.so.13 or .so.12: %s", why ? why : "not found");
+    return dit_err(err, DIT_ERR_DEVICE,
+                   "cannot load cuBLASLt for a CUDA %d.%d driver: looked for %s on the loader's path, in "
+                   "/usr/local/cuda/lib64 and in PyTorch's nvidia/cublas/lib under site-packages, then for "
+                   "libcublasLt.so (%s); give "
+                   "its path in DitOptions.cublaslt_lib (dit: DIT_CUBLASLT_LIB)",
+                   major, minor, major == 12 ? "libcublasLt.so.12" : "libcublasLt.so.13 and .so.12", why);
   struct {
     void **slot;
     const char *name;
@@ -60,9 +128,15 @@ DitStatus cublaslt_open(CublasLt *lt, DitErr *err) {
   for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
     *syms[i].slot = dlsym(lt->lib, syms[i].name);
     if (!*syms[i].slot) {
-      st = dit_err(err, DIT_ERR_DEVICE, "libcublasLt lacks %s", syms[i].name);
+      st = dit_err(err, DIT_ERR_DEVICE, "%s lacks %s", name, syms[i].name);
       goto fail;
     }
+  }
+  size_t v = lt->cublasLtGetVersion(); /* 120405: cuBLAS 12.4.5 */
+  if (!path && major > 0 && (int)(v / 10000) > major) { /* the unversioned name may be a newer one */
+    st = dit_err(err, DIT_ERR_DEVICE, "%s is cuBLAS %zu.%zu, which needs a newer driver than this CUDA %d.%d one",
+                 name, v / 10000, v / 100 % 100, major, minor);
+    goto fail;
   }
   LT_TRY(lt, err, cublasLtCreate(&lt->handle));
   return DIT_OK;

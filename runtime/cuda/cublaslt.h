@@ -41,9 +41,17 @@ typedef struct CublasLt {
 #undef CUBLASLT_MEMBER
 } CublasLt;
 
-/* Loads libcublasLt.so.13 (else .so.12, else libcublasLt.so) and creates the handle; the
- * CUDA context must be current. */
-DitStatus cublaslt_open(CublasLt *lt, DitErr *err);
+/* Loads cuBLASLt and creates the handle; the CUDA context must be current.
+ * path: that library only (the emulated device's libdit_emu.so), else NULL:
+ * chosen by the driver's version (cuDriverGetVersion: 12040, 13000; 0 if
+ * unknown): libcublasLt.so.13 only for a CUDA 13 driver or newer, then
+ * .so.12, each on the loader's path (LD_LIBRARY_PATH, ld.so.cache), in
+ * /usr/local/cuda/lib64, then where PyTorch's pip wheels put it:
+ * nvidia/cublas/lib in the site-packages (or dist-packages) of python3.X
+ * under $VIRTUAL_ENV/lib, ~/.local/lib ($HOME), /usr/local/lib and /usr/lib
+ * (where to search, not a setting: the only environment the runtime reads);
+ * the unversioned libcublasLt.so last, refused when newer than the driver. */
+DitStatus cublaslt_open(CublasLt *lt, const char *path, int driver_version, DitErr *err);
 void cublaslt_close(CublasLt *lt); /* accepts a zeroed struct */
 
 /* One linear op's GEMM. */

@@ -1,13 +1,18 @@
-/* cuda_backend.c: opening and closing the CUDA backend (device, primary
- * context, stream, kernel modules, cuBLASLt GEMMs, every device buffer),
- * the weight upload and the debug poison, and its table of the backend
- * interface (backend.h; staging and ops in cuda_exec.c, the sampler step in
+/* cuda_backend.c: opening and closing the CUDA backend (the driver and
+ * cuBLASLt libraries, or the emulated device's; device, primary context,
+ * stream, kernel modules, cuBLASLt GEMMs, every device buffer), the weight
+ * upload and the debug poison, and its table of the backend interface
+ * (backend.h; staging and ops in cuda_exec.c, the sampler step in
  * cuda_sample.c). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* dladdr1 */
+#include <dlfcn.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cuda_internal.h"
 #include "model/timestep_freqs.h"
@@ -46,7 +51,8 @@ fail:
   return st;
 }
 
-/* Loads one slot's image: the cubin for this device, else the PTX through the JIT.
+/* Loads one slot's image: the cubin for this device, else the PTX through the
+ * JIT; on the emulated device its image (PLAN_ARCH_EMU) and nothing else.
  * The slots of one arch share one module image (kernel_plan.c): an image
  * already loaded for an earlier slot (images[0..s)) is reused, not loaded
  * again (a PTX module would be JIT-compiled once per slot); modules[s] is then
@@ -57,7 +63,15 @@ static DitStatus load_slot(CudaBackend *cb, uint32_t s, const unsigned char **im
   const PlanKernelSlot *slot = &cb->cv->slots[s];
   const char *name = plan_string(pv, slot->name), *entry = plan_string(pv, slot->entry);
   const unsigned char *image = NULL;
-  int k = pv->cubin.h ? cuda_pick_cubin(pv->cubin.images, pv->cubin.h->n_images, s, cb->arch) : -1;
+  char on[16];
+  if (cb->emu) snprintf(on, sizeof on, "emu");
+  else snprintf(on, sizeof on, "sm_%u", cb->arch / 10);
+  int k = !pv->cubin.h ? -1
+          : cb->emu    ? cuda_pick_emu(pv->cubin.images, pv->cubin.h->n_images, s)
+                       : cuda_pick_cubin(pv->cubin.images, pv->cubin.h->n_images, s, cb->arch);
+  if (k < 0 && cb->emu)
+    return dit_err(err, DIT_ERR_UNSUPPORTED, "the plan has no emulated-device kernels: compile it with ditc "
+                   "--arch emu (with or without sm_XX)");
   if (k >= 0) {
     image = pv->cubin.base + pv->cubin.images[k].offset;
   } else {
@@ -84,8 +98,7 @@ static DitStatus load_slot(CudaBackend *cb, uint32_t s, const unsigned char **im
       /* GPU-VISIT: check the driver loads these images: cubins and PTX from a CUDA 13 NVRTC
        * need a CUDA 13 driver (>= 580); an older driver fails here (UNSUPPORTED_PTX_VERSION,
        * INVALID_IMAGE): then compile the plans there, with that machine's NVRTC */
-      return dit_err(err, st, "kernel %s on sm_%u: %s%s%s", name, cb->arch / 10, e.msg,
-                     log[0] ? "; JIT log:\n" : "", log);
+      return dit_err(err, st, "kernel %s on %s: %s%s%s", name, on, e.msg, log[0] ? "; JIT log:\n" : "", log);
     }
     mod = cb->modules[s];
   }
@@ -197,6 +210,50 @@ static DitStatus init_gemms(CudaBackend *cb, DitErr *err) {
 static void cuda_close(Backend *b);
 static const BackendVt *cuda_vt(void);
 
+/* The folder of the shared object or executable that holds the runtime
+ * (libditrt.so, or dit and any program linking libditrt.a), into dir. */
+static int runtime_dir(char *dir, size_t n) {
+  static const char anchor = 0; /* any address of ours: dladdr names its object */
+  Dl_info info;
+  struct link_map *lm = NULL;
+  char path[PATH_MAX] = "";
+  if (!dladdr1(&anchor, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm) return -1;
+  if (lm->l_name && lm->l_name[0]) { /* a shared object, by the path it was loaded from */
+    snprintf(path, sizeof path, "%s", lm->l_name);
+  } else { /* the main program: its l_name is empty */
+    ssize_t len = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (len <= 0) return -1;
+    path[len] = '\0';
+  }
+  char *slash = strrchr(path, '/');
+  if (!slash) return -1;
+  *slash = '\0';
+  snprintf(dir, n, "%s", path[0] ? path : "/");
+  return 0;
+}
+
+/* libdit_emu.so, the emulated device (tools/emu/README.md), when no path is
+ * given: next to the runtime's own object, else in the install libdir, else
+ * in the build tree (both fixed when this file was compiled). */
+static DitStatus find_emu_lib(char *out, size_t n, DitErr *err) {
+  char dir[PATH_MAX], next_to[PATH_MAX + 32] = "", tried[1024] = "";
+  const char *at[3] = {next_to, DIT_EMU_INSTALL_LIBDIR "/libdit_emu.so", DIT_EMU_BUILD_LIB};
+  if (runtime_dir(dir, sizeof dir) == 0) snprintf(next_to, sizeof next_to, "%s/libdit_emu.so", dir);
+  size_t len = 0;
+  for (int i = 0; i < 3; i++) {
+    if (!at[i][0] || (i && !strcmp(at[i], at[0])) || (i == 2 && !strcmp(at[2], at[1]))) continue;
+    if (access(at[i], R_OK) == 0) {
+      snprintf(out, n, "%s", at[i]);
+      return DIT_OK;
+    }
+    if (len < sizeof tried) len += (size_t)snprintf(tried + len, sizeof tried - len, "%s%s", len ? ", " : "", at[i]);
+  }
+  return dit_err(err, DIT_ERR_UNSUPPORTED,
+                 "the emulated device's library libdit_emu.so was not found (looked for %s): build dit "
+                 "where the CUDA toolkit's headers are, on x86-64 (that builds tools/emu), or give its path "
+                 "(dit: DIT_EMU_LIB=PATH; DitOptions.cuda_driver_lib)", tried);
+}
+
 DitStatus backend_cuda_open(const PlanView *pv, const DitOptions *opts, Backend **out, DitErr *err) {
   DitStatus st = DIT_OK;
   *out = NULL;
@@ -204,10 +261,25 @@ DitStatus backend_cuda_open(const PlanView *pv, const DitOptions *opts, Backend 
   if (!cb) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   cb->base.vt = cuda_vt();
   cb->pv = pv;
-  st = cuda_driver_open(&cb->drv, err);
+  cb->emu = opts && opts->device && strcmp(opts->device, "emu") == 0;
+  /* the libraries: the options', else libcuda.so.1 and a cuBLASLt for its version; on the
+   * emulated device both are libdit_emu.so (one option set: the other follows it) */
+  const char *drv_lib = opts ? opts->cuda_driver_lib : NULL, *lt_lib = opts ? opts->cublaslt_lib : NULL;
+  char emu_lib[PATH_MAX + 32];
+  if (cb->emu) {
+    if (!drv_lib) drv_lib = lt_lib;
+    if (!drv_lib && (st = find_emu_lib(emu_lib, sizeof emu_lib, err))) goto fail;
+    if (!drv_lib) drv_lib = emu_lib;
+    if (!lt_lib) lt_lib = drv_lib;
+  }
+  st = cuda_driver_open(&cb->drv, drv_lib, err);
+  if (st && cb->emu && err) {
+    DitErr e = *err;
+    dit_err(err, st, "%s (libdit_emu.so is built with dit where the CUDA toolkit's headers are, on x86-64)", e.msg);
+  }
   if (st) goto fail;
   st = pick_device(cb, opts ? opts->cuda_device : 0, err);
-  if (!st) st = cuda_plan_check(pv, err);
+  if (!st) st = cuda_plan_check(pv, cb->emu, err);
   if (st) goto fail;
   CU_TRY(&cb->drv, err, cuDevicePrimaryCtxRetain(&cb->ctx, cb->dev));
   /* The first backend of each device keeps its reference to the primary context until the
@@ -220,7 +292,9 @@ DitStatus backend_cuda_open(const PlanView *pv, const DitOptions *opts, Backend 
   CU_TRY(&cb->drv, err, cuCtxSetCurrent(cb->ctx));
   CU_TRY(&cb->drv, err, cuStreamCreate(&cb->stream, CU_STREAM_NON_BLOCKING));
   CU_TRY(&cb->drv, err, cuEventCreate(&cb->staged, CU_EVENT_DISABLE_TIMING));
-  st = cublaslt_open(&cb->lt, err);
+  int version = 0;
+  CU_TRY(&cb->drv, err, cuDriverGetVersion(&version));
+  st = cublaslt_open(&cb->lt, lt_lib, version, err);
   if (!st) st = load_kernels(cb, err);
   if (!st) st = alloc_buffers(cb, err);
   if (!st) st = init_gemms(cb, err);
@@ -324,7 +398,7 @@ fail:
 
 
 static const BackendVt *cuda_vt(void) {
-  static const BackendVt vt = {cuda_name, cuda_upload_weights, cuda_stage,  cuda_run,  cuda_fetch,
+  static const BackendVt vt = {cuda_name, cuda_upload_weights, cuda_stage,  cuda_run,  cuda_fetch, cuda_put,
                                cuda_step, cuda_end_steps,      cuda_poison, cuda_close};
   return &vt;
 }

@@ -1,5 +1,5 @@
-/* cuda_driver.c: loading libcuda.so.1 and reporting its errors (see
- * cuda_driver.h). */
+/* cuda_driver.c: loading the driver (libcuda.so.1, or the emulated
+ * device's library) and reporting its errors (see cuda_driver.h). */
 #define _GNU_SOURCE /* RTLD_NODELETE */
 #include "cuda_driver.h"
 
@@ -25,13 +25,14 @@ DitStatus cuda_error(const CudaDriver *d, DitErr *err, CUresult rc, const char *
                  text ? text : "no description", cuda_short_file(file), line);
 }
 
-DitStatus cuda_driver_open(CudaDriver *d, DitErr *err) {
+DitStatus cuda_driver_open(CudaDriver *d, const char *path, DitErr *err) {
   memset(d, 0, sizeof *d);
+  if (!path) path = "libcuda.so.1";
   /* never unloaded: the driver keeps threads and handlers that outlive a dlclose */
-  d->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  d->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!d->lib) {
     const char *why = dlerror();
-    return dit_err(err, DIT_ERR_DEVICE, "cannot load libcuda.so.1: %s", why ? why : "not found");
+    return dit_err(err, DIT_ERR_DEVICE, "cannot load %s: %s", path, why ? why : "not found");
   }
   struct {
     void **slot;
@@ -44,7 +45,7 @@ DitStatus cuda_driver_open(CudaDriver *d, DitErr *err) {
   for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
     *syms[i].slot = dlsym(d->lib, syms[i].name);
     if (!*syms[i].slot) {
-      DitStatus st = dit_err(err, DIT_ERR_DEVICE, "libcuda.so.1 lacks %s (driver older than CUDA 12?)",
+      DitStatus st = dit_err(err, DIT_ERR_DEVICE, "%s lacks %s (driver older than CUDA 12?)", path,
                              syms[i].name);
       cuda_driver_close(d);
       return st;

@@ -31,16 +31,17 @@
   X(cuGraphExecDestroy) X(cuGraphDestroy)
 
 typedef struct CudaDriver {
-  void *lib; /* libcuda.so.1 */
+  void *lib; /* libcuda.so.1, or the library cuda_driver_open was given (libdit_emu.so) */
 #define CUDA_DRIVER_MEMBER(fn) __typeof__(&fn) fn;
   CUDA_DRIVER_FUNCTIONS(CUDA_DRIVER_MEMBER)
 #undef CUDA_DRIVER_MEMBER
 } CudaDriver;
 
-/* Loads libcuda.so.1, resolves every function and calls cuInit(0).
- * Messages: "cannot load libcuda.so.1: <dlerror>", "libcuda.so.1 lacks
+/* Loads the driver library `path` (NULL: libcuda.so.1; the emulated
+ * device's libdit_emu.so, tools/emu/), resolves every function and calls
+ * cuInit(0). Messages: "cannot load <path>: <dlerror>", "<path> lacks
  * <symbol> (driver older than CUDA 12?)", "cuInit failed: <name> (<text>)". */
-DitStatus cuda_driver_open(CudaDriver *d, DitErr *err);
+DitStatus cuda_driver_open(CudaDriver *d, const char *path, DitErr *err);
 void cuda_driver_close(CudaDriver *d); /* accepts a zeroed struct */
 
 /* Records a failed driver call into err: the call's text, the error's name

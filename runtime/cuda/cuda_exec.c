@@ -201,3 +201,14 @@ DitStatus cuda_run(Backend *b, size_t first, size_t end, int64_t n, DitErr *err)
   if (!st) st = cuda_enqueue_ops(cb, first, end, n, cb->stage + cb->layout.params, err);
   return st;
 }
+
+/* The interface's put (backend.h): one value overwritten from the host. */
+DitStatus cuda_put(Backend *b, uint32_t id, int64_t n, const void *src, DitErr *err) {
+  CudaBackend *cb = (CudaBackend *)(void *)b;
+  DitStatus st = cuda_enter(cb, err);
+  if (st) return st;
+  CU_TRY(&cb->drv, err, cuMemcpyHtoDAsync(cuda_value_ptr(cb, id), src, cuda_value_bytes(cb->pv, id, n), cb->stream));
+  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
+fail:
+  return st;
+}

@@ -25,6 +25,7 @@ struct CudaBackend {
   int ctx_kept;        /* this backend's retain is the process's lasting one: close keeps it */
   CUstream stream;     /* every launch and copy, in order */
   CUevent staged;      /* recorded after each copy out of `host_stage` */
+  int emu;             /* DitOptions.device "emu": libdit_emu.so's device, which runs the plan's emu images */
   uint32_t arch;       /* major * 100 + minor * 10 */
   char name[192];
   const PlanCudaView *cv; /* the section the kernels came from (cubin, else PTX) */
@@ -53,6 +54,7 @@ struct CudaBackend {
 DitStatus cuda_stage(Backend *b, const BackendStage *s, DitErr *err);
 DitStatus cuda_run(Backend *b, size_t first, size_t end, int64_t n, DitErr *err);
 DitStatus cuda_fetch(Backend *b, uint32_t value, int64_t n, void *dst, DitErr *err);
+DitStatus cuda_put(Backend *b, uint32_t value, int64_t n, const void *src, DitErr *err);
 DitStatus cuda_step(Backend *b, const BackendStep *s, int *finite, DitErr *err);
 void cuda_end_steps(Backend *b);
 

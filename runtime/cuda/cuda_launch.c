@@ -49,7 +49,7 @@ int cuda_pick_cubin(const PlanKernelImage *images, size_t n_images, uint32_t slo
   int best = -1;
   for (size_t i = 0; i < n_images; i++) {
     const PlanKernelImage *im = &images[i];
-    if (im->slot != slot) continue;
+    if (im->slot != slot || im->arch == PLAN_ARCH_EMU) continue; /* never the emulated device's */
     if (im->arch == arch || im->arch == arch + 1) return (int)i; /* sm_90a on 9.0 */
     int same_major = im->arch / 100 == arch / 100, family = im->arch % 10 == 0;
     if (same_major && family && im->arch < arch && (best < 0 || im->arch > images[best].arch))
@@ -62,11 +62,17 @@ int cuda_pick_ptx(const PlanKernelImage *images, size_t n_images, uint32_t slot,
   int best = -1;
   for (size_t i = 0; i < n_images; i++) {
     const PlanKernelImage *im = &images[i];
-    if (im->slot != slot) continue;
+    if (im->slot != slot || im->arch == PLAN_ARCH_EMU) continue;
     int ok = im->arch % 10 == 0 ? im->arch <= arch : im->arch == arch + 1;
     if (ok && (best < 0 || im->arch > images[best].arch)) best = (int)i;
   }
   return best;
+}
+
+int cuda_pick_emu(const PlanKernelImage *images, size_t n_images, uint32_t slot) {
+  for (size_t i = 0; i < n_images; i++)
+    if (images[i].slot == slot && images[i].arch == PLAN_ARCH_EMU) return (int)i;
+  return -1;
 }
 
 uint32_t cuda_ptr_alignment(uint64_t addr) {
@@ -109,7 +115,14 @@ static uint32_t slot_of_family(const PlanCudaView *cv, PlanKernelFamily family) 
   return DIT_PLAN_NONE;
 }
 
-DitStatus cuda_plan_check(const PlanView *pv, DitErr *err) {
+/* Images of the cubin section for a real GPU (not PLAN_ARCH_EMU's). */
+static uint32_t real_images(const PlanCudaView *cv) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; cv->h && i < cv->h->n_images; i++) n += cv->images[i].arch != PLAN_ARCH_EMU;
+  return n;
+}
+
+DitStatus cuda_plan_check(const PlanView *pv, int emu, DitErr *err) {
   if (pv->train)
     return dit_err(err, DIT_ERR_UNSUPPORTED,
                    "training plans run on the CPU only for now; use --device cpu");
@@ -117,9 +130,20 @@ DitStatus cuda_plan_check(const PlanView *pv, DitErr *err) {
     return dit_err(err, DIT_ERR_UNSUPPORTED,
                    "bf16 GPU plans are not implemented yet; compile with --dtype fp32 or tf32");
   const PlanCudaView *cv = pv->cubin.h ? &pv->cubin : &pv->ptx;
-  if (!cv->h)
+  if (emu) { /* every slot's emulated-device image, in the cubin section */
+    int ok = pv->cubin.h != NULL;
+    for (uint32_t s = 0; ok && s < pv->cubin.h->n_slots; s++)
+      ok = cuda_pick_emu(pv->cubin.images, pv->cubin.h->n_images, s) >= 0;
+    if (!ok)
+      return dit_err(err, DIT_ERR_UNSUPPORTED, "the plan has no emulated-device kernels: compile it with ditc "
+                     "--arch emu (with or without sm_XX)");
+  } else if (!cv->h) {
     return dit_err(err, DIT_ERR_UNSUPPORTED,
                    "the plan has no GPU kernels: compile it with ditc --arch sm_80,sm_90");
+  } else if (!pv->ptx.h && real_images(cv) == 0) {
+    return dit_err(err, DIT_ERR_UNSUPPORTED, "the plan has kernels for the emulated device only (ditc --arch "
+                   "emu): compile it with ditc --arch sm_80,sm_90 (emu may stay) for a GPU, or use --device emu");
+  }
   for (size_t i = 0; i < pv->n_ops; i++) {
     const PlanOp *op = &pv->ops[i];
     uint32_t s = cv->op_slot[i];

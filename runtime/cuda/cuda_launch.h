@@ -46,8 +46,12 @@ uint32_t cuda_device_arch(int major, int minor);
  * Returns its index into images, or -1 (then JIT the PTX). */
 int cuda_pick_cubin(const PlanKernelImage *images, size_t n_images, uint32_t slot, uint32_t arch);
 /* The PTX image of `slot` that a device of `arch` can JIT (image arch at
- * most the device's, "a" targets only on their own arch), or -1. */
+ * most the device's, "a" targets only on their own arch), or -1. Neither
+ * picks the emulated device's image (PLAN_ARCH_EMU). */
 int cuda_pick_ptx(const PlanKernelImage *images, size_t n_images, uint32_t slot, uint32_t arch);
+/* The emulated device's image of `slot` (arch PLAN_ARCH_EMU, ditc --arch
+ * emu), or -1: what the backend loads on --device emu. */
+int cuda_pick_emu(const PlanKernelImage *images, size_t n_images, uint32_t slot);
 
 /* The largest power of two, at most 256, dividing a device address. */
 uint32_t cuda_ptr_alignment(uint64_t addr);
@@ -66,9 +70,11 @@ typedef struct CudaStageLayout {
 void cuda_stage_layout(int64_t rows, int64_t noise_floats, int64_t x_floats, CudaStageLayout *l);
 
 /* The plan-level reasons a plan cannot run on the CUDA backend: a training
- * plan, a bf16 plan, a plan without GPU kernels, a forward op without a
- * kernel slot. DIT_ERR_UNSUPPORTED with the reason in err, else DIT_OK. */
-DitStatus cuda_plan_check(const PlanView *pv, DitErr *err);
+ * plan, a bf16 plan, a plan without GPU kernels (emu: without the emulated
+ * device's image for every slot; a GPU: with only those), a forward op
+ * without a kernel slot. DIT_ERR_UNSUPPORTED with the reason in err, else
+ * DIT_OK. */
+DitStatus cuda_plan_check(const PlanView *pv, int emu, DitErr *err);
 
 /* dims[k] and the element count of a value for a forward of n rows
  * (batch-major values scale dim 0), as the CPU executor computes them. */

@@ -4,7 +4,8 @@
  * section is checked before the view points into it, so the CUDA backend can
  * trust op_slot, the slots' launch shapes and the images' bounds. The images
  * themselves are only checked for their form (an ELF cubin, NUL-terminated
- * PTX) and for holding their slot's entry point: the driver parses them. */
+ * PTX, the emulated device's NUL-terminated text, PLAN_ARCH_EMU) and for
+ * holding their slot's entry point: the driver parses them. */
 #define _GNU_SOURCE /* memmem */
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,11 +23,14 @@ static bool range_ok(uint64_t offset, uint64_t bytes, uint64_t limit) {
 }
 
 
-/* "sm_80" for 800, "sm_90a" for 901 */
+/* "sm_80" for 800, "sm_90a" for 901, "emu" for PLAN_ARCH_EMU */
 static const char *arch_name(uint32_t arch, char *buf, size_t n) {
-  snprintf(buf, n, "sm_%u%s", arch / 10, arch % 10 ? "a" : "");
+  if (arch == PLAN_ARCH_EMU) snprintf(buf, n, "emu");
+  else snprintf(buf, n, "sm_%u%s", arch / 10, arch % 10 ? "a" : "");
   return buf;
 }
+
+#define EMU_MAGIC "DITEMU1\n" /* tools/emu/README.md, "The kernel image" */
 
 /* Compute capability x 10, +1 for an arch-specific ("a") target: sm_50 to sm_199a. */
 static bool arch_ok(uint32_t arch) { return arch >= 500 && arch < 2000 && arch % 10 <= 1; }
@@ -117,7 +121,11 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
     if (im->slot >= h->n_slots || (first ? im->slot != (i ? prev_slot + 1 : 0) : im->arch <= prev_arch))
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u (slot %u) is out of order: images go by "
                      "slot, then arch, one per arch, every slot at least once", name, sec, i, im->slot);
-    if (!arch_ok(im->arch))
+    bool emu = im->arch == PLAN_ARCH_EMU;
+    if (emu && ptx)
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u is an emu image, which belongs in the "
+                     "cuda-cubin section only", name, sec, i);
+    if (!emu && !arch_ok(im->arch))
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u has an impossible arch %u", name, sec, i,
                      im->arch);
     if (im->reserved != 0)
@@ -135,6 +143,14 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
         return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u is not NUL-terminated PTX", name, sec,
                        i);
       len = (size_t)snprintf(needle, sizeof needle, ".entry %s(", entry);
+    } else if (emu) { /* the emulated device's text, naming the entry in quotes */
+      if (im->bytes < sizeof EMU_MAGIC || memcmp(b, EMU_MAGIC, sizeof EMU_MAGIC - 1) != 0)
+        return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u is not an emu image (no DITEMU1 "
+                       "magic; recompile with ditc --arch emu)", name, sec, i);
+      if (b[im->bytes - 1] != '\0')
+        return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u (emu) is not NUL-terminated", name, sec,
+                       i);
+      len = (size_t)snprintf(needle, sizeof needle, "\"%s\"", entry);
     } else { /* an ELF whose string table holds the name */
       if (memcmp(b, "\x7f" "ELF", 4) != 0)
         return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: image %u is not a cubin (no ELF header)", name,

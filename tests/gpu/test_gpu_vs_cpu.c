@@ -1,11 +1,17 @@
 /* test_gpu_vs_cpu.c: the CUDA backend against the CPU backend (the oracle),
- * on a GPU; exits 77 (skipped) where there is no driver, no device or no
- * CUDA backend in the build.
+ * on a GPU ($DIT_TEST_DEVICE cuda, the default) or on the emulated device
+ * (emu: tools/emu/, CTest label emu). On cuda it exits 77 (skipped) where
+ * there is no driver, no device or no CUDA backend in the build, but fails
+ * where a GPU is present (/dev/nvidia0) and cannot be opened; on emu it
+ * skips nothing.
  *
- * For each spec (tiny, tiny_hd72, tiny_pixel, S2_256) and dtype (fp32,
- * tf32), ditc compiles a plan with GPU kernels (--arch $DIT_TEST_ARCH,
- * default sm_80,sm_90); a CPU and a CUDA runtime load it with the same random
- * weights (every tensor); then, with the CUDA arena poisoned (NaN) first:
+ * For each spec (tiny, tiny_hd72, tiny_pixel, and S2_256 on a GPU, S8_256
+ * on emu: $DIT_TEST_SPECS) and dtype (fp32, tf32), ditc compiles a plan with
+ * GPU kernels (--arch $DIT_TEST_ARCH, default sm_80,sm_90, or emu); a CPU and
+ * a CUDA runtime load it with the same random weights (every tensor); then,
+ * with the CUDA arena poisoned (NaN) first:
+ *   op by op: each forward op on the device fed the CPU's own inputs to it,
+ *   so that its tolerance measures that op alone;
  *   forward at max rows: every forward op's result and the final output;
  *   forward at max rows - 1 (another cuBLASLt algorithm choice): the same;
  *   the guided forward (dit_forward_cfg);
@@ -61,6 +67,7 @@ static Cmp compare(const float *ref, const float *got, int64_t n) {
 }
 
 static int failures, verbose;
+static const char *device = "cuda"; /* $DIT_TEST_DEVICE: cuda or emu */
 
 /* One row of the table; returns 1 on failure. */
 static int report(const char *plan, const char *check, Cmp c, double tol) {
@@ -148,6 +155,58 @@ static double check_ops(const char *plan, const char *check, DitRuntime *cpu, Di
   return worst;
 }
 
+/* Each forward op alone: the CPU runs the forward one op at a time; before
+ * op i, its inputs (as the CPU has them) are written into the device's
+ * values, op i runs on both, and its results are compared. */
+static void check_ops_isolated(const char *plan, DitRuntime *cpu, DitRuntime *gpu, int64_t rows, const float *x,
+                               const int64_t *t, const int64_t *y, double tol) {
+  double worst = 0;
+  size_t worst_op = 0, n_fwd = dit_debug_num_forward_ops(cpu);
+  int bad = 0;
+  if (dit_debug_stage_forward(cpu, rows, x, t, y) || dit_debug_stage_forward(gpu, rows, x, t, y)) {
+    printf("%-22s %-34s FAIL: %s | %s\n", plan, "op by op: stage", dit_last_error(cpu), dit_last_error(gpu));
+    failures++;
+    return;
+  }
+  for (size_t i = 0; i < n_fwd && !bad; i++) {
+    uint32_t ids[8], n_in = 0, kind, outs[2];
+    dit_debug_op_inputs(cpu, i, ids, &n_in);
+    dit_debug_op(cpu, i, &kind, &outs[0], &outs[1]);
+    for (uint32_t k = 0; k < n_in && !bad; k++) {
+      uint64_t bytes = dit_debug_value_bytes(cpu, ids[k]);
+      void *buf = malloc(bytes);
+      bad = dit_debug_read_value(cpu, ids[k], buf) || dit_debug_write_value(gpu, ids[k], buf);
+      free(buf);
+    }
+    if (bad || dit_debug_run_ops(cpu, i, i + 1) || dit_debug_run_ops(gpu, i, i + 1)) {
+      printf("%-22s op %zu FAIL: %s | %s\n", plan, i, dit_last_error(cpu), dit_last_error(gpu));
+      failures++;
+      return;
+    }
+    for (int j = 0; j < 2; j++) {
+      if (outs[j] == DIT_PLAN_NONE) continue;
+      uint64_t bytes = dit_debug_value_bytes(cpu, outs[j]);
+      float *a = malloc(bytes), *b = malloc(bytes);
+      if (dit_debug_read_value(cpu, outs[j], a) || dit_debug_read_value(gpu, outs[j], b)) {
+        bad = 1;
+      } else {
+        Cmp c = compare(a, b, (int64_t)(bytes / sizeof(float)));
+        int fail = c.nans > 0 || !(c.rel <= tol);
+        if (verbose || fail)
+          printf("  alone: op %3zu %-22s value %4u%s  rel %9.2e  max|ref| %8.2e%s\n", i, plan_op_name(kind),
+                 outs[j], j ? " (out2)" : "", c.rel, c.max_ref, fail ? "  FAIL" : "");
+        if (c.nans || c.rel > worst) worst = c.nans ? INFINITY : c.rel, worst_op = i;
+      }
+      free(a);
+      free(b);
+    }
+  }
+  char what[96];
+  snprintf(what, sizeof what, "op by op, CPU inputs (worst %zu)", worst_op);
+  Cmp c = {worst, 0, 0, isinf(worst) || bad};
+  report(plan, what, c, tol);
+}
+
 /* Opens a CPU and a CUDA runtime of the case's plan: the one in
  * $DIT_TEST_PLAN_DIR when it fits and loads, else one compiled now into dir
  * (*compiled = 1: the caller removes it). */
@@ -158,7 +217,7 @@ static int open_case(const char *dir, const char *spec_name, const char *dtype, 
            strncmp(spec_name, "tiny", 4) ? "" : "tests/", spec_name);
   snprintf(label, sizeof label, "%s/%s", spec_name, dtype);
   DitError err;
-  DitOptions oc = {.n_threads = 0, .device = "cpu"}, og = {.n_threads = 0, .device = "cuda"};
+  DitOptions oc = {.n_threads = 0, .device = "cpu"}, og = {.n_threads = 0, .device = device};
   *compiled = 0;
   *cpu = *gpu = NULL;
   const char *pdir = getenv("DIT_TEST_PLAN_DIR");
@@ -222,6 +281,7 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
   t[0] = 999;
   if (batch > 1) t[1] = 0;
 
+  if (dit_debug_poison(gpu) == DIT_OK) check_ops_isolated(label, cpu, gpu, batch, x, t, y, tol);
   for (int pass = 0; pass < 2; pass++) { /* max rows, then one row fewer */
     int64_t rows = pass == 0 ? batch : batch - 1;
     if (rows < 1) continue;
@@ -274,7 +334,7 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
     if (sampler == 0) { /* the captured graph against eager launches of every step */
       DitRuntime *eager = NULL;
       DitError err;
-      DitOptions og = {.n_threads = 0, .device = "cuda", .cuda_no_graph = 1};
+      DitOptions og = {.n_threads = 0, .device = device, .cuda_no_graph = 1};
       DitStatus st = dit_open(path, &og, &eager, &err);
       if (!st) {
         int64_t nf;
@@ -301,6 +361,12 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
 
 int main(void) {
   verbose = getenv("DIT_TEST_VERBOSE") && strcmp(getenv("DIT_TEST_VERBOSE"), "0") != 0;
+  device = env_or("DIT_TEST_DEVICE", "cuda");
+  int emu = strcmp(device, "emu") == 0;
+  if (!emu && strcmp(device, "cuda") != 0) {
+    fprintf(stderr, "DIT_TEST_DEVICE=%s: expected cuda or emu\n", device);
+    return 2;
+  }
   char dir[] = "/tmp/ditc_gpu_XXXXXX";
   if (!mkdtemp(dir)) return 1;
   /* Is there a device? A CPU-only plan on "cuda" fails for the device
@@ -311,25 +377,34 @@ int main(void) {
   if (compile_plan(probe_spec, "fp32", 1, NULL, probe)) return 1;
   DitRuntime *rt = NULL;
   DitError err;
-  DitOptions og = {.n_threads = 0, .device = "cuda"};
+  DitOptions og = {.n_threads = 0, .device = device};
   DitStatus st = dit_open(probe, &og, &rt, &err);
   unlink(probe);
   if (st == DIT_ERR_DEVICE || (st && strstr(err.message, "no CUDA backend"))) {
+    /* a GPU that is there must be usable: only its absence skips */
+    int gpu_present = access("/dev/nvidia0", F_OK) == 0 || access("/proc/driver/nvidia/gpus", F_OK) == 0;
+    if (emu || gpu_present) {
+      printf("FAIL: %s cannot be opened: %s\n", emu ? "the emulated device" : "a GPU is present but", err.message);
+      rmdir(dir);
+      return 1;
+    }
     printf("SKIP: no usable GPU: %s\n", err.message);
     rmdir(dir);
     return SKIP;
   }
-  if (st && !strstr(err.message, "no GPU kernels")) {
+  if (st && !strstr(err.message, "no GPU kernels") && !strstr(err.message, "no emulated-device kernels")) {
     printf("FAIL: unexpected error for a CPU plan on cuda: %s\n", err.message);
     rmdir(dir);
     return 1;
   }
   dit_close(rt);
   const char *arch = getenv("DIT_TEST_ARCH");
-  if (!arch || !*arch) arch = "sm_80,sm_90";
+  if (!arch || !*arch) arch = emu ? "emu" : "sm_80,sm_90";
   const char *specs_env = getenv("DIT_TEST_SPECS");
   char specs[256];
-  snprintf(specs, sizeof specs, "%s", specs_env && *specs_env ? specs_env : "tiny,tiny_hd72,tiny_pixel,S2_256");
+  snprintf(specs, sizeof specs, "%s", specs_env && *specs_env ? specs_env
+                                              : emu ? "tiny,tiny_hd72,tiny_pixel,S8_256"
+                                                    : "tiny,tiny_hd72,tiny_pixel,S2_256");
   for (char *save = NULL, *sp = strtok_r(specs, ",", &save); sp; sp = strtok_r(NULL, ",", &save))
     for (int d = 0; d < 2; d++) run_case(dir, sp, d ? "tf32" : "fp32", 4, arch);
   rmdir(dir);

@@ -31,13 +31,23 @@ typedef struct DitError {
 
 typedef struct DitOptions {
   int n_threads;      /* CPU threads; 0 = one per online core */
-  const char *device; /* "cpu" (default), "cuda" or "auto": the GPU when it can run the plan
-                       * (compiled with ditc --arch), else the CPU, and dit_last_error says why */
+  const char *device; /* "cpu" (default), "cuda", "emu" or "auto": the GPU when it can run the
+                       * plan (compiled with ditc --arch), else the CPU, and dit_last_error says
+                       * why. "emu": the CUDA backend on the emulated device (libdit_emu.so,
+                       * tools/emu: the CPU runs the plan's kernels, compiled with ditc --arch emu) */
   /* The CUDA backend's settings (ignored on the CPU). All zero: the defaults.
-   * The dit CLI takes them from DIT_CUDA_DEVICE, DIT_CUDA_SYNC and DIT_CUDA_GRAPH. */
+   * The dit CLI takes them from DIT_CUDA_DEVICE, DIT_CUDA_SYNC, DIT_CUDA_GRAPH,
+   * DIT_CUDA_DRIVER_LIB and DIT_CUBLASLT_LIB (cuda), DIT_EMU_LIB (emu: both libraries). */
   int cuda_device;    /* the device ordinal (0: the first) */
   int cuda_sync;      /* 1: wait after every op, so that a failure names its op (slow) */
   int cuda_no_graph;  /* 1: run the sampler's steps eagerly instead of replaying a CUDA graph */
+  /* The libraries the CUDA backend loads, as paths for dlopen; NULL: the default.
+   * "cuda": libcuda.so.1, and the cuBLASLt that suits the driver's version (libcublasLt.so.13
+   * or .so.12 on the loader's path, in /usr/local/cuda/lib64 or in PyTorch's pip wheels).
+   * "emu": both libdit_emu.so (one set: the other follows it), else the one next to the
+   * runtime's shared object or executable, else in the install libdir, else in the build tree. */
+  const char *cuda_driver_lib;
+  const char *cublaslt_lib;
 } DitOptions;
 
 /* What a loaded plan computes. Shapes of one forward with n rows:

@@ -190,8 +190,8 @@ typedef struct PlanIO {
  *   PlanKernelImage images[n_images]
  *   the image bytes (cubin ELF, or NUL-terminated PTX text)
  * A slot is arch-independent (the template instantiation and its launch
- * shape); it has one image per architecture of --arch in the cubin section,
- * and one PTX image (for the lowest architecture, a JIT fallback for newer
+ * shape); it has one image per architecture of --arch in the cubin section
+ * (the emulated device's too: PLAN_ARCH_EMU), and one PTX image (for the lowest architecture, a JIT fallback for newer
  * GPUs) in the PTX section. The runtime picks the cubin of the device's
  * architecture, else JIT-compiles the PTX. Launch grids are computed by the
  * runtime from the op's shapes and the slot's knobs. */
@@ -215,12 +215,21 @@ typedef struct PlanKernelSlot {
 
 typedef struct PlanKernelImage {
   uint32_t slot;
-  uint32_t arch;          /* compute capability x 10, e.g. 800, 900; +1 for an "a" target (901 = sm_90a) */
+  uint32_t arch;          /* compute capability x 10, e.g. 800, 900; +1 for an "a" target (901 = sm_90a);
+                           * PLAN_ARCH_EMU: the emulated device's */
   uint64_t offset;        /* of the bytes, from the section start */
   uint64_t bytes;
   uint32_t registers;     /* per thread, from ptxas (cubins) */
   uint32_t reserved;
 } PlanKernelImage;
+
+/* PlanKernelImage.arch of the emulated device's image (ditc --arch emu;
+ * tools/emu/README.md), only in the cubin section, sorted before every real
+ * arch: one module shared by all slots, the text "DITEMU1\n" + records (the
+ * kernel headers and a translation unit naming each slot's kernel by its
+ * entry) + NUL, which the emulator compiles with the host C++ compiler. A
+ * real GPU never loads it. */
+#define PLAN_ARCH_EMU 1u
 
 /* A training plan's inputs and results. Ops [0, n_loss_ops) compute the
  * loss (forward); the rest compute every trainable parameter's gradient into
