@@ -5,8 +5,9 @@
  * where a GPU is present (/dev/nvidia0) and cannot be opened; on emu it
  * skips nothing.
  *
- * For each spec (tiny, tiny_hd72, tiny_pixel, and S2_256 on a GPU, S8_256
- * on emu: $DIT_TEST_SPECS) and dtype (fp32, tf32), ditc compiles a plan with
+ * For each spec (tiny, tiny_hd72, tiny_pixel, and S2_256 on a GPU; on emu
+ * tiny_long, whose 144 tokens take several attention tiles, and S8_256:
+ * $DIT_TEST_SPECS) and dtype (fp32, tf32), ditc compiles a plan with
  * GPU kernels (--arch $DIT_TEST_ARCH, default sm_80,sm_90, or emu); a CPU and
  * a CUDA runtime load it with the same random weights (every tensor); then,
  * with the CUDA arena poisoned (NaN) first:
@@ -403,7 +404,7 @@ int main(void) {
   const char *specs_env = getenv("DIT_TEST_SPECS");
   char specs[256];
   snprintf(specs, sizeof specs, "%s", specs_env && *specs_env ? specs_env
-                                              : emu ? "tiny,tiny_hd72,tiny_pixel,S8_256"
+                                              : emu ? "tiny,tiny_hd72,tiny_pixel,tiny_long,S8_256"
                                                     : "tiny,tiny_hd72,tiny_pixel,S2_256");
   for (char *save = NULL, *sp = strtok_r(specs, ",", &save); sp; sp = strtok_r(NULL, ",", &save))
     for (int d = 0; d < 2; d++) run_case(dir, sp, d ? "tf32" : "fp32", 4, arch);

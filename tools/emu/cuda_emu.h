@@ -155,7 +155,7 @@ static constexpr int warpSize = 32;
 
 // barriers and warp-collective operations
 #define __syncthreads() ::dit_emu::api->syncthreads(DIT_EMU_HERE)
-#define __syncwarp(...) ::dit_emu::syncwarp(DIT_EMU_HERE, ##__VA_ARGS__)
+#define __syncwarp(...) ::dit_emu::syncwarp(DIT_EMU_HERE __VA_OPT__(, ) __VA_ARGS__)
 #define __shfl_sync(...) ::dit_emu::shfl_idx(DIT_EMU_HERE, __VA_ARGS__)
 #define __shfl_up_sync(...) ::dit_emu::shfl_up(DIT_EMU_HERE, __VA_ARGS__)
 #define __shfl_down_sync(...) ::dit_emu::shfl_down(DIT_EMU_HERE, __VA_ARGS__)

@@ -20,6 +20,7 @@
 #define EMU_ASAN 1
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old, size_t *size_old);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #else
 #define EMU_ASAN 0
 #endif
@@ -85,6 +86,11 @@ void emu_stack_free(EmuFiberStack *s) {
 
 void emu_fiber_init(EmuFiber *f, const EmuFiberStack *s, void (*entry)(void *), void *arg) {
   uintptr_t top = ((uintptr_t)s->bottom + s->size) & ~(uintptr_t)15;
+#if EMU_ASAN
+  /* the frames of the stack's last fiber never returned: their redzones are still poisoned */
+  size_t used = s->size < (256u << 10) ? s->size : (256u << 10);
+  __asan_unpoison_memory_region((char *)s->bottom + s->size - used, used);
+#endif
   uint64_t *ret = (uint64_t *)(top - 24); /* 8 mod 16: the trampoline then calls on an aligned stack */
   ret[0] = (uint64_t)(uintptr_t)emu_fiber_trampoline;
   ret[1] = ret[2] = 0;

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdarg.h>
 
 #include <algorithm>
@@ -47,6 +48,7 @@ struct Fiber {
   Post post;       // AT_WARP: the operation; AT_BAR, TRAPPED: file and line
   uint64_t result;
   const char *what; // TRAPPED
+  uint32_t prio;    // the random order's priority
 };
 
 struct Job;
@@ -131,18 +133,55 @@ uint64_t next_rand(uint64_t *s) {
 }
 
 // Queues the released fibers, in index order or shuffled.
-void release(Worker *w, int *ids, int n) {
+void release(Worker *w, int *ids, int n, bool new_priorities) {
   if (w->job->opts.random_order)
     for (int i = n; i > 1; i--) std::swap(ids[i - 1], ids[next_rand(&w->rng) % i]);
   for (int i = 0; i < n; i++) {
     w->fibers[ids[i]].state = READY;
+    if (w->job->opts.random_order && new_priorities) w->fibers[ids[i]].prio = (uint32_t)next_rand(&w->rng);
     w->ready.push_back(ids[i]);
   }
 }
 
 Fiber &current() { return tl_worker->fibers[tl_worker->cur]; }
 
-void yield_to_scheduler(Fiber &f) { emu_fiber_switch(&f.ctx, &tl_worker->sched, 0); }
+void after(Worker *w, int i);
+
+// The next fiber to run: the oldest ready one, or under the random order the
+// ready one of the highest priority, drawn anew for each fiber at the block's
+// start and at each __syncthreads: a fiber of low priority waits until every other one is blocked,
+// so the others run far ahead of it, which a missing barrier does not survive.
+int pick_ready(Worker *w) {
+  if (w->job->opts.random_order && w->ready.size() > 1) {
+    size_t best = 0;
+    for (size_t k = 1; k < w->ready.size(); k++)
+      if (w->fibers[w->ready[k]].prio > w->fibers[w->ready[best]].prio) best = k;
+    std::swap(w->ready.front(), w->ready[best]);
+  }
+  int j = w->ready.front();
+  w->ready.pop_front();
+  return j;
+}
+
+// The running fiber has stopped (at a barrier, or for good): what its stop
+// releases is decided here, on its stack, and the next ready fiber runs,
+// switched to directly (or this one goes on, when it is the next); the
+// scheduler gets control back only when no fiber is ready or on an error.
+void stop_here(Fiber &f, int exits) {
+  Worker *w = tl_worker;
+  int i = w->cur;
+  after(w, i);
+  if (!w->error.empty() || w->ready.empty()) {
+    emu_fiber_switch(&f.ctx, &w->sched, exits);
+    return;
+  }
+  int j = pick_ready(w);
+  w->cur = j;
+  w->fibers[j].state = RUNNING;
+  if (j != i) emu_fiber_switch(&f.ctx, &w->fibers[j].ctx, exits);
+}
+
+void yield_to_scheduler(Fiber &f) { stop_here(f, 0); }
 
 // --- the API the module calls ---
 
@@ -190,10 +229,11 @@ const DitEmuApi the_api = {DIT_EMU_API_VERSION, api_self, api_syncthreads, api_w
 void fiber_entry(void *arg) {
   Worker *w = static_cast<Worker *>(arg);
   Fiber &f = w->fibers[w->cur];
-  emu_fiber_started(&w->sched);
+  EmuFiber from; // whichever fiber started this one: its stack is already known
+  emu_fiber_started(&from);
   w->job->k.k->run(w->job->params);
   f.state = DONE;
-  emu_fiber_switch(&f.ctx, &w->sched, 1);
+  stop_here(f, 1);
 }
 
 std::string site(const Post &p) { return fmt("%s:%d", base_name(p.file), p.line); }
@@ -280,7 +320,7 @@ void warp_posted(Worker *w, int i) {
   if (ws.posted) ws.first = __builtin_ctz(ws.posted);
   int ids[32], n = 0;
   for (unsigned m = p.mask; m; m &= m - 1) ids[n++] = base + __builtin_ctz(m);
-  release(w, ids, n);
+  release(w, ids, n, false); // the priorities hold until the next block barrier
 }
 
 // The states of the waiting threads, for a deadlock report (the first few).
@@ -348,7 +388,7 @@ void after(Worker *w, int i) {
                        w->at_bar, site(w->fibers[bar].post).c_str(), w->done, thread_name(w->fibers[ex]).c_str()));
   }
   w->at_bar = 0;
-  release(w, w->order.data(), w->n);
+  release(w, w->order.data(), w->n, true);
 }
 
 // NaN bytes over the module's static __shared__ arrays (its TLS block in this thread).
@@ -417,16 +457,14 @@ void run_block(Worker *w, uint64_t b) {
   w->warps.assign((n + 31) / 32, WarpState{});
   w->order.resize(n);
   for (int i = 0; i < n; i++) w->order[i] = i;
-  release(w, w->order.data(), n);
+  release(w, w->order.data(), n, true);
   w->dynamic.assign(l.dynamic_smem + 16, w->job->opts.poison ? 0xFF : 0);
   if (w->job->opts.poison) poison_shared(w);
   while (!w->ready.empty() && w->error.empty()) {
-    int i = w->ready.front();
-    w->ready.pop_front();
+    int i = pick_ready(w);
     w->cur = i;
     w->fibers[i].state = RUNNING;
-    emu_fiber_switch(&w->sched, &w->fibers[i].ctx, 0);
-    after(w, i);
+    emu_fiber_switch(&w->sched, &w->fibers[i].ctx, 0); // back when none is ready, or on an error
   }
   if (w->error.empty() && w->done < n) fail(w, "deadlock" + waiting(w));
 }
@@ -479,6 +517,13 @@ void work(Job *job, Worker *w) {
 
 void worker_main(Pool *p) {
   Worker w;
+  pthread_attr_t attr; // this thread's stack, which the scheduler runs on (for ASan's fiber switches)
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void *bottom = nullptr;
+    size_t size = 0;
+    if (pthread_attr_getstack(&attr, &bottom, &size) == 0) w.sched.stack_bottom = bottom, w.sched.stack_size = size;
+    pthread_attr_destroy(&attr);
+  }
   uint64_t seen = 0;
   for (;;) {
     Job *job;
