@@ -361,8 +361,8 @@ if [ $env_ok = 1 ]; then
     dev=cpu
   else
     # dtype plan batches images max-ms-per-sampling cap-seconds
-    set -- "tf32 XL2_256_tf32 1,8,64,256 8,64 15000 80" "bf16 XL2_256_bf16 1,8,64,256 8,64 12000 60" \
-           "fp32 XL2_256_fp32 1,8,64,256 8,64 8000 60"
+    # no bf16 plan: the CUDA backend refuses bf16 until #9 (its tensor-core kernels)
+    set -- "tf32 XL2_256_tf32 1,8,64,256 8,64 15000 80" "fp32 XL2_256_fp32 1,8,64,256 8,64 8000 60"
     dev=cuda
   fi
   for spec in "$@"; do
