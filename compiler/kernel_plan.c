@@ -306,7 +306,8 @@ static DitcStatus emu_image(Arena *a, const char *includes, const KernelChoice *
   return DITC_OK;
 }
 
-DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const char *arch_list) {
+DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const char *arch_list,
+                             bool gelu_kernel) {
   Arch archs[MAX_ARCHS];
   int n_archs = 0, n_k = 0; /* archs come sorted: archs[0] is the lowest, whose PTX the plan keeps */
   bool emu = false;
@@ -333,9 +334,10 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     const char *miss = NULL;
     const Node *n = &g->nodes[p->op_node[k]];
     PlanKernelFamily want = plan_op_info(p->ops[k].kind)->family; /* the op table's */
-    if (want == PLAN_KF_GEMM) { /* cuBLASLt */
+    if (want == PLAN_KF_GEMM) { /* cuBLASLt; its GELU epilogue, or a BIAS GEMM and the GELU kernel */
       op_slot[k] = DIT_PLAN_NONE;
-      continue;
+      if (!gelu_kernel || n->attr.linear.act != ACT_GELU_TANH) continue;
+      want = PLAN_KF_GELU;
     }
     if (want == PLAN_KF_NONE) {
       diag_error(d, span_none(), "op %zu (%s) has no GPU kernel yet; compile this plan with --arch none", k,

@@ -1,6 +1,6 @@
 /* kfam_elementwise.c: the one-thread-per-element families of
- * kernels/embed.cuh: patchify, unpatchify, broadcast add, SiLU, timestep
- * features, label gather. Their knobs are the sizes they specialise on; the
+ * kernels/embed.cuh: patchify, unpatchify, broadcast add, SiLU, a linear
+ * op's GELU, timestep features, label gather. Their knobs are the sizes they specialise on; the
  * block is a launch choice (KFAM_ELEMENTWISE_THREADS), so each has a single
  * candidate. */
 #include <stdio.h>
@@ -65,6 +65,18 @@ static int silu_knobs(const Graph *g, const Node *n, KernelKnobs *out, int max) 
 }
 static void silu_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k);
 
+/* gelu_tanh_kernel: the activation of a linear op with GELU, when its GEMM
+ * has a BIAS epilogue (kernel_plan.c decides: ditc --gelu-epilogue) */
+static KfamFit gelu_can(const Graph *g, const Node *n, const char *a, PlanDType d, const char **why) {
+  (void)g, (void)a, (void)d, (void)why;
+  return n->op == OP_LINEAR && n->attr.linear.act == ACT_GELU_TANH ? KFAM_FITS : KFAM_NOT_MINE;
+}
+static int gelu_knobs(const Graph *g, const Node *n, KernelKnobs *out, int max) {
+  (void)g, (void)n;
+  return one(out, max, (KernelKnobs){{0, 0, 0, 0}});
+}
+static void gelu_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k);
+
 /* timestep_freq_kernel<HALF> */
 static KfamFit tfreq_can(const Graph *g, const Node *n, const char *a, PlanDType d, const char **why) {
   (void)g, (void)a, (void)d, (void)why;
@@ -92,6 +104,7 @@ static const KernelFamily UNPATCHIFY = {PLAN_KF_UNPATCHIFY, "embed.cuh", unpatch
                                         unpatchify_inst};
 static const KernelFamily ADD = {PLAN_KF_ADD, "embed.cuh", add_can, add_knobs, add_inst};
 static const KernelFamily SILU = {PLAN_KF_SILU, "embed.cuh", silu_can, silu_knobs, silu_inst};
+static const KernelFamily GELU = {PLAN_KF_GELU, "embed.cuh", gelu_can, gelu_knobs, gelu_inst};
 static const KernelFamily TFREQ = {PLAN_KF_TIMESTEP_FREQ, "embed.cuh", tfreq_can, tfreq_knobs, tfreq_inst};
 static const KernelFamily EMBEDDING = {PLAN_KF_EMBEDDING, "embed.cuh", embedding_can, embedding_knobs,
                                        embedding_inst};
@@ -118,6 +131,11 @@ static void silu_inst(const Graph *g, const Node *n, const KernelKnobs *kn, Kern
   kfam_fill(&SILU, k, KFAM_ELEMENTWISE_THREADS, kn);
   snprintf(k->expr, sizeof k->expr, "dit::silu_kernel");
 }
+static void gelu_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
+  (void)g, (void)n;
+  kfam_fill(&GELU, k, KFAM_ELEMENTWISE_THREADS, kn);
+  snprintf(k->expr, sizeof k->expr, "dit::gelu_tanh_kernel");
+}
 static void tfreq_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
   (void)g, (void)n;
   kfam_fill(&TFREQ, k, KFAM_ELEMENTWISE_THREADS, kn);
@@ -130,7 +148,7 @@ static void embedding_inst(const Graph *g, const Node *n, const KernelKnobs *kn,
 }
 
 const KernelFamily *const *kfam_elementwise(int *count) {
-  static const KernelFamily *const all[] = {&PATCHIFY, &UNPATCHIFY, &ADD, &SILU, &TFREQ, &EMBEDDING};
+  static const KernelFamily *const all[] = {&PATCHIFY, &UNPATCHIFY, &ADD, &SILU, &GELU, &TFREQ, &EMBEDDING};
   *count = (int)(sizeof all / sizeof all[0]);
   return all;
 }

@@ -42,6 +42,10 @@ static void usage(FILE *f) {
           "               adds the kernels' source for the emulated device (dit --device\n"
           "               emu; --arch emu alone: for it only); 'none' (default): a\n"
           "               CPU-only plan. Needs the CUDA toolkit's NVRTC (emu too)\n"
+          "  --gelu-epilogue G  with --arch: where a linear op's GELU runs: cublaslt (its\n"
+          "               GELU_BIAS epilogue), kernel (a BIAS GEMM, then the project's GELU\n"
+          "               kernel, exact tanhf) or auto (default: kernel for fp32 plans, whose\n"
+          "               1e-5 an approximate tanh in the epilogue could break; cublaslt else)\n"
           "  --kernel-report  compile the graph's GPU kernels with NVRTC for --arch\n"
           "               (default sm_80,sm_90; emu is left out) and print registers,\n"
           "               shared memory and spills; fails on any spill\n"
@@ -113,7 +117,7 @@ int main(int argc, char **argv) {
       dump_ir = 1;
     } else if (!strcmp(a, "--batch") || !strcmp(a, "-o") || !strcmp(a, "--dump-after") ||
                !strcmp(a, "--dtype") || !strcmp(a, "--arch") || !strcmp(a, "--mode") ||
-               !strcmp(a, "--recompute")) {
+               !strcmp(a, "--recompute") || !strcmp(a, "--gelu-epilogue")) {
       if (i + 1 >= argc) {
         fprintf(stderr, "ditc: error: %s needs a value\n", a);
         return 2;
@@ -135,6 +139,14 @@ int main(int argc, char **argv) {
           return 2;
         }
         o.train = !strcmp(v, "train");
+      } else if (!strcmp(a, "--gelu-epilogue")) {
+        if (!strcmp(v, "auto")) o.gelu = GELU_EPILOGUE_AUTO;
+        else if (!strcmp(v, "cublaslt")) o.gelu = GELU_EPILOGUE_CUBLASLT;
+        else if (!strcmp(v, "kernel")) o.gelu = GELU_EPILOGUE_KERNEL;
+        else {
+          fprintf(stderr, "ditc: error: --gelu-epilogue takes auto, cublaslt or kernel, got '%s'\n", v);
+          return 2;
+        }
       } else if (!strcmp(a, "--recompute")) {
         if (strcmp(v, "none") && strcmp(v, "block")) {
           fprintf(stderr, "ditc: error: --recompute takes none or block, got '%s'\n", v);

@@ -20,6 +20,9 @@ typedef enum {
   EMIT_CUDA          /* --emit-cuda: the CUDA source of the kernels (generated/) */
 } EmitKind;
 
+/* --gelu-epilogue: where a linear op's GELU runs on the GPU */
+typedef enum GeluEpilogue { GELU_EPILOGUE_AUTO = 0, GELU_EPILOGUE_CUBLASLT, GELU_EPILOGUE_KERNEL } GeluEpilogue;
+
 typedef struct CompileOptions {
   SpecSource spec;
   EmitKind emit;
@@ -30,6 +33,14 @@ typedef struct CompileOptions {
   const char *dump_after; /* --dump-after STAGE: "lower" or a pass name; NULL = the final graph */
   bool train;             /* --mode train: the training graph (loss and backward) */
   RecomputeMode recompute; /* --recompute none|block (training) */
+  GeluEpilogue gelu;       /* --gelu-epilogue */
 } CompileOptions;
+
+/* Whether the plan's linear ops with GELU run a BIAS GEMM and the project's
+ * GELU kernel (else cuBLASLt's GELU_BIAS epilogue): auto means for fp32
+ * plans, whose tolerance an approximate tanh in the epilogue would break. */
+static inline bool compile_gelu_kernel(const CompileOptions *o) {
+  return o->gelu == GELU_EPILOGUE_KERNEL || (o->gelu == GELU_EPILOGUE_AUTO && o->dtype == PLAN_DT_F32);
+}
 
 #endif

@@ -199,7 +199,8 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
     st = opts->train ? plan_build_train(arena, &diag, g, &mp, opts->dtype,
                                         (PlanRecompute)opts->recompute, &plan)
                      : plan_build(arena, &diag, g, &mp, opts->dtype, &plan);
-    if (!st && opts->arch) st = kernel_plan_build(arena, &diag, g, plan, opts->arch);
+    if (!st && opts->arch) st = kernel_plan_build(arena, &diag, g, plan, opts->arch,
+                                                     compile_gelu_kernel(opts));
     if (!st && opts->out_path) st = plan_write(&diag, plan, opts->out_path);
     else if (!st && plan_write_stream(plan, out) != 0) st = DITC_ERR_IO;
     goto done;

@@ -17,6 +17,7 @@ extern const void *const dit_kernels[] = {
     (const void *)&dit::adaln_norm_kernel<768, 128, false>,
     (const void *)&dit::attention_simt_kernel<64, 4, 64>,
     (const void *)&dit::adaln_norm_kernel<768, 128, true>,
+    (const void *)&dit::gelu_tanh_kernel,
     (const void *)&dit::unpatchify_kernel<8, 8, 4>,
     (const void *)&dit::cfg_mix_kernel<8, 1024>,
     (const void *)&dit::diffusion_step_kernel<4, 1024, true>,

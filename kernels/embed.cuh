@@ -1,6 +1,7 @@
 // embed.cuh: the small ops around the transformer: patchify, unpatchify,
 // the broadcast add (bias, pos_embed), SiLU, the timestep features and the
-// label gather (plan ops 1, 10, 3, 6, 4, 5). One thread per output element;
+// label gather (plan ops 1, 10, 3, 6, 4, 5), and a linear op's GELU after a
+// BIAS GEMM. One thread per output element;
 // the index arithmetic uses the compile-time sizes, like the CPU backend
 // (runtime/cpu/cpu_misc.c) whose results they must reproduce.
 #pragma once
@@ -58,6 +59,20 @@ __global__ void silu_kernel(const DitSiluArgs args) {
   const long long count = args.count;
   const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (e < count) out[e] = x[e] / (1.0f + expf(-x[e]));
+}
+
+// in place after a BIAS GEMM (out == x): GELU with the tanh approximation,
+// tanhf itself (never tanh.approx), so that fp32 plans keep their tolerance
+// whatever cuBLASLt's GELU epilogue does (ditc --gelu-epilogue)
+__global__ void gelu_tanh_kernel(const DitGeluArgs args) {
+  const float *x = args.x;
+  float *out = args.out;
+  const long long count = args.count;
+  const long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (e >= count) return;
+  const float v = x[e];
+  const float inner = 0.7978845608028654f * (v + 0.044715f * v * v * v); // sqrt(2/pi)
+  out[e] = 0.5f * v * (1.0f + tanhf(inner));
 }
 
 // t [N] -> out [N, 2*HALF] = [cos(t f), sin(t f)]; freqs [HALF] comes from the host

@@ -67,6 +67,13 @@ typedef struct DitSiluArgs {
   long long count;
 } DitSiluArgs;
 
+/* gelu_tanh_kernel: out = GELU_tanh(x) for count elements; out may be x. */
+typedef struct DitGeluArgs {
+  DIT_DEVPTR(const float) x;
+  DIT_DEVPTR(float) out;
+  long long count;
+} DitGeluArgs;
+
 /* timestep_freq_kernel: t [n] and the host's frequency table -> out [n, 2*HALF]. */
 typedef struct DitTimestepArgs {
   DIT_DEVPTR(const long long) t;
@@ -135,6 +142,7 @@ DIT_ABI_ASSERT(sizeof(DitStepParams) == 64, "DitStepParams layout");
 DIT_ABI_ASSERT(sizeof(DitPatchArgs) == 24, "DitPatchArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAddArgs) == 32, "DitAddArgs layout");
 DIT_ABI_ASSERT(sizeof(DitSiluArgs) == 24, "DitSiluArgs layout");
+DIT_ABI_ASSERT(sizeof(DitGeluArgs) == 24, "DitGeluArgs layout");
 DIT_ABI_ASSERT(sizeof(DitTimestepArgs) == 32, "DitTimestepArgs layout");
 DIT_ABI_ASSERT(sizeof(DitEmbeddingArgs) == 32, "DitEmbeddingArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAdaLnArgs) == 104, "DitAdaLnArgs layout");

@@ -199,21 +199,23 @@ static void test_loads_and_maps_every_op(void **state) {
   assert_non_null(c->h);
   assert_non_null(p->h);
   assert_int_equal(c->h->n_ops, pv.n_ops);
-  assert_int_equal(c->h->n_slots, 12); /* tiny: the distinct instantiations of --kernel-report */
+  assert_int_equal(c->h->n_slots, 13); /* tiny: the distinct instantiations of --kernel-report */
   assert_int_equal(c->h->n_images, 2 * c->h->n_slots);
   assert_int_equal(p->h->n_images, c->h->n_slots);
   bool used[64] = {false};
   for (size_t k = 0; k < pv.n_ops; k++) {
     uint32_t j = c->op_slot[k];
     assert_int_equal(j, p->op_slot[k]);
-    if (pv.ops[k].kind == PLAN_OP_LINEAR) {
+    /* fp32: a linear op with GELU runs its GELU kernel after a BIAS GEMM (--gelu-epilogue auto) */
+    int gelu = pv.ops[k].kind == PLAN_OP_LINEAR && plan_attrs_LINEAR(&pv.ops[k]).act == PLAN_ACT_GELU_TANH;
+    if (pv.ops[k].kind == PLAN_OP_LINEAR && !gelu) {
       assert_int_equal(j, DIT_PLAN_NONE);
       continue;
     }
     assert_true(j < c->h->n_slots);
     used[j] = true;
-    /* the slot's family is the op table's, and its instantiation that family's template */
-    PlanKernelFamily fam = plan_op_info(pv.ops[k].kind)->family;
+    /* the slot's family is the op table's (GELU's for such a linear), and its instantiation that family's template */
+    PlanKernelFamily fam = gelu ? PLAN_KF_GELU : plan_op_info(pv.ops[k].kind)->family;
     const char *want = dit_kernel_family_entry[fam], *name = plan_string(&pv, c->slots[j].name);
     assert_int_equal(c->slots[j].family, fam);
     if (strncmp(name, want, strlen(want)) != 0) fail_msg("op %zu: %s runs %s", k, want, name);
@@ -312,7 +314,7 @@ static const char *const WANT[N_FIELDS] = {
     "the cuda-cubin section's tables lie outside it or are misaligned",
     "the cuda-cubin section's tables lie outside it or are misaligned",
     "has a GPU kernel, but that kind has none (linear runs on cuBLASLt)",
-    "has kernel slot 12 of 12",
+    "has kernel slot 13 of 13",
     "cannot run kernel slot 0 (dit::patchify_kernel<",
     "kernel slot 3 names no valid string",
     "kernel slot 0 names no valid string",
@@ -320,7 +322,7 @@ static const char *const WANT[N_FIELDS] = {
     "image 1 lies outside the section (truncated?)",
     "image 0 has an impossible arch 123",
     "image 1 (slot 5) is out of order",
-    "kernel slot 11 has no image",
+    "kernel slot 12 has no image",
     "image 0 is not a cubin (no ELF header)",
     "lacks the entry point",
     "the cuda-ptx section: image 0 is not NUL-terminated PTX",

@@ -195,7 +195,8 @@ static DitStatus init_gemms(CudaBackend *cb, DitErr *err) {
     c.K = pv->values[op->in[0]].dims[r - 1];
     c.M = pv->values[op->in[1]].dims[0];
     c.max_rows = cuda_value_numel(pv, op->in[0], max_rows) / c.K;
-    c.gelu = plan_attrs_LINEAR(op).act == PLAN_ACT_GELU_TANH;
+    /* GELU in the epilogue, unless the plan has its GELU kernel for this op (ditc --gelu-epilogue) */
+    c.gelu = plan_attrs_LINEAR(op).act == PLAN_ACT_GELU_TANH && cb->cv->op_slot[i] == DIT_PLAN_NONE;
     c.bias = cuda_value_ptr(cb, op->in[2]);
     c.align_w = cuda_ptr_alignment(cuda_value_ptr(cb, op->in[1]));
     c.align_x = cuda_ptr_alignment(cuda_value_ptr(cb, op->in[0]));

@@ -3,7 +3,8 @@
  * instantiation with its family's parameter struct (kernels/kernel_abi.h),
  * on a grid computed from the op's shapes at this run's rows
  * (cuda_launch.h); a linear op is a cuBLASLt GEMM (cublaslt.h), followed by
- * the SiLU kernel when its activation is SiLU. Inputs reach the arena from
+ * the SiLU kernel when its activation is SiLU, and by the GELU kernel when
+ * the plan gives it one (else GELU is the GEMM's epilogue). Inputs reach the arena from
  * the staging buffer: one host-to-device copy, then device copies. */
 #include <inttypes.h>
 #include <string.h>
@@ -46,11 +47,18 @@ static DitStatus run_linear(CudaBackend *cb, size_t i, int64_t n, DitErr *err) {
   DitStatus st = lt_gemm_run(&cb->lt, &cb->gemms[i], rows, cuda_value_ptr(cb, op->in[1]),
                              cuda_value_ptr(cb, op->in[0]), y, cb->workspace, CUDA_WORKSPACE_BYTES, cb->stream,
                              cb->capturing, i, err);
-  if (st || plan_attrs_LINEAR(op).act != PLAN_ACT_SILU) return st;
-  uint32_t s = cb->cv->op_slot[i] != DIT_PLAN_NONE ? cb->cv->op_slot[i] : cb->silu_slot;
-  DitSiluArgs sa = {.x = y, .out = y, .count = rows * cb->gemms[i].M}; /* in place */
+  PlanActivation act = (PlanActivation)plan_attrs_LINEAR(op).act;
+  uint32_t s = cb->cv->op_slot[i];
+  long long count = rows * cb->gemms[i].M;
+  if (st || (act != PLAN_ACT_SILU && !(act == PLAN_ACT_GELU_TANH && s != DIT_PLAN_NONE))) return st;
+  if (act == PLAN_ACT_GELU_TANH) { /* a BIAS GEMM, then the plan's GELU kernel */
+    DitGeluArgs ga = {.x = y, .out = y, .count = count}; /* in place */
+    void *args[] = {&ga};
+    return launch_elementwise(cb, i, s, count, args, err);
+  }
+  DitSiluArgs sa = {.x = y, .out = y, .count = count}; /* in place */
   void *args[] = {&sa};
-  return launch_elementwise(cb, i, s, sa.count, args, err);
+  return launch_elementwise(cb, i, cb->silu_slot, count, args, err);
 }
 
 /* Op i: forward ops for n rows, sampler ops for n images (DitStepParams at params). */

@@ -100,6 +100,8 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
     uint32_t j = op_slot[k];
     if (j == DIT_PLAN_NONE) continue; /* a GEMM on cuBLASLt, or a kind the backend runs otherwise */
     PlanKernelFamily want = plan_op_info(op->kind)->family;
+    if (want == PLAN_KF_GEMM && plan_attrs_LINEAR(op).act == PLAN_ACT_GELU_TANH)
+      want = PLAN_KF_GELU; /* its GELU after a BIAS GEMM (ditc --gelu-epilogue) */
     if (j >= h->n_slots)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: op %zu has kernel slot %u of %u", name, sec, k,
                      j, h->n_slots);

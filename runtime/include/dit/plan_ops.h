@@ -34,7 +34,8 @@ typedef enum PlanOut2 { PLAN_OUT2_NEVER = 0, PLAN_OUT2_TRAIN = 1, PLAN_OUT2_ALWA
   K(ADALN_NORM, "dit::adaln_norm_kernel<") \
   K(ATTENTION, "dit::attention_simt_kernel<") \
   K(CFG_MIX, "dit::cfg_mix_kernel<") \
-  K(DIFFUSION_STEP, "dit::diffusion_step_kernel<")
+  K(DIFFUSION_STEP, "dit::diffusion_step_kernel<") \
+  K(GELU, "dit::gelu_tanh_kernel") /* a linear op's GELU after a BIAS GEMM (ditc --gelu-epilogue) */
 
 typedef enum PlanKernelFamily {
 #define DIT_KF_ENUM(ID, entry) PLAN_KF_##ID,
