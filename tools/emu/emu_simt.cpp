@@ -65,7 +65,11 @@ struct Worker {
   std::vector<Fiber> fibers;
   EmuFiber sched{};
   int cur = 0, n = 0, done = 0, at_bar = 0, bar_first = 0;
-  std::deque<int> ready;
+  std::deque<int> ready; // FIFO; a max-heap by priority under the random order
+  struct ByPrio {
+    const std::vector<struct Fiber> *f;
+    bool operator()(int a, int b) const { return (*f)[a].prio < (*f)[b].prio; }
+  } by_prio{&fibers};
   std::vector<WarpState> warps;
   std::vector<int> order; // 0..n-1, shuffled in place by a random release
   std::vector<unsigned char> dynamic;
@@ -140,6 +144,7 @@ void release(Worker *w, int *ids, int n, bool new_priorities) {
     w->fibers[ids[i]].state = READY;
     if (w->job->opts.random_order && new_priorities) w->fibers[ids[i]].prio = (uint32_t)next_rand(&w->rng);
     w->ready.push_back(ids[i]);
+    if (w->job->opts.random_order) std::push_heap(w->ready.begin(), w->ready.end(), w->by_prio);
   }
 }
 
@@ -152,11 +157,11 @@ void after(Worker *w, int i);
 // start and at each __syncthreads: a fiber of low priority waits until every other one is blocked,
 // so the others run far ahead of it, which a missing barrier does not survive.
 int pick_ready(Worker *w) {
-  if (w->job->opts.random_order && w->ready.size() > 1) {
-    size_t best = 0;
-    for (size_t k = 1; k < w->ready.size(); k++)
-      if (w->fibers[w->ready[k]].prio > w->fibers[w->ready[best]].prio) best = k;
-    std::swap(w->ready.front(), w->ready[best]);
+  if (w->job->opts.random_order) { /* the queue is a heap by priority */
+    std::pop_heap(w->ready.begin(), w->ready.end(), w->by_prio);
+    int j = w->ready.back();
+    w->ready.pop_back();
+    return j;
   }
   int j = w->ready.front();
   w->ready.pop_front();
