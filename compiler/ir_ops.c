@@ -241,8 +241,11 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
     t = *s[0];
     break;
   case OP_DIFFUSION_STEP: {
-    /* (x [N,C,H,W], model output [N,C or 2C,H,W], noise [N,C,H,W]) */
+    /* (x [N,C,H,W], model output [N,C or 2C,H,W], noise [N,C,H,W], history [N,3C,H,W]) */
     int64_t C = n->attr.step.channels;
+    if (s[3]->rank != 4 || s[3]->dims[0] != s[0]->dims[0] || s[3]->dims[1] != 3 * C ||
+        s[3]->dims[2] != s[0]->dims[2] || s[3]->dims[3] != s[0]->dims[3])
+      FAIL("the history must be [N, 3C, H, W]");
     if (!same_dims(s[0], s[2]) || s[0]->rank != 4 || s[0]->dims[1] != C || s[1]->rank != 4 ||
         s[1]->dims[0] != s[0]->dims[0] || s[1]->dims[2] != s[0]->dims[2] ||
         s[1]->dims[3] != s[0]->dims[3] || s[1]->dims[1] != (n->attr.step.learn_sigma ? 2 : 1) * C)

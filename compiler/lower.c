@@ -171,16 +171,22 @@ DitcStatus lower_forward(Arena *a, Diag *d, const Spec *spec, int64_t batch, Gra
   ValueId x = ir_input(g, "x", DT_F32, 4, xd);                   // [N, C, H, W]
   ValueId t = ir_input(g, "t", DT_I64, 1, nd);                   // [N]
   ValueId y = ir_input(g, "y", DT_I64, 1, nd);                   // [N]
+  /* DPM-Solver++'s x0 of the last steps: defined before the forward, so that
+   * the planner gives it bytes of its own for the whole run (an input defined
+   * after the forward, like the noise, may reuse the forward's dead bytes) */
+  int64_t hd[4] = {batch, 3 * c->in_channels, c->latent_size, c->latent_size};
+  ValueId history = ir_input(g, "history", DT_F32, 4, hd);        // [N, 3C, H, W]
   ValueId img = model_forward(&L, x, t, y);                       // [N, Cout, H, W]
   ir_unary(g, OP_OUTPUT, img);
 
   /* One sampler step on the model's output, run after the forward when
-   * sampling: guidance, then the DDPM/DDIM update of x with this step's noise. */
+   * sampling: guidance, then the DDPM/DDIM update of x with this step's noise,
+   * or the DPM-Solver++ update with the x0 of the last steps (history). */
   ValueId noise = ir_input(g, "noise", DT_F32, 4, xd);            // [N, C, H, W]
   Node mix = {.op = OP_CFG_MIX, .n_src = 1, .src = {img}};
   mix.attr.cfg.guided = c->guided_channels;
   ValueId guided = ir_append(g, &mix);                            // [N, Cout, H, W]
-  Node step = {.op = OP_DIFFUSION_STEP, .n_src = 3, .src = {x, guided, noise}};
+  Node step = {.op = OP_DIFFUSION_STEP, .n_src = 4, .src = {x, guided, noise, history}};
   step.attr.step.channels = c->in_channels;
   step.attr.step.learn_sigma = c->learn_sigma;
   ir_unary(g, OP_OUTPUT, ir_append(g, &step));                    // x_{t-1} [N, C, H, W]

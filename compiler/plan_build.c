@@ -279,7 +279,8 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
   const struct { const char *name; uint32_t value; PlanIoRole role; } io[] = {
       {"x", p->io.x, PLAN_IO_INPUT},           {"t", p->io.t, PLAN_IO_INPUT},
       {"y", p->io.y, PLAN_IO_INPUT},           {"out", p->io.out, PLAN_IO_OUTPUT},
-      {"noise", p->io.noise, PLAN_IO_STEP_INPUT}, {"x_next", p->io.x_next, PLAN_IO_STEP_OUTPUT}};
+      {"noise", p->io.noise, PLAN_IO_STEP_INPUT}, {"x_next", p->io.x_next, PLAN_IO_STEP_OUTPUT},
+      {"history", input_named(g, "history"), PLAN_IO_STEP_INPUT}};
   for (size_t i = 0; i < sizeof io / sizeof io[0] && !st; i++) st = add_io_name(a, p, io[i].name, io[i].value, io[i].role);
   if (st) return st;
   *out = p;

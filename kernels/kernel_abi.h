@@ -14,7 +14,7 @@ typedef int int32_t; /* NVRTC has no libc headers; only 32-bit fields are used *
 #include <stdint.h>
 #endif
 
-typedef enum DitSamplerKind { DIT_SAMPLER_DDPM = 0, DIT_SAMPLER_DDIM = 1 } DitSamplerKind;
+typedef enum DitSamplerKind { DIT_SAMPLER_DDPM = 0, DIT_SAMPLER_DDIM = 1, DIT_SAMPLER_DPM = 2 } DitSamplerKind;
 
 /* One step of the reverse diffusion at respaced index k, with every
  * coefficient gathered from the float64 tables and rounded to float32, as
@@ -35,6 +35,15 @@ typedef struct DitStepParams {
   float alpha_bar_prev;   /* DDIM: abar_prev[k] */
   float ddim_sigma;       /* DDIM: eta * sqrt((1-abp)/(1-ab)) * sqrt(1 - ab/abp), in float32 */
   float reserved1[2];
+  /* DPM-Solver++ (multistep, data prediction): x0 = sqrt_recip_ac x - sqrt_recipm1_ac eps is
+   * written into history slot dpm_write; then x_next = dpm_a x + dpm_b[0] x0 + dpm_b[1] m1 +
+   * dpm_b[2] m2, with m1, m2 the x0 of the last two steps (slots dpm_m1, dpm_m2; read only when
+   * their coefficient is used: dpm_order > 1, > 2). Coefficients from float64 (schedule_dpm.c). */
+  int32_t dpm_order;      /* 1, 2 or 3: the update this step uses */
+  int32_t dpm_write, dpm_m1, dpm_m2; /* history slots 0..2 */
+  float dpm_a;
+  float dpm_b[3];
+  float reserved2[4];
 } DitStepParams;
 
 /* A device pointer: a typed pointer in a kernel, a CUdeviceptr (64 bits) on
@@ -123,7 +132,8 @@ typedef struct DitCfgMixArgs {
   int32_t reserved;
 } DitCfgMixArgs;
 
-/* diffusion_step_kernel: x_t, the mixed model output, noise -> x_next. */
+/* diffusion_step_kernel: x_t, the mixed model output, noise -> x_next;
+ * DPM-Solver++ reads and writes the history [n, 3 C, H, W] (three x0 slots). */
 typedef struct DitDiffusionStepArgs {
   DIT_DEVPTR(const float) x;
   DIT_DEVPTR(const float) model_out;
@@ -131,6 +141,7 @@ typedef struct DitDiffusionStepArgs {
   DIT_DEVPTR(const DitStepParams) params;
   DIT_DEVPTR(float) x_next;
   long long n;
+  DIT_DEVPTR(float) history;
 } DitDiffusionStepArgs;
 
 #ifdef __cplusplus
@@ -138,7 +149,7 @@ typedef struct DitDiffusionStepArgs {
 #else
 #define DIT_ABI_ASSERT(cond, what) _Static_assert(cond, what)
 #endif
-DIT_ABI_ASSERT(sizeof(DitStepParams) == 64, "DitStepParams layout");
+DIT_ABI_ASSERT(sizeof(DitStepParams) == 112, "DitStepParams layout");
 DIT_ABI_ASSERT(sizeof(DitPatchArgs) == 24, "DitPatchArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAddArgs) == 32, "DitAddArgs layout");
 DIT_ABI_ASSERT(sizeof(DitSiluArgs) == 24, "DitSiluArgs layout");
@@ -148,7 +159,7 @@ DIT_ABI_ASSERT(sizeof(DitEmbeddingArgs) == 32, "DitEmbeddingArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAdaLnArgs) == 104, "DitAdaLnArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAttentionArgs) == 32, "DitAttentionArgs layout");
 DIT_ABI_ASSERT(sizeof(DitCfgMixArgs) == 40, "DitCfgMixArgs layout");
-DIT_ABI_ASSERT(sizeof(DitDiffusionStepArgs) == 48, "DitDiffusionStepArgs layout");
+DIT_ABI_ASSERT(sizeof(DitDiffusionStepArgs) == 56, "DitDiffusionStepArgs layout");
 #undef DIT_ABI_ASSERT
 
 #endif

@@ -1,5 +1,5 @@
 // sampler_step.cuh: one sampler step on the model's output (plan ops
-// cfg_mix and diffusion_step), with the per-step coefficients in a
+// cfg_mix and diffusion_step: DDPM, DDIM or multistep DPM-Solver++), with the per-step coefficients in a
 // DitStepParams (kernel_abi.h) read from device memory: the runtime writes
 // each step's coefficients there before it replays the step's CUDA graph
 // (a by-value argument would be frozen into the graph). Elementwise; the
@@ -37,6 +37,7 @@ __global__ void cfg_mix_kernel(const DitCfgMixArgs args) {
 template <int C, int HW, bool LEARN_SIGMA>
 __global__ void diffusion_step_kernel(const DitDiffusionStepArgs args) {
   const float *__restrict__ x = args.x, *__restrict__ model_out = args.model_out, *__restrict__ noise = args.noise;
+  float *__restrict__ history = args.history; // [n, 3 C, HW]
   const DitStepParams *__restrict__ params = args.params;
   float *__restrict__ x_next = args.x_next;
   const long long n = args.n;
@@ -49,6 +50,15 @@ __global__ void diffusion_step_kernel(const DitDiffusionStepArgs args) {
   const float eps = model_out[img * C_OUT * HW + rest];
   const float mask = p.add_noise ? 1.0f : 0.0f;
   const float x0 = __fsub_rn(__fmul_rn(p.sqrt_recip_ac, xt), __fmul_rn(p.sqrt_recipm1_ac, eps));
+  if (p.sampler == DIT_SAMPLER_DPM) { // multistep DPM-Solver++: this step's x0 joins the history
+    float *h = history + img * 3 * C * HW + rest;
+    h[p.dpm_write * C * HW] = x0;
+    float v = __fadd_rn(__fmul_rn(p.dpm_a, xt), __fmul_rn(p.dpm_b[0], x0));
+    if (p.dpm_order > 1) v = __fadd_rn(v, __fmul_rn(p.dpm_b[1], h[p.dpm_m1 * C * HW]));
+    if (p.dpm_order > 2) v = __fadd_rn(v, __fmul_rn(p.dpm_b[2], h[p.dpm_m2 * C * HW]));
+    x_next[i] = v;
+    return;
+  }
   if (p.sampler == DIT_SAMPLER_DDIM) {
     const float e = __fdiv_rn(__fsub_rn(__fmul_rn(p.sqrt_recip_ac, xt), x0), p.sqrt_recipm1_ac);
     const float mean = x0 * sqrtf(p.alpha_bar_prev) +

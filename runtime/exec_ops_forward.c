@@ -101,8 +101,8 @@ void exec_op_cfg_mix(const Executor *e, const PlanOp *op, int64_t n, const DitSt
 }
 
 void exec_op_diffusion_step(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
-  const uint32_t *in = op->in; /* x [n,C,H,W], mixed [n,Cout,H,W], noise [n,C,H,W] -> x_{t-1} */
+  const uint32_t *in = op->in; /* x [n,C,H,W], mixed [n,Cout,H,W], noise [n,C,H,W], history [n,3C,H,W] -> x_{t-1} */
   cpu_diffusion_step(&e->cpu, val(e, in[0]), val(e, in[1]), val(e, in[2]), n, dim(e, in[0], 1, n),
                      dim(e, in[0], 2, n) * dim(e, in[0], 3, n), (int)plan_attrs_DIFFUSION_STEP(op).learn_sigma, sp,
-                     val(e, op->out));
+                     val(e, in[3]), val(e, op->out));
 }

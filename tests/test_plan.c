@@ -119,7 +119,7 @@ static void test_bad_magic_and_version(void **state) {
   ((PlanHeader *)b.data)->version = 3;
   reseal(&b);
   expect_error(&b, DIT_ERR_VERSION,
-               "test.plan: plan format version 3, but this runtime reads version 4; recompile it with this ditc");
+               "test.plan: plan format version 3, but this runtime reads version 5; recompile it with this ditc");
   ((PlanHeader *)b.data)->version = DIT_PLAN_VERSION;
   reseal(&b);
   b.data[20] ^= 0x40; /* inside the compiler version string */
@@ -239,8 +239,12 @@ static void test_io_names_and_family(void **state) {
   PlanView pv;
   DitErr e = {0};
   assert_int_equal(load_copy(&b, b.len, &pv, &e), DIT_OK);
-  assert_int_equal(pv.n_io_names, 6);
+  assert_int_equal(pv.n_io_names, 7);
   const PlanIoName *x = plan_io_named(&pv, "x"), *out = plan_io_named(&pv, "out");
+  const PlanIoName *hist = plan_io_named(&pv, "history"); /* DPM-Solver++'s x0 of the last steps */
+  assert_non_null(hist);
+  assert_int_equal(hist->role, PLAN_IO_STEP_INPUT);
+  assert_int_equal(pv.values[hist->value].dims[1], 3 * pv.values[pv.io->x].dims[1]);
   assert_non_null(x);
   assert_non_null(out);
   assert_int_equal(x->value, pv.io->x);

@@ -40,8 +40,9 @@ static int parse_labels(const char *s, SampleArgs *a) {
 
 static void sample_usage(FILE *f) {
   fprintf(f,
-          "usage: dit sample PLAN --weights CKPT [-n N] [--labels 207,360,...] [--sampler ddpm|ddim]\n"
-          "                  [--steps 250] [--eta 0] [--cfg-scale 4.0] [--seed 0] [-o OUT.npy]\n"
+          "usage: dit sample PLAN --weights CKPT [-n N] [--labels 207,360,...] [--sampler ddpm|ddim|dpm++]\n"
+          "                  [--steps 250] [--eta 0] [--order 2] [--karras] [--cfg-scale 4.0] [--seed 0]\n"
+          "                  [-o OUT.npy]\n"
           "                  [--png GRID.png [--png-scale S] [--grid-cols N] [--label-names A,B,...]]\n"
           "                  [--per-class K] [--noise Z.npy] [--step-noise S.npy]\n"
           "                  [--num-samples M (--npz OUT.npz | --sample-dir DIR)] [--device D]\n"
@@ -55,6 +56,10 @@ static void sample_usage(FILE *f) {
           "the labels 207, 360, 387, 974, 88, 979, 417, 279 (8 images, 16 rows: ditc's default\n"
           "--batch). Official flag names work too: --ckpt, --num-sampling-steps, --global-seed,\n"
           "--num-fid-samples, --per-proc-batch-size.\n"
+          "--sampler dpm++: multistep DPM-Solver++ as diffusers' DPMSolverMultistepScheduler\n"
+          "(dpmsolver++, midpoint, lower-order final steps, final sigma zero), --steps a count\n"
+          "(default 20), --order 1|2|3 (default 2), --karras for Karras sigmas; deterministic\n"
+          "after the initial latents.\n"
           "  -n N         images (default: the --labels' count, else 8 or as many as fit the plan);\n"
           "               N that does not fit the plan's --batch is refused\n"
           "  --labels L   one class id per image: as many as -n (with --npz: image i takes label\n"
@@ -84,10 +89,15 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
   a->steps = "250";
   a->cfg_scale = 4.0f;
   a->device = "cpu";
-  int n_given = 0, eta_given = 0;
+  int n_given = 0, eta_given = 0, steps_given = 0, order_given = 0;
+  a->dpm_order = 2;
   for (int i = 2; i < argc; i++) {
     const char *s = argv[i];
     if (!strcmp(s, "-h") || !strcmp(s, "--help")) return 1;
+    if (!strcmp(s, "--karras")) { /* a flag: no value */
+      a->karras = 1;
+      continue;
+    }
     if (s[0] != '-') {
       if (a->plan) {
         fprintf(stderr, "dit: error: more than one plan given\n");
@@ -100,7 +110,7 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     static const char *const known[] = {"--weights", "-o", "--png", "--npz", "--sample-dir", "--noise", "--step-noise", "--steps",
                                         "--device", "--sampler", "--labels", "--label-names", "-n",
                                         "--num-samples", "--threads", "--seed", "--per-class", "--grid-cols",
-                                        "--png-scale", "--eta", "--cfg-scale"};
+                                        "--png-scale", "--eta", "--cfg-scale", "--order"};
     size_t k = 0;
     while (k < sizeof known / sizeof *known && strcmp(s, known[k])) k++;
     if (k == sizeof known / sizeof *known) {
@@ -127,15 +137,24 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
         return -1;
       }
       a->steps = v;
+      steps_given = 1;
     }
     else if (!strcmp(s, "--device")) a->device = v;
     else if (!strcmp(s, "--sampler")) {
       if (!strcmp(v, "ddpm")) a->sampler = DIT_DDPM;
       else if (!strcmp(v, "ddim")) a->sampler = DIT_DDIM;
+      else if (!strcmp(v, "dpm++")) a->sampler = DIT_DPM_SOLVER;
       else {
-        fprintf(stderr, "dit: error: --sampler takes ddpm or ddim, got '%s'\n", v);
+        fprintf(stderr, "dit: error: --sampler takes ddpm, ddim or dpm++, got '%s'\n", v);
         return -1;
       }
+    } else if (!strcmp(s, "--order")) {
+      if (strcmp(v, "1") && strcmp(v, "2") && strcmp(v, "3")) {
+        fprintf(stderr, "dit: error: --order takes 1, 2 or 3 (DPM-Solver++'s solver order), got '%s'\n", v);
+        return -1;
+      }
+      a->dpm_order = v[0] - '0';
+      order_given = 1;
     } else if (!strcmp(s, "--labels")) {
       if (parse_labels(v, a)) {
         fprintf(stderr, "dit: error: --labels takes comma-separated integers (at most %d), got '%s'\n",
@@ -197,6 +216,24 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     fprintf(stderr, "dit: error: --per-class K sets the labels, the count and the grid's columns; "
                     "it takes no -n, --labels or --grid-cols\n");
     return -1;
+  }
+  if ((order_given || a->karras) && a->sampler != DIT_DPM_SOLVER) {
+    fprintf(stderr, "dit: error: --order and --karras are DPM-Solver++'s; give --sampler dpm++\n");
+    return -1;
+  }
+  if (a->sampler == DIT_DPM_SOLVER) {
+    if (a->step_noise) {
+      fprintf(stderr, "dit: error: --step-noise: DPM-Solver++ draws no noise after the initial latents\n");
+      return -1;
+    }
+    if (!steps_given) a->steps = "20";
+    char *end = NULL;
+    long st = strtol(a->steps, &end, 10);
+    if (*end || st < 1 || st > 1000) {
+      fprintf(stderr, "dit: error: --steps with dpm++ takes a step count from 1 to 1000 (no respacing), got '%s'\n",
+              a->steps);
+      return -1;
+    }
   }
   if (eta_given && a->sampler != DIT_DDIM) {
     fprintf(stderr, "dit: error: --eta is DDIM's; give --sampler ddim (DDPM's variance is the model's)\n");
@@ -365,7 +402,7 @@ int cmd_sample(int argc, char **argv) {
     fprintf(stderr, "dit: note: running on %s%s\n", gpu ? dit_device_name(rt) : "the CPU: ", gpu ? "" : dit_last_error(rt));
   }
   const DitModelInfo *mi = dit_model_info(rt);
-  int steps = dit_sample_steps(rt, a.steps);
+  int steps = a.sampler == DIT_DPM_SOLVER ? atoi(a.steps) : dit_sample_steps(rt, a.steps); /* dpm++: checked */
   if (steps < 0) {
     fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
     goto done;
@@ -452,7 +489,7 @@ int cmd_sample(int argc, char **argv) {
   SampleProgress prog = {0, 0, a.n, a.n};
   DitSampleOptions so = {a.n, labels, a.sampler, a.steps, a.eta, a.cfg_scale, a.seed,
                          a.noise ? z.data : NULL, a.step_noise ? sn.data : NULL,
-                         isatty(2) ? sample_progress : NULL, &prog};
+                         isatty(2) ? sample_progress : NULL, &prog, a.dpm_order, a.karras};
   if (dit_sample(rt, &so, out)) {
     fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
     goto done;

@@ -22,6 +22,8 @@ typedef struct SampleArgs {
   int64_t grid_cols;       /* --grid-cols: PNG cells per row (0: ceil(sqrt(n)), or K) */
   int64_t png_scale;       /* --png-scale: nearest-neighbour upscale of each image */
   DitSampler sampler;
+  int dpm_order;           /* --order (dpm++; 2) */
+  int karras;              /* --karras (dpm++) */
   double eta;
   float cfg_scale;
   uint64_t seed;

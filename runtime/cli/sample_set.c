@@ -45,13 +45,16 @@ static int manifest_text(const SetRun *r, char *buf, size_t n) {
   }
   uint64_t weights_digest = digest64(w, (size_t)n_floats * sizeof(float), 0);
   uint64_t labels_digest = digest64(a->labels, (size_t)a->n_labels * sizeof(int64_t), 0);
+  char sampler[64]; /* DPM-Solver++'s order and sigmas are part of the sampler */
+  if (a->sampler == DIT_DPM_SOLVER) snprintf(sampler, sizeof sampler, "dpm++ order %d karras %d", a->dpm_order, a->karras);
+  else snprintf(sampler, sizeof sampler, "%s", a->sampler == DIT_DDIM ? "ddim" : "ddpm");
   snprintf(buf, n,
            "ditc sample set 2\nmodel %s\nplan %016llx\nweights %016llx\ndevice %s\nnum_samples %lld\n"
            "per_batch %lld\nsampler %s\nsteps %s\neta %.17g\ncfg_scale %.9g\nseed %llu\n"
            "labels %s%d %016llx\n",
            dit_model_info(rt)->name, (unsigned long long)plan_digest, (unsigned long long)weights_digest,
            dit_device_name(rt), (long long)a->num_samples, (long long)r->per_batch,
-           a->sampler == DIT_DDIM ? "ddim" : "ddpm", a->steps, a->eta, a->cfg_scale,
+           sampler, a->steps, a->eta, a->cfg_scale,
            (unsigned long long)a->seed, a->n_labels ? "given " : "drawn ", a->n_labels,
            (unsigned long long)labels_digest);
   return 0;
@@ -211,7 +214,7 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
     uint64_t seed = a->seed * 0x9E3779B97F4A7C15ull + (uint64_t)b + 1; /* batch b's own noise */
     sample_labels(a, mi, a->seed, b * r.per_batch, r.per_batch, labels);
     DitSampleOptions so = {r.per_batch, labels, a->sampler, a->steps, a->eta, a->cfg_scale, seed,
-                           NULL, NULL, isatty(2) ? sample_progress : NULL, &prog};
+                           NULL, NULL, isatty(2) ? sample_progress : NULL, &prog, a->dpm_order, a->karras};
     if (dit_sample(c->rt, &so, lat)) {
       fprintf(stderr, "dit: error: %s\n", dit_last_error(c->rt));
       goto done;

@@ -60,9 +60,11 @@ void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int6
 void cpu_cfg_mix(const CpuCtx *c, const float *out, int64_t n, int64_t C, int64_t hw, int64_t guided,
                  const DitStepParams *p, float *dst);
 /* x_next [n, C, hw] from x, the (mixed) model output [n, C or 2C, hw] and noise:
- * DDPM with learned-range or fixed variance, or DDIM (dit-reference.md 3.4-3.6). */
+ * DDPM with learned-range or fixed variance, or DDIM (dit-reference.md 3.4-3.6),
+ * or multistep DPM-Solver++, which writes this step's x0 into the history
+ * [n, 3C, hw] and reads the last steps' (DitStepParams' dpm fields). */
 void cpu_diffusion_step(const CpuCtx *c, const float *x, const float *model_out, const float *noise,
                         int64_t n, int64_t C, int64_t hw, int learn_sigma, const DitStepParams *p,
-                        float *x_next);
+                        float *history, float *x_next);
 
 #endif

@@ -135,7 +135,7 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
   }
   case PLAN_OP_DIFFUSION_STEP: { /* diffusion_step_kernel<C,HW,LEARN_SIGMA> */
     DitDiffusionStepArgs p = {.x = a, .model_out = cuda_value_ptr(cb, in[1]), .noise = cuda_value_ptr(cb, in[2]),
-                              .params = params, .x_next = out, .n = n};
+                              .params = params, .x_next = out, .n = n, .history = cuda_value_ptr(cb, in[3])};
     void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }

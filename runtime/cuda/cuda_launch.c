@@ -2,6 +2,8 @@
  * cuda_launch.h). */
 #include "cuda_launch.h"
 
+#include "../../kernels/kernel_abi.h"
+
 #include <string.h>
 
 enum { MAX_BLOCK = 1024, MAX_GRID_X = 0x7fffffff, MAX_GRID_YZ = 65535 };
@@ -85,7 +87,7 @@ static uint64_t align256(uint64_t x) { return (x + 255) / 256 * 256; }
 
 void cuda_stage_layout(int64_t rows, int64_t noise_floats, int64_t x_floats, CudaStageLayout *l) {
   l->params = 0;
-  l->t = align256(l->params + 64); /* sizeof(DitStepParams) */
+  l->t = align256(l->params + sizeof(DitStepParams));
   l->y = align256(l->t + (uint64_t)rows * sizeof(int64_t));
   l->noise = align256(l->y + (uint64_t)rows * sizeof(int64_t));
   l->x = align256(l->noise + (uint64_t)noise_floats * sizeof(float));

@@ -16,8 +16,8 @@
  *   forward at max rows: every forward op's result and the final output;
  *   forward at max rows - 1 (another cuBLASLt algorithm choice): the same;
  *   the guided forward (dit_forward_cfg);
- *   dit_sample, 10 DDPM steps and 10 DDIM steps with guidance, noise
- *   injected, through the captured CUDA graph; a second run must repeat the
+ *   dit_sample, 10 DDPM steps, 10 DDIM steps and 10 DPM-Solver++ steps of
+ *   order 3 with guidance, noise injected, through the captured CUDA graph; a second run must repeat the
  *   first bit for bit.
  * Error: max |cuda - cpu| / max |cpu| over a tensor (normwise), at most
  * 1e-5 (fp32) or 3e-3 (tf32) per forward value, 10x that after sampling
@@ -314,16 +314,21 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
   float *o5 = malloc(sizeof(float) * (size_t)(n * xs));
   dit_randn_stream(11, 0, noise, n * xs);
   dit_randn_stream(11, 1, step_noise, STEPS * n * xs);
-  for (int sampler = 0; sampler < 2; sampler++) {
+  for (int sampler = 0; sampler < 3; sampler++) { /* DDPM, DDIM, DPM-Solver++ (order 3: every update) */
+    static const DitSampler kinds[3] = {DIT_DDPM, DIT_DDIM, DIT_DPM_SOLVER};
+    static const char *const steps[3] = {"10", "ddim10", "10"};
+    static const char *const whats[3] = {"sample ddpm 10, cfg 4", "sample ddim10, cfg 4",
+                                         "sample dpm++ 10, order 3, cfg 4"};
     DitSampleOptions so = {0};
     so.n = n;
     so.labels = y;
-    so.sampler = sampler ? DIT_DDIM : DIT_DDPM;
-    so.steps = sampler ? "ddim10" : "10";
+    so.sampler = kinds[sampler];
+    so.steps = steps[sampler];
+    so.dpm_order = 3;
     so.cfg_scale = mi->has_null_class ? 4.0f : 1.0f;
     so.noise = noise;
-    so.step_noise = step_noise;
-    const char *what = sampler ? "sample ddim10, cfg 4" : "sample ddpm 10, cfg 4";
+    so.step_noise = sampler == 2 ? NULL : step_noise;
+    const char *what = whats[sampler];
     if (dit_debug_poison(gpu) || dit_sample(cpu, &so, o3) || dit_sample(gpu, &so, o4) || dit_sample(gpu, &so, o5)) {
       printf("%-22s %-34s FAIL: %s | %s\n", label, what, dit_last_error(cpu), dit_last_error(gpu));
       failures++;

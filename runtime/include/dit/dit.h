@@ -87,13 +87,16 @@ DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64
                           const int64_t *y, float cfg_scale, float *out);
 
 /* Sampling, as the official sample.py / sample_ddp.py do it (dit-reference.md 3, 4). */
-typedef enum DitSampler { DIT_DDPM = 0, DIT_DDIM = 1 } DitSampler;
+/* DIT_DPM_SOLVER: multistep DPM-Solver++ as diffusers' DPMSolverMultistepScheduler
+ * (dpmsolver++, midpoint, lower_order_final, final sigma zero, linspace timesteps) */
+typedef enum DitSampler { DIT_DDPM = 0, DIT_DDIM = 1, DIT_DPM_SOLVER = 2 } DitSampler;
 
 typedef struct DitSampleOptions {
   int64_t n;                /* images; 2n rows must fit the plan with guidance, n without */
   const int64_t *labels;    /* [n] class labels */
   DitSampler sampler;
-  const char *steps;        /* respacing: "250", "25", "10,20,30", "ddim50"; NULL = "250" */
+  const char *steps;        /* respacing: "250", "25", "10,20,30", "ddim50"; NULL = "250";
+                               DPM-Solver++: a step count ("20"; NULL = "20") */
   double eta;               /* DDIM only; 0 = deterministic */
   float cfg_scale;          /* guidance when > 1 (the batch is doubled); <= 1: the plain forward */
   uint64_t seed;            /* noise: stream 0 = initial latents, stream s + 1 = step s */
@@ -101,6 +104,8 @@ typedef struct DitSampleOptions {
   const float *step_noise;  /* optional [steps, n, C, H, W]: slice s is used by the s-th step executed */
   void (*progress)(void *ctx, int step, int steps); /* after every step; may be NULL */
   void *progress_ctx;
+  int dpm_order;            /* DPM-Solver++: solver order 1, 2 or 3 (0: 2) */
+  int dpm_karras;           /* DPM-Solver++: Karras sigmas (diffusers' use_karras_sigmas) */
 } DitSampleOptions;
 
 /* The number of steps a respacing string gives, or -1 (message in rt's last error). */

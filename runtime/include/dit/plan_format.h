@@ -12,7 +12,7 @@
 #include "plan_ops.h"
 
 #define DIT_PLAN_MAGIC "DITPLAN" /* 8 bytes with the terminating NUL */
-#define DIT_PLAN_VERSION 4u
+#define DIT_PLAN_VERSION 5u
 #define DIT_PLAN_ALIGN 64u       /* every section starts on this boundary */
 #define DIT_PLAN_MAX_RANK 4
 #define DIT_PLAN_NONE 0xFFFFFFFFu /* "no value" in a value-id field */

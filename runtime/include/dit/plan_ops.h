@@ -88,8 +88,9 @@ typedef enum PlanKernelFamily {
   /* in: model output [rows,Cout,H,W]; out [n,Cout,H,W] */ \
   X(CFG_MIX, 11, cfg_mix, 1, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_CFG_MIX, PLAN_PHASE_SAMPLER, \
     PLAN_AI(0, guided_channels)) \
-  /* in: x [n,C,H,W], mixed output [n,Cout,H,W], noise [n,C,H,W]; out x_{t-1} [n,C,H,W] */ \
-  X(DIFFUSION_STEP, 12, diffusion_step, 3, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_DIFFUSION_STEP, PLAN_PHASE_SAMPLER, \
+  /* in: x [n,C,H,W], mixed output [n,Cout,H,W], noise [n,C,H,W], history [n,3C,H,W] (DPM-Solver++'s \
+   * x0 of the last steps, read and written); out x_{t-1} [n,C,H,W] */ \
+  X(DIFFUSION_STEP, 12, diffusion_step, 4, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_DIFFUSION_STEP, PLAN_PHASE_SAMPLER, \
     PLAN_AI(0, learn_sigma)) \
   /* training plans */ \
   /* in: x0, noise [N,C,H,W], t [N] i64; out x_t */ \
