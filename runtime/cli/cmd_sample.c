@@ -19,6 +19,7 @@
 #include "image.h"
 #include "npy.h"
 #include "sample_args.h"
+#include "train/dist.h"
 
 /* sample.py's class labels for ImageNet models */
 static const int64_t OFFICIAL_LABELS[8] = {207, 360, 387, 974, 88, 979, 417, 279};
@@ -382,6 +383,27 @@ int cmd_sample(int argc, char **argv) {
   int64_t n_names = 0;
   DitOptions opt = {.n_threads = a.threads, .device = a.device};
   if (cli_env_options(&opt)) return 2;
+  /* under mpirun the ranks split an --npz set; each takes the cores and the GPU of its local rank */
+  Dist *dist = NULL;
+  DitErr de = {0};
+  if (dist_init(&dist, &de)) {
+    fprintf(stderr, "dit: error: %s\n", de.msg);
+    return 1;
+  }
+  if (dist_size(dist) > 1) {
+    if (!a.npz) {
+      fprintf(stderr, "dit: error: under mpirun (%d ranks) dit sample splits an evaluation set: give --num-samples "
+                      "and --npz (one -o would be written by every rank)\n", dist_size(dist));
+      dist_finalize(dist);
+      return 2;
+    }
+    const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK"), *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    int local_rank = lr ? atoi(lr) : dist_rank(dist), local_size = ls ? atoi(ls) : dist_size(dist);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!a.threads && local_size > 0) opt.n_threads = cores / local_size > 1 ? (int)(cores / local_size) : 1;
+    const char *dev_env = getenv("DIT_CUDA_DEVICE");
+    if (!(dev_env && *dev_env)) opt.cuda_device = local_rank;
+  }
   /* every output checked before the first write: none is an input, each can be written */
   const char *outs[] = {a.out ? a.out : (a.png || a.npz) ? NULL : "samples.npy", a.png, a.npz};
   if (a.sample_dir && cli_check_output_dir(a.sample_dir)) goto done;
@@ -412,7 +434,7 @@ int cmd_sample(int argc, char **argv) {
       fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
       goto done;
     }
-    rc = cmd_sample_set(a.plan, &(SampleSetCtx){&a, rt, steps});
+    rc = cmd_sample_set(a.plan, &(SampleSetCtx){&a, rt, steps, dist});
     goto done;
   }
   if (a.per_class) { /* K of class 0, then K of class 1, ... */
@@ -522,5 +544,6 @@ done:
   npy_free(&z);
   npy_free(&sn);
   dit_close(rt);
+  dist_finalize(dist);
   return rc;
 }

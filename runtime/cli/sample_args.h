@@ -38,10 +38,13 @@ typedef struct SampleProgress {
   int64_t images_total;
 } SampleProgress;
 
+struct Dist;
+
 typedef struct SampleSetCtx {
   SampleArgs *args;
   DitRuntime *rt;
   int steps;
+  struct Dist *dist; /* the ranks of mpirun (train/dist.h): each samples its share of the batches */
 } SampleSetCtx;
 
 int sample_parse_args(int argc, char **argv, SampleArgs *a);

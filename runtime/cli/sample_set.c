@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "image.h"
 #include "sample_args.h"
+#include "train/dist.h"
 
 typedef struct SetRun {
   SampleSetCtx *c;
@@ -192,12 +193,24 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
   }
   r.n_batches = (a->num_samples + r.per_batch - 1) / r.per_batch;
   snprintf(r.dir, sizeof r.dir, "%s.partial", a->npz);
-  int created = 0;
+  int created = 0, any = 0;
   int64_t written = 0;
-  if (open_partial(&r, &created)) {
+  /* ranks (mpirun): rank 0 opens the folder and checks its manifest; rank k samples the batches
+   * b = k mod K; rank 0 assembles the .npz. A batch's noise and labels come from its index and the
+   * seed alone, so the set is the same bytes for any K, and a resume may use another K. */
+  Dist *dist = c->dist;
+  int rank = dist ? dist_rank(dist) : 0, ranks = dist ? dist_size(dist) : 1;
+  DitErr de = {0};
+  int opened = rank == 0 ? open_partial(&r, &created) : 0;
+  if (ranks > 1 && dist_any_failed(dist, opened != 0, &any, &de)) {
+    fprintf(stderr, "dit: error: %s\n", de.msg);
+    return 1;
+  }
+  if (opened || any) {
     if (created) remove_partial(&r);
     return 1;
   }
+  int failed = 1; /* this rank's batches: until they are all written */
   int64_t C = mi->in_channels, per = C * r.H * r.W;
   lat = malloc((size_t)(r.per_batch * per) * sizeof(float));
   rgb = malloc((size_t)(r.per_batch * r.H * r.W * 3));
@@ -205,7 +218,7 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
   if (!lat || !rgb || !labels) goto done;
   SampleProgress prog = {0, 0, r.per_batch, r.n_batches * r.per_batch};
   const char *abort_after = getenv("DIT_TEST_ABORT_AFTER_BATCHES"); /* tests: simulate a kill */
-  for (int64_t b = 0; b < r.n_batches; b++) {
+  for (int64_t b = rank; b < r.n_batches; b += ranks) {
     char path[4200];
     batch_path(&r, b, path, sizeof path);
     struct stat sb;
@@ -228,16 +241,27 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
     }
     if (abort_after && ++written >= atoll(abort_after)) _exit(137);
   }
-  DitErr e = {0};
-  if (npz_write_images(a->npz, a->num_samples, r.H, r.W, r.per_batch, fill_from_batches, &r, &e)) {
-    fprintf(stderr, "dit: error: %s\n", e.msg);
-    goto done;
+  failed = 0;
+  if (ranks > 1 && (dist_any_failed(dist, 0, &any, &de) || any)) goto done; /* another rank failed */
+  if (rank == 0) {
+    DitErr e = {0};
+    if (npz_write_images(a->npz, a->num_samples, r.H, r.W, r.per_batch, fill_from_batches, &r, &e)) {
+      fprintf(stderr, "dit: error: %s\n", e.msg);
+      failed = 1;
+    } else if (a->sample_dir && write_sample_dir(&r, a->sample_dir, a->num_samples)) {
+      failed = 1;
+    } else {
+      remove_partial(&r);
+      if (isatty(2)) fprintf(stderr, "dit: wrote %lld images to %s\n", (long long)a->num_samples, a->npz);
+    }
   }
-  if (a->sample_dir && write_sample_dir(&r, a->sample_dir, a->num_samples)) goto done;
-  remove_partial(&r);
-  if (isatty(2)) fprintf(stderr, "dit: wrote %lld images to %s\n", (long long)a->num_samples, a->npz);
-  rc = 0;
+  if (ranks > 1 && dist_any_failed(dist, failed, &any, &de)) any = 1; /* every rank exits as rank 0 does */
+  rc = failed || any;
 done:
+  if (failed && ranks > 1) { /* a rank that failed in its batches tells the others, which wait for it */
+    int ignored = 0;
+    dist_any_failed(dist, 1, &ignored, &de);
+  }
   if (rc && created && !written) remove_partial(&r); /* a run that failed before its first batch leaves nothing */
   free(lat);
   free(rgb);

@@ -2,7 +2,8 @@
 # strict_args.sh: mistakes that lenient parsing used to hide are refused with
 # a clear message (issue 16): an -n that does not fit the plan (it was
 # clamped), labels that do not match the image count or hold an empty item,
-# an empty --steps, --eta without DDIM, --label-names not one per class,
+# an empty --steps, --eta without DDIM, DPM-Solver++'s options without it or
+# with a respacing or per-step noise, --label-names not one per class,
 # --mode train without --batch, and dit train's --sample-every alone. Each
 # must exit 1 or 2 (never 0, never a signal) and write nothing.
 source "$(dirname "$0")/lib.sh" "$1"
@@ -59,4 +60,15 @@ expect_fail 2 "--sample-steps" "${t[@]}" --sample-steps 5 -o "$work/run1"
 expect_fail 2 "unknown option '--bogus'" "${t[@]}" --bogus -o "$work/run1"
 expect_fail 2 "--lr needs a value" "${t[@]}" -o "$work/run1" --lr
 [ ! -e "$work/run1" ] || { echo "FAIL: a refused dit train created its run folder"; exit 1; }
+# DPM-Solver++'s options: only with its sampler, a plain step count, no per-step noise
+rm -f "$o"
+expect_fail 2 "--order and --karras are DPM-Solver++'s; give --sampler dpm++" "${s[@]}" -n 1 --order 3 -o "$o"
+expect_fail 2 "--order and --karras are DPM-Solver++'s" "${s[@]}" -n 1 --sampler ddim --karras -o "$o"
+expect_fail 2 "--order takes 1, 2 or 3" "${s[@]}" -n 1 --sampler dpm++ --order 4 -o "$o"
+expect_fail 2 "--steps with dpm++ takes a step count from 1 to 1000 (no respacing), got 'ddim20'" \
+  "${s[@]}" -n 1 --sampler dpm++ --steps ddim20 -o "$o"
+expect_fail 2 "--step-noise: DPM-Solver++ draws no noise after the initial latents" \
+  "${s[@]}" -n 1 --sampler dpm++ --step-noise "$work/none.npy" -o "$o"
+expect_fail 2 "--sampler takes ddpm, ddim or dpm++, got 'dpm'" "${s[@]}" -n 1 --sampler dpm -o "$o"
+[ ! -e "$o" ] || { echo "FAIL: a refused dpm++ run wrote $o"; exit 1; }
 echo "ok: strict arguments"
