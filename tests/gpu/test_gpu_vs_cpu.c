@@ -7,7 +7,7 @@
  *
  * For each spec (tiny, tiny_hd72, tiny_pixel, and S2_256 on a GPU; on emu
  * tiny_long, whose 144 tokens take several attention tiles, and S8_256:
- * $DIT_TEST_SPECS) and dtype (fp32, tf32), ditc compiles a plan with
+ * $DIT_TEST_SPECS) and dtype (fp32, tf32: $DIT_TEST_DTYPES), ditc compiles a plan with
  * GPU kernels (--arch $DIT_TEST_ARCH, default sm_80,sm_90, or emu); a CPU and
  * a CUDA runtime load it with the same random weights (every tensor); then,
  * with the CUDA arena poisoned (NaN) first:
@@ -307,7 +307,12 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
     }
   }
 
-  enum { STEPS = 10 };
+  /* $DIT_TEST_STEPS (default 10; at least 5, so that DPM-Solver++ of order 3 takes each of its updates) */
+  int STEPS = atoi(env_or("DIT_TEST_STEPS", "10"));
+  if (STEPS < 5 || STEPS > 100) STEPS = 10;
+  char ddpm_steps[16], ddim_steps[16];
+  snprintf(ddpm_steps, sizeof ddpm_steps, "%d", STEPS);
+  snprintf(ddim_steps, sizeof ddim_steps, "ddim%d", STEPS);
   float *noise = malloc(sizeof(float) * (size_t)(n * xs));
   float *step_noise = malloc(sizeof(float) * (size_t)(STEPS * n * xs));
   float *o3 = malloc(sizeof(float) * (size_t)(n * xs)), *o4 = malloc(sizeof(float) * (size_t)(n * xs));
@@ -316,9 +321,11 @@ static int run_case(const char *dir, const char *spec_name, const char *dtype, i
   dit_randn_stream(11, 1, step_noise, STEPS * n * xs);
   for (int sampler = 0; sampler < 3; sampler++) { /* DDPM, DDIM, DPM-Solver++ (order 3: every update) */
     static const DitSampler kinds[3] = {DIT_DDPM, DIT_DDIM, DIT_DPM_SOLVER};
-    static const char *const steps[3] = {"10", "ddim10", "10"};
-    static const char *const whats[3] = {"sample ddpm 10, cfg 4", "sample ddim10, cfg 4",
-                                         "sample dpm++ 10, order 3, cfg 4"};
+    const char *const steps[3] = {ddpm_steps, ddim_steps, ddpm_steps};
+    char whats[3][48];
+    snprintf(whats[0], sizeof whats[0], "sample ddpm %d, cfg 4", STEPS);
+    snprintf(whats[1], sizeof whats[1], "sample ddim%d, cfg 4", STEPS);
+    snprintf(whats[2], sizeof whats[2], "sample dpm++ %d, order 3, cfg 4", STEPS);
     DitSampleOptions so = {0};
     so.n = n;
     so.labels = y;
@@ -411,8 +418,10 @@ int main(void) {
   snprintf(specs, sizeof specs, "%s", specs_env && *specs_env ? specs_env
                                               : emu ? "tiny,tiny_hd72,tiny_pixel,tiny_long,S8_256"
                                                     : "tiny,tiny_hd72,tiny_pixel,S2_256");
+  const char *dtypes = env_or("DIT_TEST_DTYPES", "fp32,tf32"); /* either or both */
   for (char *save = NULL, *sp = strtok_r(specs, ",", &save); sp; sp = strtok_r(NULL, ",", &save))
-    for (int d = 0; d < 2; d++) run_case(dir, sp, d ? "tf32" : "fp32", 4, arch);
+    for (int d = 0; d < 2; d++)
+      if (strstr(dtypes, d ? "tf32" : "fp32")) run_case(dir, sp, d ? "tf32" : "fp32", 4, arch);
   rmdir(dir);
   printf("%d failed checks\n", failures);
   return failures ? 1 : 0;

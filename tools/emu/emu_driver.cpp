@@ -157,8 +157,18 @@ Driver::~Driver() {
   if (!streams.empty() || !events.empty() || !graphs.empty() || !execs.empty() || !modules.empty())
     report("at exit: never destroyed: %zu streams, %zu events, %zu graphs, %zu graph executables, %zu modules",
            streams.size(), events.size(), graphs.size(), execs.size(), modules.size());
+  // as the real driver does when the process ends: what was left is torn down (and was reported above)
   for (auto &a : device) free(reinterpret_cast<void *>(a.first));
   for (void *p : host) free(p);
+  for (Event *e : events) delete e;
+  for (Graph *g : graphs) delete g;
+  for (GraphExec *x : execs) delete x;
+  for (Stream *st : streams) {
+    stream_stop(st);
+    delete st->capture;
+    delete st;
+  }
+  for (Module *m : modules) module_unload(m);
 }
 
 long env_long(const char *name, long fallback) {
