@@ -20,27 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "emu_test.h"
+
 static int failures;
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    if (!(cond)) {                                \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-      failures++;                                 \
-    }                                             \
-  } while (0)
-#define CU(call)                                                                \
-  do {                                                                          \
-    CUresult rc_ = (call);                                                      \
-    if (rc_ != CUDA_SUCCESS) {                                                  \
-      const char *n_ = NULL;                                                    \
-      cuGetErrorName(rc_, &n_);                                                 \
-      printf("FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #call, n_ ? n_ : "?"); \
-      failures++;                                                               \
-      return -1;                                                                \
-    }                                                                           \
-  } while (0)
 
 static const char TABLE[] =
     "DIT_EMU_KERNELS_BEGIN\n"
@@ -59,64 +41,31 @@ static const char TABLE[] =
     "DIT_EMU_KERNEL(\"k_err_cp_align\", k_err_cp_align)\n"
     "DIT_EMU_KERNELS_END\n";
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-  if (s) s[n] = '\0';
-  fclose(f);
-  return s;
-}
-
-/* The emu image (tools/emu/README.md): kernels/mma.cuh, and the test kernels
- * with their table as the translation unit. */
-static char *make_image(void) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/kernels/mma.cuh", DIT_SOURCE_DIR);
-  char *hdr = read_text(path);
-  snprintf(path, sizeof path, "%s/tests/emu/mma_test_kernels.cuh", DIT_SOURCE_DIR);
-  char *src = read_text(path);
-  char *img = NULL;
-  if (hdr && src) {
-    size_t cap = strlen(hdr) + strlen(src) + sizeof TABLE + 256, len = 0;
-    img = malloc(cap);
-    len += (size_t)snprintf(img + len, cap - len, "DITEMU1\nfile mma.cuh %zu\n%s\n", strlen(hdr), hdr);
-    len += (size_t)snprintf(img + len, cap - len, "main kernels.cu %zu\n%s%s\nend\n", strlen(src) + strlen(TABLE), src,
-                            TABLE);
-  }
-  free(hdr);
-  free(src);
-  return img;
-}
-
 static CUmodule mod;
 static CUstream stream;
 
+/* The emu image (tools/emu/README.md): kernels/mma.cuh, and the test kernels
+ * with their table as the translation unit. */
 static int setup(void) {
-  CUdevice dev;
-  CUcontext ctx;
-  CU(cuInit(0));
-  CU(cuDeviceGet(&dev, 0));
-  CU(cuDevicePrimaryCtxRetain(&ctx, dev));
-  CU(cuCtxSetCurrent(ctx));
-  CU(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
-  char *img = make_image();
+  char path[512];
+  snprintf(path, sizeof path, "%s/tests/emu/mma_test_kernels.cuh", DIT_SOURCE_DIR);
+  char *src = emu_test_read(path), *tu = src ? malloc(strlen(src) + sizeof TABLE) : NULL;
+  static const char *const headers[] = {"mma.cuh"};
+  char *img = NULL;
+  if (tu) {
+    strcpy(tu, src);
+    strcat(tu, TABLE);
+    img = emu_test_image(headers, 1, tu);
+  }
+  free(src);
+  free(tu);
   if (!img) {
     printf("FAIL: cannot read kernels/mma.cuh or tests/emu/mma_test_kernels.cuh under %s\n", DIT_SOURCE_DIR);
     return -1;
   }
-  char log[16384] = "";
-  CUjit_option opt[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-  void *val[2] = {log, (void *)(uintptr_t)sizeof log};
-  CUresult rc = cuModuleLoadDataEx(&mod, img, 2, opt, val);
+  int rc = emu_test_open(img, &stream, &mod);
   free(img);
-  if (rc != CUDA_SUCCESS) printf("module: %s\n", log);
-  CU(rc);
-  return 0;
+  return rc;
 }
 
 static int launch(const char *name, unsigned threads, void **args) {
@@ -307,7 +256,7 @@ static void expect_kernel_error(const char *kernel, unsigned threads, const char
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  char *log = read_text(logf);
+  char *log = emu_test_read(logf);
   unlink(logf);
   close(fd);
   int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && log && strstr(log, want);

@@ -17,27 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "emu_test.h"
+
 static int failures;
-#define CHECK(cond, ...)                                 \
-  do {                                                   \
-    if (!(cond)) {                                       \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);        \
-      printf(__VA_ARGS__);                               \
-      printf("\n");                                      \
-      failures++;                                        \
-    }                                                    \
-  } while (0)
-#define CU(call)                                                         \
-  do {                                                                   \
-    CUresult rc_ = (call);                                               \
-    if (rc_ != CUDA_SUCCESS) {                                           \
-      const char *n_ = NULL;                                             \
-      cuGetErrorName(rc_, &n_);                                          \
-      printf("FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #call, n_ ? n_ : "?"); \
-      failures++;                                                        \
-      return -1;                                                         \
-    }                                                                    \
-  } while (0)
 
 static const char KERNELS[] =
     "#include \"common.cuh\"\n"
@@ -94,61 +76,19 @@ static const char KERNELS[] =
     "DIT_EMU_KERNEL(\"k_trap\", k_trap)\n"
     "DIT_EMU_KERNELS_END\n";
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-  if (s) s[n] = '\0';
-  fclose(f);
-  return s;
-}
-
-/* The emu image (tools/emu/README.md) of KERNELS with the headers it needs. */
-static char *make_image(void) {
-  static const char *const headers[] = {"common.cuh", "kernel_abi.h"};
-  size_t cap = sizeof KERNELS + 65536, len = 0;
-  char *img = malloc(cap);
-  len += (size_t)snprintf(img + len, cap - len, "DITEMU1\n");
-  for (size_t i = 0; i < 2; i++) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/kernels/%s", DIT_SOURCE_DIR, headers[i]);
-    char *t = read_text(path);
-    if (!t) return NULL;
-    len += (size_t)snprintf(img + len, cap - len, "file %s %zu\n%s\n", headers[i], strlen(t), t);
-    free(t);
-  }
-  len += (size_t)snprintf(img + len, cap - len, "main kernels.cu %zu\n%s\nend\n", strlen(KERNELS), KERNELS);
-  return img;
-}
-
 static CUmodule mod;
 static CUstream stream;
 
 static int setup(void) {
-  CUdevice dev;
-  CUcontext ctx;
-  CU(cuInit(0));
-  CU(cuDeviceGet(&dev, 0));
-  CU(cuDevicePrimaryCtxRetain(&ctx, dev));
-  CU(cuCtxSetCurrent(ctx));
-  CU(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
-  char *img = make_image();
+  static const char *const headers[] = {"common.cuh", "kernel_abi.h"};
+  char *img = emu_test_image(headers, 2, KERNELS);
   if (!img) {
     printf("FAIL: cannot read kernels/ under %s\n", DIT_SOURCE_DIR);
     return -1;
   }
-  char log[8192] = "";
-  CUjit_option opt[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-  void *val[2] = {log, (void *)(uintptr_t)sizeof log};
-  CUresult rc = cuModuleLoadDataEx(&mod, img, 2, opt, val);
+  int rc = emu_test_open(img, &stream, &mod);
   free(img);
-  if (rc != CUDA_SUCCESS) printf("module: %s\n", log);
-  CU(rc);
-  return 0;
+  return rc;
 }
 
 static int launch(const char *name, unsigned gx, unsigned gy, unsigned block, unsigned smem, void **args) {
@@ -271,7 +211,7 @@ static void expect_kernel_error(const char *kernel, unsigned grid, unsigned bloc
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  char *log = read_text(logf);
+  char *log = emu_test_read(logf);
   unlink(logf);
   close(fd);
   int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && log && strstr(log, want);
