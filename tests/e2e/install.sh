@@ -9,7 +9,7 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
+work=$(cd "$(mktemp -d)" && pwd -P) # physical: no symlink in the prefix
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
@@ -32,7 +32,17 @@ san=()
 grep -q '^DIT_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" && san=(-fsanitize=address,undefined)
 # shared, through pkg-config
 cc -std=c11 -O2 "${san[@]}" "$root/examples/sample_dit.c" $(pkg-config --cflags --libs ditrt) -lm -o "$work/sample_so"
-ldd "$work/sample_so" | grep -q "libditrt.so.0 => $prefix/" || { echo "FAIL: not linked to the installed .so"; exit 1; }
+# the libditrt.so.0 the loader picks (by ldd, without the caller's LD_LIBRARY_PATH, which
+# outranks a RUNPATH) is the installed file, compared by resolved path, not by spelling
+loaded=$(env -u LD_LIBRARY_PATH ldd "$work/sample_so" 2>&1 | awk '$1 == "libditrt.so.0" { print $3 }')
+if [ -z "$loaded" ] || [ "$(readlink -f "$loaded")" != "$(readlink -f "$prefix/lib/libditrt.so.0")" ]; then
+  echo "FAIL: not linked to the installed .so ($prefix/lib/libditrt.so.0); the loader picks '${loaded:-nothing}'"
+  echo "pkg-config --libs ditrt: $(pkg-config --libs ditrt)"
+  readelf -d "$work/sample_so" | grep -E 'NEEDED|RPATH|RUNPATH' || true
+  echo "LD_LIBRARY_PATH='${LD_LIBRARY_PATH:-}'"
+  env -u LD_LIBRARY_PATH ldd "$work/sample_so" || true
+  exit 1
+fi
 # static, through pkg-config --static: the archive and its Libs.private
 static_libs=$(pkg-config --static --libs ditrt | sed 's/-lditrt//')
 cc -std=c11 -O2 "${san[@]}" "$root/examples/sample_dit.c" $(pkg-config --cflags ditrt) "$prefix/lib/libditrt.a" $static_libs \
