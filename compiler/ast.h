@@ -35,7 +35,7 @@ typedef struct AstAssign {
   AstValue value;
   struct AstAssign *next;
   /* annotations added by sema */
-  int key_index; /* into spec_key_table(), -1 when unknown */
+  int key_index; /* into its block's family's key table (family.h), -1 when unknown */
   bool invalid;  /* unknown key, duplicate, wrong type or out of range: already reported */
 } AstAssign;
 

@@ -1,27 +1,33 @@
-/* family.c: the table of model families (family.h). */
+/* family.c: the table of model families (family.h). Each family's entry is
+ * its own module's (families/NAME/NAME_family.c); this file only lists them. */
 #include "family.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "lower.h"
+#include "families/dit/dit_family.h"
 
-static const ModelFamily FAMILIES[] = {
-    {"dit", "Diffusion Transformer (Peebles & Xie 2022): patchify, adaLN-Zero blocks, learned sigma",
-     lower_forward, lower_train},
+/* The default family first: a spec that names none is a DiT. */
+static const ModelFamily *(*const FAMILIES[])(void) = {
+    dit_family,
 };
+enum { N_FAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
+
+size_t model_family_count(void) { return N_FAMILIES; }
+
+const ModelFamily *model_family_at(size_t i) { return i < N_FAMILIES ? FAMILIES[i]() : NULL; }
 
 const ModelFamily *model_family_find(const char *name) {
-  for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++)
-    if (!strcmp(FAMILIES[i].name, name)) return &FAMILIES[i];
+  for (size_t i = 0; i < N_FAMILIES; i++)
+    if (!strcmp(FAMILIES[i]()->name, name)) return FAMILIES[i]();
   return NULL;
 }
 
-const ModelFamily *model_family_default(void) { return &FAMILIES[0]; }
+const ModelFamily *model_family_default(void) { return FAMILIES[0](); }
 
 void model_family_names(char *buf, size_t n) {
   size_t len = 0;
   buf[0] = '\0';
-  for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0] && len < n; i++)
-    len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", FAMILIES[i].name);
+  for (size_t i = 0; i < N_FAMILIES && len < n; i++)
+    len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", FAMILIES[i]()->name);
 }

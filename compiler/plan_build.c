@@ -2,6 +2,7 @@
  * the graph's node indices, so ops refer to values without any renumbering. */
 #include <string.h>
 
+#include "family.h"
 #include "lower.h"
 #include "plan.h"
 
@@ -16,32 +17,12 @@ uint32_t plan_add_string(Arena *a, Plan *p, const char *s) {
   return off;
 }
 
-static void fill_model(Arena *a, Plan *p, const ModelConfig *c) {
-  PlanModel *m = &p->model;
-  m->name = plan_add_string(a, p, c->name);
-  m->family = plan_add_string(a, p, "dit");
-  m->learn_sigma = c->learn_sigma;
-  m->image_size = c->image_size;
-  m->latent_scale = c->latent_scale;
-  m->latent_size = c->latent_size;
-  m->in_channels = c->in_channels;
-  m->out_channels = c->out_channels;
-  m->patch_size = c->patch_size;
-  m->grid = c->grid;
-  m->tokens = c->tokens;
-  m->hidden_size = c->hidden_size;
-  m->depth = c->depth;
-  m->num_heads = c->num_heads;
-  m->head_dim = c->head_dim;
-  m->mlp_hidden = c->mlp_hidden;
-  m->num_classes = c->num_classes;
-  m->label_rows = c->label_rows;
-  m->guided_channels = c->guided_channels;
-  m->freq_embed_size = c->freq_embed_size;
-  m->mlp_ratio = c->mlp_ratio;
-  m->class_dropout = c->class_dropout;
-  m->layernorm_eps = c->layernorm_eps;
-  m->max_period = c->max_period;
+/* The model section: its name and family here, the rest the family's. */
+static DitcStatus fill_model(Arena *a, Plan *p, const ModelConfig *c) {
+  p->model.name = plan_add_string(a, p, c->name);
+  p->model.family = plan_add_string(a, p, c->family->name);
+  if (p->model.name == UINT32_MAX || p->model.family == UINT32_MAX) return DITC_ERR_NOMEM;
+  return c->family->fill_plan_model(a, p, c);
 }
 
 static void fill_value(PlanValue *v, const Node *n, const MemSlot *s) {
@@ -187,7 +168,8 @@ static DitcStatus build_common(Arena *a, Diag *d, const Graph *g, const MemPlan 
   if (!p) return DITC_ERR_NOMEM;
   p->dtype = dtype;
   p->max_batch = (uint32_t)g->batch;
-  fill_model(a, p, g->cfg);
+  DitcStatus st = fill_model(a, p, g->cfg);
+  if (st) return st;
   p->n_values = g->n_nodes;
   p->values = arena_array(a, g->n_nodes, sizeof(PlanValue));
   p->ops = arena_array(a, g->n_nodes, sizeof(PlanOp));

@@ -1,9 +1,11 @@
-/* sema.c: includes, inheritance, key checking and model validity (see sema.h). */
+/* sema.c: includes, inheritance, each block's family, key checking against
+ * that family's table, and the family's model checks (see sema.h). */
 #define _XOPEN_SOURCE 700
 #include "sema.h"
 
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +23,12 @@ typedef struct Sema {
   int depth;
   const char **seen_files; /* canonical paths already loaded (include once) */
   size_t n_seen, cap_seen;
+  size_t *block_parent;             /* [n_blocks]: the index of each block's parent, or SIZE_MAX */
+  const ModelFamily **block_family; /* [n_blocks]: whose keys each block sets; NULL: unknown */
 } Sema;
+
+/* Blocks in an inheritance chain at most (model, parent, grandparent, ...). */
+enum { MAX_CHAIN = 64 };
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -46,15 +53,19 @@ static size_t edit_distance(const char *s, const char *t) {
   return d[n][m];
 }
 
-/* The closest of names[0..n) to s, when it is close enough to be a typo. */
-static const char *suggest(const char *s, const char *const *names, size_t n) {
+/* The closest of n names to s, when it is close enough to be a typo. The
+ * names are the strings at first, first + stride, ... (bytes): an array of
+ * names, or the name fields of an array of records. */
+static const char *suggest(const char *s, const void *first, size_t n, size_t stride) {
   const char *best = NULL;
   size_t best_d = SIZE_MAX;
   for (size_t i = 0; i < n; i++) {
-    size_t dist = edit_distance(s, names[i]);
+    const char *name;
+    memcpy(&name, (const char *)first + i * stride, sizeof name);
+    size_t dist = edit_distance(s, name);
     if (dist < best_d) {
       best_d = dist;
-      best = names[i];
+      best = name;
     }
   }
   size_t len = strlen(s);
@@ -72,10 +83,16 @@ static const char *span_text(Sema *S, SrcSpan s) {
 
 static const char *block_kind(const AstDecl *b) { return b->kind == DECL_MODEL ? "model" : "base"; }
 
+/* The index of the block of that name, or SIZE_MAX. */
+static size_t find_block_index(const Sema *S, const char *name) {
+  for (size_t i = 0; name && i < S->n_blocks; i++)
+    if (strcmp(S->blocks[i]->name, name) == 0) return i;
+  return SIZE_MAX;
+}
+
 static AstDecl *find_block(Sema *S, const char *name) {
-  for (size_t i = 0; i < S->n_blocks; i++)
-    if (strcmp(S->blocks[i]->name, name) == 0) return S->blocks[i];
-  return NULL;
+  size_t i = find_block_index(S, name);
+  return i == SIZE_MAX ? NULL : S->blocks[i];
 }
 
 /* ---- loading files and includes ---------------------------------------- */
@@ -172,14 +189,67 @@ static DitcStatus load_rec(Sema *S, const char *path, SrcSpan from, const SpecSo
   return st;
 }
 
+/* ---- the family of each block --------------------------------------------- */
+
+/* The first `family` assignment of block b, or NULL. */
+static const AstAssign *own_family(const AstDecl *b) {
+  for (const AstAssign *as = b->body; as; as = as->next)
+    if (!strcmp(as->key, "family")) return as;
+  return NULL;
+}
+
+/* The `family` assignment in force for block b, whose parent is block
+ * S->blocks[parent] (SIZE_MAX: none): the first in the nearest block of its
+ * chain that has one, as resolve_model reads keys; NULL where none has.
+ * Silent: resolve_chain reports a broken chain. */
+static const AstAssign *family_in_force(const Sema *S, const AstDecl *b, size_t parent) {
+  const AstAssign *as = own_family(b);
+  for (int depth = 1; !as && depth < MAX_CHAIN && parent != SIZE_MAX; depth++) {
+    as = own_family(S->blocks[parent]);
+    parent = S->block_parent[parent];
+  }
+  return as;
+}
+
+/* The family an assignment in force names: the default without one, NULL
+ * when it names no known family (check_assign reports that). */
+static const ModelFamily *family_named(const AstAssign *as) {
+  if (!as) return model_family_default();
+  return as->value.kind == VAL_STRING ? model_family_find(as->value.s) : NULL;
+}
+
+/* Whose keys each block sets (S->block_family): its own chain's family, but
+ * the model's for the blocks the model inherits from, since they set the
+ * model's keys. model: the model compiled, or NULL. */
+static DitcStatus assign_families(Sema *S, const AstDecl *model) {
+  size_t n = S->n_blocks;
+  S->block_parent = arena_array(S->a, n + 1, sizeof *S->block_parent);
+  S->block_family = arena_array(S->a, n + 1, sizeof *S->block_family);
+  if (!S->block_parent || !S->block_family) return DITC_ERR_NOMEM;
+  for (size_t i = 0; i < n; i++) S->block_parent[i] = find_block_index(S, S->blocks[i]->parent);
+  for (size_t i = 0; i < n; i++)
+    S->block_family[i] = family_named(family_in_force(S, S->blocks[i], S->block_parent[i]));
+  if (!model) return DITC_OK;
+  size_t parent = find_block_index(S, model->parent);
+  const ModelFamily *fam = family_named(family_in_force(S, model, parent));
+  for (size_t i = 0; i < n; i++)
+    if (S->blocks[i] == model) S->block_family[i] = fam;
+  for (int depth = 1; depth < MAX_CHAIN && parent != SIZE_MAX; depth++) {
+    S->block_family[parent] = fam;
+    parent = S->block_parent[parent];
+  }
+  return DITC_OK;
+}
+
 /* ---- checking assignments ---------------------------------------------- */
 
-/* Checks one assignment's key and value type; marks it invalid if not usable. */
 /* key_index of `family`, which names the model family (family.h) rather than a ModelConfig field */
 enum { FAMILY_KEY = -2 };
 
-static void check_assign(Sema *S, AstAssign *as) {
-  const SpecKey *keys = spec_key_table();
+/* Checks one assignment's key, against the table of family fam, and its value
+ * type; marks it invalid if not usable. fam NULL: the block's family is not
+ * known (its `family` is reported), so only a `family` key is checked. */
+static void check_assign(Sema *S, const ModelFamily *fam, AstAssign *as) {
   if (!strcmp(as->key, "family")) {
     as->key_index = FAMILY_KEY;
     if (as->value.kind == VAL_BAD) {
@@ -198,11 +268,15 @@ static void check_assign(Sema *S, AstAssign *as) {
     }
     return;
   }
-  as->key_index = spec_key_index(as->key);
+  if (!fam) {
+    as->key_index = -1;
+    as->invalid = true;
+    return;
+  }
+  const SpecKey *keys = fam->keys;
+  as->key_index = spec_key_find(keys, fam->n_keys, as->key);
   if (as->key_index < 0) {
-    const char *names[N_SPEC_KEYS];
-    for (int i = 0; i < N_SPEC_KEYS; i++) names[i] = keys[i].name;
-    const char *hint = suggest(as->key, names, N_SPEC_KEYS);
+    const char *hint = suggest(as->key, (const char *)keys + offsetof(SpecKey, name), fam->n_keys, sizeof *keys);
     if (hint)
       diag_error(S->d, as->key_loc, "unknown key '%s'; did you mean '%s'?", as->key, hint);
     else
@@ -233,9 +307,9 @@ static void check_assign(Sema *S, AstAssign *as) {
                got);
 }
 
-static void check_block(Sema *S, AstDecl *b) {
+static void check_block(Sema *S, const ModelFamily *fam, AstDecl *b) {
   for (AstAssign *as = b->body; as; as = as->next) {
-    check_assign(S, as);
+    check_assign(S, fam, as);
     if (as->key_index == -1) continue; /* unknown: reported */
     for (AstAssign *prev = b->body; prev != as; prev = prev->next) {
       if (prev->key_index == as->key_index) {
@@ -273,7 +347,7 @@ static int resolve_chain(Sema *S, AstDecl *model, AstDecl **chain, int max) {
       const char **names = arena_array(S->a, S->n_blocks + 1, sizeof(char *));
       if (!names) return -1;
       for (size_t i = 0; i < S->n_blocks; i++) names[i] = S->blocks[i]->name;
-      const char *hint = suggest(b->parent, names, S->n_blocks);
+      const char *hint = suggest(b->parent, names, S->n_blocks, sizeof *names);
       if (hint)
         diag_error(S->d, b->parent_loc, "unknown base '%s'; did you mean '%s'?", b->parent, hint);
       else
@@ -317,96 +391,46 @@ static bool check_range(Sema *S, const SpecKey *k, const AstValue *v) {
   return true;
 }
 
-/* Cross-key checks that make a model impossible. have[] says which keys hold valid values. */
-static bool check_model(Sema *S, const Spec *sp, const bool *have) {
-  const ModelConfig *c = &sp->cfg;
-  int i_img = spec_key_index("image_size"), i_ls = spec_key_index("latent_scale");
-  int i_ps = spec_key_index("patch_size"), i_hs = spec_key_index("hidden_size");
-  int i_nh = spec_key_index("num_heads"), i_mr = spec_key_index("mlp_ratio");
-  int i_in = spec_key_index("in_channels"), i_gc = spec_key_index("guided_channels");
-  int i_fe = spec_key_index("freq_embed_size");
-  bool ok = true;
-  if (have[i_img] && have[i_ls] && c->image_size % c->latent_scale != 0) {
-    diag_error(S->d, sp->key_loc[i_img],
-               "image_size %lld is not divisible by latent_scale %lld",
-               (long long)c->image_size, (long long)c->latent_scale);
-    diag_note(S->d, sp->key_loc[i_ls], "latent_scale is set here");
-    ok = false;
-  } else if (have[i_img] && have[i_ls] && have[i_ps] &&
-             (c->image_size / c->latent_scale) % c->patch_size != 0) {
-    diag_error(S->d, sp->key_loc[i_ps],
-               "the latent side %lld (image_size %lld / latent_scale %lld) is not divisible by "
-               "patch_size %lld",
-               (long long)(c->image_size / c->latent_scale), (long long)c->image_size,
-               (long long)c->latent_scale, (long long)c->patch_size);
-    ok = false;
-  }
-  if (have[i_hs] && have[i_nh] && c->hidden_size % c->num_heads != 0) {
-    diag_error(S->d, sp->key_loc[i_hs], "hidden_size %lld is not divisible by num_heads %lld",
-               (long long)c->hidden_size, (long long)c->num_heads);
-    diag_note(S->d, sp->key_loc[i_nh], "num_heads is set here");
-    ok = false;
-  }
-  if (have[i_hs] && c->hidden_size % 4 != 0) {
-    diag_error(S->d, sp->key_loc[i_hs],
-               "hidden_size %lld is not divisible by 4, which the 2-D sin-cos position "
-               "embedding needs",
-               (long long)c->hidden_size);
-    ok = false;
-  }
-  if (have[i_hs] && have[i_mr] && (int64_t)(c->mlp_ratio * (double)c->hidden_size) < 1) {
-    diag_error(S->d, sp->key_loc[i_mr], "mlp_ratio %g gives an MLP of width 0 for hidden_size %lld",
-               c->mlp_ratio, (long long)c->hidden_size);
-    ok = false;
-  }
-  int i_sig = spec_key_index("learn_sigma");
-  int64_t out_channels = c->in_channels * (c->learn_sigma ? 2 : 1);
-  if (have[i_gc] && have[i_in] && have[i_sig] && c->guided_channels > out_channels) {
-    diag_error(S->d, sp->key_loc[i_gc], "guided_channels %lld exceeds the %lld output channels", (long long)c->guided_channels,
-               (long long)out_channels);
-    ok = false;
-  }
-  if (have[i_fe] && c->freq_embed_size % 2 != 0) {
-    diag_error(S->d, sp->key_loc[i_fe], "freq_embed_size %lld must be even",
-               (long long)c->freq_embed_size);
-    ok = false;
-  }
-  return ok;
-}
-
 static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
-  enum { MAX_CHAIN = 64 };
   AstDecl *chain[MAX_CHAIN];
-  const SpecKey *keys = spec_key_table();
   int n = resolve_chain(S, model, chain, MAX_CHAIN);
   if (n < 0) return DITC_ERR_SPEC;
 
+  const AstAssign *family = family_in_force(S, model, find_block_index(S, model->parent));
+  const ModelFamily *fam = family_named(family);
+  memset(sp, 0, sizeof *sp);
+  sp->cfg.name = model->name;
+  sp->model_loc = model->name_loc;
+  sp->family = fam ? fam : model_family_default();
+  sp->family_loc = family ? family->value.loc : model->name_loc;
+  sp->cfg.family = sp->family;
+  if (!fam) return DITC_ERR_SPEC; /* reported where it is named */
+  const SpecKey *keys = fam->keys;
+  size_t nk = fam->n_keys;
+
   /* Effective assignment of each key: the one nearest to the model wins. */
-  AstAssign *eff[N_SPEC_KEYS] = {0}, *family = NULL;
+  AstAssign **eff = arena_array(S->a, nk + 1, sizeof *eff);
+  bool *set_here = arena_array(S->a, nk + 1, sizeof *set_here);
+  bool *set = arena_array(S->a, nk + 1, sizeof *set);
+  bool *have = arena_array(S->a, nk + 1, sizeof *have);
+  const char **missing = arena_array(S->a, nk + 1, sizeof *missing);
+  sp->key_loc = arena_array(S->a, nk + 1, sizeof *sp->key_loc);
+  if (!eff || !set_here || !set || !have || !missing || !sp->key_loc) return DITC_ERR_NOMEM;
   for (int i = n - 1; i >= 0; i--) {
-    bool set_here[N_SPEC_KEYS] = {0}, family_here = false;
+    memset(set_here, 0, nk * sizeof *set_here);
     for (AstAssign *as = chain[i]->body; as; as = as->next) {
-      if (as->key_index == FAMILY_KEY && !family_here) family = as, family_here = true;
       if (as->key_index < 0 || set_here[as->key_index]) continue; /* unknown or duplicate */
       set_here[as->key_index] = true;
       eff[as->key_index] = as;
     }
   }
 
-  memset(sp, 0, sizeof *sp);
-  sp->cfg.name = model->name;
-  sp->model_loc = model->name_loc;
-  sp->family = model_family_default();
-  sp->family_loc = model->name_loc;
-  if (family && family->invalid) return DITC_ERR_SPEC; /* reported */
-  if (family) sp->family = model_family_find(family->value.s), sp->family_loc = family->value.loc;
-  bool have[N_SPEC_KEYS] = {0};
   bool ok = true;
-  const char *missing[N_SPEC_KEYS];
-  int n_missing = 0;
-  for (int k = 0; k < N_SPEC_KEYS; k++) {
+  size_t n_missing = 0;
+  for (size_t k = 0; k < nk; k++) {
     sp->key_loc[k] = model->name_loc;
     AstAssign *as = eff[k];
+    set[k] = as != NULL;
     if (as) {
       sp->key_loc[k] = as->value.loc;
       if (as->invalid) {
@@ -431,25 +455,16 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
   if (n_missing && !S->syntax_errors) {
     char list[512];
     size_t len = 0;
-    for (int i = 0; i < n_missing && len < sizeof list; i++)
+    for (size_t i = 0; i < n_missing && len < sizeof list; i++)
       len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s'",
                               i == 0 ? "" : (i == n_missing - 1 ? " and " : ", "), missing[i]);
     diag_error(S->d, model->name_loc, "model '%s' does not set the required key%s %s",
                model->name, n_missing > 1 ? "s" : "", list);
   }
-  /* guided_channels defaults to what the official forward_with_cfg guides, model_out[:, :3]:
-   * min(3, out_channels). It guides 3 of a latent model's 4 eps channels, and for a model of
-   * fewer than 3 input channels with learned sigma the variance channels too. */
-  int i_gc = spec_key_index("guided_channels"), i_in = spec_key_index("in_channels");
-  int i_sig = spec_key_index("learn_sigma");
-  if (!eff[i_gc] && have[i_in] && have[i_sig]) {
-    int64_t out_channels = sp->cfg.in_channels * (sp->cfg.learn_sigma ? 2 : 1);
-    sp->cfg.guided_channels = out_channels < 3 ? out_channels : 3;
-    have[i_gc] = true;
-  }
-  if (!S->syntax_errors && !check_model(S, sp, have)) ok = false;
+  /* the family's derived defaults and its checks of the whole model */
+  if (!S->syntax_errors && !fam->check(S->d, sp, set, have)) ok = false;
   if (!ok || S->syntax_errors) return DITC_ERR_SPEC;
-  model_config_derive(&sp->cfg);
+  fam->derive(&sp->cfg);
   return DITC_OK;
 }
 
@@ -466,16 +481,21 @@ DitcStatus spec_load(Arena *a, Diag *d, const SpecSource *src, Spec **out) {
   st = load_rec(&S, src->path, span_none(), src, &top);
   if (st == DITC_ERR_NOMEM || !top) return st ? st : DITC_ERR_IO;
 
-  for (size_t i = 0; i < S.n_blocks; i++) check_block(&S, S.blocks[i]);
-
-  /* The file given on the command line defines the model that is compiled. */
+  /* The file given on the command line defines the model that is compiled:
+   * its first model (a second is reported below). Its family decides the keys
+   * of the blocks it inherits from; every block's keys are checked against
+   * its family's table. */
   AstDecl *model = NULL;
+  for (AstDecl *dcl = top->decls; dcl && !model; dcl = dcl->next)
+    if (dcl->kind == DECL_MODEL) model = dcl;
+  DitcStatus st_fam = assign_families(&S, model);
+  if (st_fam) return st_fam;
+  for (size_t i = 0; i < S.n_blocks; i++) check_block(&S, S.block_family[i], S.blocks[i]);
+
   int n_models = 0;
   for (AstDecl *dcl = top->decls; dcl; dcl = dcl->next) {
     if (dcl->kind != DECL_MODEL) continue;
-    if (++n_models == 1) {
-      model = dcl;
-    } else {
+    if (++n_models > 1) {
       diag_error(d, dcl->name_loc,
                  "a spec file defines one model, but this is the second ('%s')", dcl->name);
       diag_note(d, model->name_loc, "first model is here; use 'base' for templates");

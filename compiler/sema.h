@@ -1,6 +1,8 @@
 /* sema.h: from spec files to a validated ModelConfig. Resolves includes and
- * `base` inheritance, checks every key's name, type and range, and rejects
- * impossible models, reporting every error with its location. */
+ * `base` inheritance, finds the model's family, checks every key's name, type
+ * and range against that family's key table, and has the family reject
+ * impossible models, reporting every error with its location. Nothing here
+ * knows a family's keys (family.h). */
 #ifndef DIT_COMPILER_SEMA_H
 #define DIT_COMPILER_SEMA_H
 
@@ -24,9 +26,10 @@ struct ModelFamily;
 typedef struct Spec {
   const struct ModelFamily *family; /* `family = "..."`, else the DiT family (family.h) */
   SrcSpan family_loc;             /* where it was named; model_loc for the default */
-  ModelConfig cfg;
+  ModelConfig cfg;                /* cfg.family == family */
   SrcSpan model_loc;              /* the model's name in its model block */
-  SrcSpan key_loc[N_SPEC_KEYS];   /* where each key got its value; model_loc for defaults */
+  SrcSpan *key_loc;               /* [family->n_keys], by the index in its key table: where
+                                     each key got its value; model_loc for defaults */
 } Spec;
 
 /* Loads, parses and checks a spec. Returns DITC_OK with *out set, or an error
