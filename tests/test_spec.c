@@ -1,9 +1,12 @@
 /* test_spec.c: the spec language: the flat form, optional semicolons,
- * includes and inheritance, defaults, and the diagnostics of sema. Bad inputs
- * with fixed expected messages live in tests/golden/errors (test_cli.c). */
+ * includes and inheritance, defaults, model families and their key tables,
+ * and the diagnostics of sema. Bad inputs with fixed expected messages live
+ * in tests/golden/errors (test_cli.c). */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +18,8 @@
 #include <cmocka.h>
 
 #include "compile_mem.h"
+#include "family.h"
+#include "model_config.h"
 
 static const char XL2_FLAT[] =
     "# DiT-XL/2 at 256x256 (latent 32x32x4)\n"
@@ -198,6 +203,154 @@ static void test_bad_bytes_rejected_before_lexing(void **state) {
   compile_result_free(&r);
 }
 
+/* A name a spec can write as a key: [a-z_][a-z0-9_]*, no reserved word. */
+static bool key_name_ok(const char *s) {
+  static const char *const reserved[] = {"model", "base", "include", "true", "false", "family"};
+  if (!s || !*s || (*s >= '0' && *s <= '9')) return false;
+  for (const char *p = s; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) return false;
+  for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+    if (!strcmp(s, reserved[i])) return false;
+  return true;
+}
+
+static size_t key_bytes(SpecKeyType t) {
+  switch (t) {
+  case KEY_INT: return sizeof(int64_t);
+  case KEY_FLOAT: return sizeof(double);
+  case KEY_BOOL: return sizeof(bool);
+  }
+  return 0;
+}
+
+/* The whole of a text file, NUL-terminated (the caller frees it). */
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long n = ftell(f);
+  assert_true(n > 0);
+  rewind(f);
+  char *text = malloc((size_t)n + 1);
+  assert_non_null(text);
+  assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+  text[n] = '\0';
+  fclose(f);
+  return text;
+}
+
+/* Every family is complete and its key table well-formed: unique names a
+ * spec can write, known types, sane ranges, defaults within them, fields of
+ * their own inside ModelConfig, a row in docs/spec-language.md for each key
+ * (family.h; that page's "Adding a model family"). */
+static void test_family_key_tables(void **state) {
+  (void)state;
+  char *doc = read_text(DIT_SOURCE_DIR "/docs/spec-language.md");
+  size_t n_fam = model_family_count();
+  assert_true(n_fam >= 1);
+  assert_ptr_equal(model_family_at(0), model_family_default());
+  assert_string_equal(model_family_default()->name, "dit"); /* a spec that names none is a DiT */
+  assert_null(model_family_at(n_fam));
+  for (size_t f = 0; f < n_fam; f++) {
+    const ModelFamily *fam = model_family_at(f);
+    assert_non_null(fam);
+    print_message("family %s: %zu keys\n", fam->name, fam->n_keys);
+    assert_true(key_name_ok(fam->name));
+    assert_ptr_equal(model_family_find(fam->name), fam);
+    for (size_t g = 0; g < f; g++) assert_string_not_equal(model_family_at(g)->name, fam->name);
+    assert_true(fam->about && *fam->about);
+    assert_non_null(fam->check);
+    assert_non_null(fam->derive);
+    assert_non_null(fam->lower_forward);
+    assert_non_null(fam->lower_train);
+    assert_non_null(fam->fill_plan_model);
+    assert_non_null(fam->keys);
+    assert_true(fam->n_keys >= 1);
+    for (size_t i = 0; i < fam->n_keys; i++) {
+      const SpecKey *k = &fam->keys[i];
+      if (!key_name_ok(k->name)) fail_msg("%s: key %zu has the name '%s'", fam->name, i, k->name ? k->name : "(null)");
+      char row[96];
+      snprintf(row, sizeof row, "| `%s` |", k->name);
+      if (!strstr(doc, row)) fail_msg("docs/spec-language.md has no row '%s' for the %s key", row, fam->name);
+      assert_int_equal(spec_key_find(fam->keys, fam->n_keys, k->name), (int)i); /* unique */
+      assert_true(key_bytes(k->type) > 0);
+      assert_string_not_equal(spec_key_type_name(k->type), "a value");
+      assert_non_null(k->unit);
+      /* a range with room in it; integers and booleans have whole bounds */
+      assert_true(k->min < k->max);
+      if (k->type != KEY_FLOAT) {
+        assert_true(k->min == floor(k->min) && k->max == floor(k->max));
+        assert_false(k->min_exclusive || k->max_exclusive);
+      }
+      if (k->type == KEY_BOOL) assert_true(k->min == 0 && k->max == 1);
+      /* required keys have no default; an optional one's is in range, or derived by the check */
+      if (k->required) {
+        assert_false(k->def_derived);
+      } else if (!k->def_derived) {
+        if (!spec_key_in_range(k, k->def)) fail_msg("%s: the default %g of '%s' is out of its range", fam->name, k->def, k->name);
+        if (k->type != KEY_FLOAT) assert_true(k->def == floor(k->def));
+      }
+      /* a field of its own in ModelConfig, after the name and the family */
+      assert_true(k->offset >= offsetof(ModelConfig, family) + sizeof(const ModelFamily *));
+      assert_true(k->offset + key_bytes(k->type) <= sizeof(ModelConfig));
+      for (size_t j = 0; j < i; j++) {
+        const SpecKey *o = &fam->keys[j];
+        bool apart = k->offset + key_bytes(k->type) <= o->offset || o->offset + key_bytes(o->type) <= k->offset;
+        if (!apart) fail_msg("%s: keys '%s' and '%s' share a field", fam->name, o->name, k->name);
+      }
+    }
+    assert_int_equal(spec_key_find(fam->keys, fam->n_keys, "family"), -1);
+    assert_int_equal(spec_key_find(fam->keys, fam->n_keys, "no_such_key"), -1);
+  }
+  free(doc);
+}
+
+/* A family ditc does not know is an error that lists every known one; the
+ * keys of its blocks are not checked (against which table?); `family = "dit"`
+ * is what a spec without one gets, also through a base. */
+static void test_family_names(void **state) {
+  (void)state;
+  char names[256];
+  model_family_names(names, sizeof names);
+  for (size_t f = 0; f < model_family_count(); f++) assert_non_null(strstr(names, model_family_at(f)->name));
+  char want[512];
+  snprintf(want, sizeof want, "fam.dit:2:12: error: unknown model family \"nope\" (known: %s)\n", names);
+  CompileResult r = compile_capture("fam.dit", "model \"m\" {\n  family = \"nope\"\n  depht = 2\n}\n", EMIT_JSON, 1);
+  assert_int_equal(r.status, DITC_ERR_SPEC);
+  assert_non_null(strstr(r.err, want));
+  assert_null(strstr(r.err, "depht"));
+  assert_non_null(strstr(r.err, "1 error generated."));
+  compile_result_free(&r);
+
+  snprintf(want, sizeof want, "fam.dit:4:12: error: 'family' expects a string naming a model family (%s), got '4'\n", names);
+  r = compile_capture("fam.dit", "base \"b\" {\n}\nmodel \"m\" : \"b\" {\n  family = 4\n}\n", EMIT_JSON, 1);
+  assert_int_equal(r.status, DITC_ERR_SPEC);
+  assert_non_null(strstr(r.err, want));
+  assert_non_null(strstr(r.err, "1 error generated."));
+  compile_result_free(&r);
+  r = compile_capture("fam.dit", "model \"m\" {\n  family = dit\n}\n", EMIT_JSON, 1);
+  assert_int_equal(r.status, DITC_ERR_SPEC);
+  assert_non_null(strstr(r.err, "'family' expects a string naming a model family ("));
+  compile_result_free(&r);
+
+  /* named in the model, in a base, or not at all: the same DiT */
+  const char *keys = " image_size = 16; latent_scale = 2; in_channels = 4; patch_size = 2; hidden_size = 64\n"
+                     " depth = 2; num_heads = 4; mlp_ratio = 4; num_classes = 10; class_dropout = 0.1; learn_sigma = true\n";
+  char text[3][1024];
+  snprintf(text[0], sizeof text[0], "model \"m\" {\n%s}\n", keys);
+  snprintf(text[1], sizeof text[1], "model \"m\" {\n family = \"dit\"\n%s}\n", keys);
+  snprintf(text[2], sizeof text[2], "base \"b\" {\n family = \"dit\"\n}\nmodel \"m\" : \"b\" {\n%s}\n", keys);
+  CompileResult ir[3];
+  for (int i = 0; i < 3; i++) {
+    ir[i] = compile_capture("fam.dit", text[i], EMIT_IR, 2);
+    assert_int_equal(ir[i].status, DITC_OK);
+    assert_string_equal(ir[i].err, "");
+  }
+  assert_string_equal(ir[0].out, ir[1].out);
+  assert_string_equal(ir[0].out, ir[2].out);
+  for (int i = 0; i < 3; i++) compile_result_free(&ir[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_flat_form_with_optional_semicolons),
@@ -209,6 +362,8 @@ int main(void) {
       cmocka_unit_test(test_error_limit),
       cmocka_unit_test(test_location_with_tab),
       cmocka_unit_test(test_bad_bytes_rejected_before_lexing),
+      cmocka_unit_test(test_family_key_tables),
+      cmocka_unit_test(test_family_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
