@@ -1,9 +1,11 @@
 // emu_cublaslt.cpp: the emulated cuBLASLt of libdit_emu.so (README.md). It
 // owns the cublasLt* entry points that runtime/cuda/cublaslt.c calls: the
 // handle, matmul descriptors, matrix layouts, preferences, the heuristic and
-// cublasLtMatmul, an fp32 (or TF32-input) column-major GEMM with the BIAS and
-// GELU_BIAS epilogues. Everything is checked at call time (live objects,
-// shapes, alignment promises, device ranges); anything not emulated fails
+// cublasLtMatmul, a column-major GEMM accumulated in fp32 with the BIAS and
+// GELU_BIAS epilogues, for the data types of cuBLASLt's table (README.md):
+// fp32 (or TF32-input) A, B, C, D; bf16 A, B with bf16 or fp32 C, D. Everything
+// is checked at call time (live objects, data types, shapes, alignment
+// promises, device ranges); anything not emulated, or not in the table, fails
 // with CUBLAS_STATUS_NOT_SUPPORTED and a report. The GEMM is submitted to the
 // stream as a closure that owns copies of all it reads (graphs replay it).
 #include <cublasLt.h>
@@ -34,8 +36,15 @@ constexpr uint64_t kMaxDim = 0x7fffffff;  // rows and cols must fit int32_t, as 
 
 // The objects behind the opaque pointers; magic first.
 struct Handle { uint64_t magic; };
-struct Desc { uint64_t magic; cublasComputeType_t compute; bool ta, tb; uint32_t epilogue; uintptr_t bias; };
-struct Layout { uint64_t magic; uint64_t rows, cols; int64_t ld; };
+struct Desc {
+  uint64_t magic;
+  cublasComputeType_t compute;
+  bool ta, tb;
+  uint32_t epilogue;
+  uintptr_t bias;
+  int32_t bias_type;  // CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: -1 (the default) is D's type
+};
+struct Layout { uint64_t magic; int32_t type; uint64_t rows, cols; int64_t ld; };
 struct Pref { uint64_t magic; uint64_t workspace; uint32_t align[4] /* A, B, C, D */, reduction; };
 
 // Every live object, so that a stale or foreign pointer is found without
@@ -126,18 +135,64 @@ bool epilogue_ok(uint32_t e) {
   return e == CUBLASLT_EPILOGUE_DEFAULT || e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_GELU_BIAS;
 }
 bool pow2(uint32_t x) { return x && !(x & (x - 1)); }
+bool type_ok(int64_t t) { return t == CUDA_R_32F || t == CUDA_R_16BF; }  // a matrix layout's
+uint64_t type_bytes(int32_t t) { return t == CUDA_R_16BF ? 2 : 4; }
+
+struct TypeName {
+  char s[24];
+};
+TypeName type_name(int32_t t) {
+  TypeName n;
+  if (t == CUDA_R_32F) std::snprintf(n.s, sizeof n.s, "CUDA_R_32F");
+  else if (t == CUDA_R_16BF) std::snprintf(n.s, sizeof n.s, "CUDA_R_16BF");
+  else if (t == -1) std::snprintf(n.s, sizeof n.s, "-1 (D's)");
+  else std::snprintf(n.s, sizeof n.s, "type %d", (int)t);
+  return n;
+}
+
+// The data types against the table of cublasLtMatmul's supported types in the
+// cuBLAS documentation (README.md): CUBLAS_COMPUTE_32F with CUDA_R_32F
+// scaling takes 32F A, B with a 32F C, D, or 16BF A, B with a 16BF or a 32F
+// C, D; CUBLAS_COMPUTE_32F_FAST_TF32 takes only 32F A, B, C, D. The bias is of
+// D's type (BIAS_DATA_TYPE -1, its default, means D's). Reports what is not.
+bool types_ok(const Desc *op, const Layout *a, const Layout *b, const Layout *c, const Layout *d, const char *fn) {
+  const bool bf16_in = a->type == CUDA_R_16BF;
+  const char *why = a->type != b->type                                ? "A and B differ"
+                    : c->type != d->type                              ? "C and D differ"
+                    : !bf16_in && d->type != CUDA_R_32F               ? "CUDA_R_32F A, B want a CUDA_R_32F D"
+                    : bf16_in && op->compute != CUBLAS_COMPUTE_32F    ? "CUDA_R_16BF A, B want CUBLAS_COMPUTE_32F"
+                    : op->bias_type != -1 && op->bias_type != d->type ? "the bias must be of D's type"
+                                                                      : nullptr;
+  if (why)
+    emu::report("%s: compute type %d with A %s, B %s, C %s, D %s, bias %s: %s (not in cuBLASLt's table of "
+                "cublasLtMatmul's data types)",
+                fn, (int)op->compute, type_name(a->type).s, type_name(b->type).s, type_name(c->type).s,
+                type_name(d->type).s, type_name(op->bias_type).s, why);
+  return !why;
+}
+
+// The data types of the problem (the bias's as used: -1 is D's), as the heuristic records them in its algo.
+uint64_t types_key(const Desc *op, const Layout *a, const Layout *b, const Layout *c, const Layout *d) {
+  const int32_t bias = op->bias_type == -1 ? d->type : op->bias_type;
+  return static_cast<uint64_t>(op->compute) << 40 | static_cast<uint64_t>(a->type & 0xff) << 32 |
+         static_cast<uint64_t>(b->type & 0xff) << 24 | static_cast<uint64_t>(c->type & 0xff) << 16 |
+         static_cast<uint64_t>(d->type & 0xff) << 8 | static_cast<uint64_t>(bias & 0xff);
+}
 
 // Everything the computation reads, by value.
 struct Gemm {
   int64_t m, n, k;
   bool ta, tb, tf32, gelu;
+  bool ab_bf16, cd_bf16, bias_bf16;  // A and B, C and D, the bias in bf16 (else fp32)
   int64_t lda, ldb, ldc, ldd;
   float alpha, beta;
   uintptr_t a, b, c, d, bias;  // bias 0: none; c 0: not read (beta 0)
 };
 
 // Bytes of the column-major matrix: the last column ends at ld*(cols-1)+rows.
-uint64_t extent(const Layout *l) { return ((l->cols - 1) * static_cast<uint64_t>(l->ld) + l->rows) * 4; }
+uint64_t extent(const Layout *l) {
+  return ((l->cols - 1) * static_cast<uint64_t>(l->ld) + l->rows) * type_bytes(l->type);
+}
 
 bool layout_ok(const Layout *l, const char *which, const char *fn) {
   const char *why = l->rows < 1 || l->cols < 1 || l->rows > kMaxDim || l->cols > kMaxDim ? "rows, cols not in 1..2^31-1"
@@ -195,6 +250,32 @@ float tf32(float x) {
   return x;
 }
 
+// The exact fp32 value of a bf16.
+float bf16_value(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// Rounds to bf16 (8 significant bits), to nearest even on the bit pattern
+// (overflow gives inf); a NaN gives the canonical NaN 0x7fff, as
+// __float2bfloat16_rn does.
+uint16_t bf16_round(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Element i of the fp32 or bf16 array at p.
+template <bool BF16> float element(uintptr_t p, int64_t i) {
+  if (BF16) return bf16_value(reinterpret_cast<const uint16_t *>(p)[i]);
+  return reinterpret_cast<const float *>(p)[i];
+}
+float element(uintptr_t p, int64_t i, bool bf16) { return bf16 ? element<true>(p, i) : element<false>(p, i); }
+
 // DIT_EMU_GELU=approx: the epilogue's tanh keeps 11 significant bits, as an
 // approximate hardware tanh (tanh.approx.f32: about 2^-11 relative error)
 // may; a plan whose tolerance depends on the epilogue's exact tanh shows it.
@@ -242,13 +323,29 @@ void micro(const float *ap, const float *bp, int64_t k, float acc[MR][NR]) {
   }
 }
 
-// D = epilogue(alpha * op(A) op(B) + beta * C). op(A) is packed into panels of
-// MR rows (k-major), op(B) into panels of NR columns, both zero padded and
-// TF32-rounded when asked; the packing handles every transpose.
+// op(A) into panels of MR rows (k-major), op(B) into panels of NR columns, as
+// fp32 (bf16 exactly so), TF32-rounded when asked; every transpose.
+template <bool BF16> void pack(const Gemm &g, float *ap, float *bp) {
+  const int64_t k = g.k;
+  for (int64_t i = 0; i < g.m; i++) {
+    float *dst = &ap[static_cast<size_t>((i / MR) * MR * k + i % MR)];
+    for (int64_t kk = 0; kk < k; kk++) {
+      float v = element<BF16>(g.a, g.ta ? kk + i * g.lda : i + kk * g.lda);
+      dst[kk * MR] = g.tf32 ? tf32(v) : v;
+    }
+  }
+  for (int64_t j = 0; j < g.n; j++) {
+    float *dst = &bp[static_cast<size_t>((j / NR) * NR * k + j % NR)];
+    for (int64_t kk = 0; kk < k; kk++) {
+      float v = element<BF16>(g.b, g.tb ? j + kk * g.ldb : kk + j * g.ldb);
+      dst[kk * NR] = g.tf32 ? tf32(v) : v;
+    }
+  }
+}
+
+// D = epilogue(alpha * op(A) op(B) + beta * C), in fp32, rounded once to bf16
+// for a bf16 D. op(A) and op(B) are packed (pack), zero padded.
 void run_gemm(const Gemm &g) {
-  const float *A = reinterpret_cast<const float *>(g.a), *B = reinterpret_cast<const float *>(g.b);
-  const float *C = reinterpret_cast<const float *>(g.c), *bias = reinterpret_cast<const float *>(g.bias);
-  float *D = reinterpret_cast<float *>(g.d);
   const int64_t m = g.m, n = g.n, k = g.k, mp = (m + MR - 1) / MR, np = (n + NR - 1) / NR;
   std::vector<float> ap, bp;
   try {
@@ -259,20 +356,8 @@ void run_gemm(const Gemm &g) {
                 (long long)n, (long long)k);
     std::abort();
   }
-  for (int64_t i = 0; i < m; i++) {
-    float *dst = &ap[static_cast<size_t>((i / MR) * MR * k + i % MR)];
-    for (int64_t kk = 0; kk < k; kk++) {
-      float v = g.ta ? A[kk + i * g.lda] : A[i + kk * g.lda];
-      dst[kk * MR] = g.tf32 ? tf32(v) : v;
-    }
-  }
-  for (int64_t j = 0; j < n; j++) {
-    float *dst = &bp[static_cast<size_t>((j / NR) * NR * k + j % NR)];
-    for (int64_t kk = 0; kk < k; kk++) {
-      float v = g.tb ? B[j + kk * g.ldb] : B[kk + j * g.ldb];
-      dst[kk * NR] = g.tf32 ? tf32(v) : v;
-    }
-  }
+  if (g.ab_bf16) pack<true>(g, ap.data(), bp.data());
+  else pack<false>(g, ap.data(), bp.data());
   float acc[MR][NR];
   for (int64_t jb = 0; jb < np; jb += NB) {
     const int64_t je = jb + NB < np ? jb + NB : np;
@@ -284,10 +369,11 @@ void run_gemm(const Gemm &g) {
           for (int64_t c = 0; c < NR && jp * NR + c < n; c++) {
             const int64_t j = jp * NR + c;
             float v = g.alpha * acc[r][c];
-            if (g.beta != 0.0f) v += g.beta * C[i + j * g.ldc];
-            if (bias) v += bias[i];
+            if (g.beta != 0.0f) v += g.beta * element(g.c, i + j * g.ldc, g.cd_bf16);
+            if (g.bias) v += element(g.bias, i, g.bias_bf16);
             if (g.gelu) v = gelu_tanh(v);
-            D[i + j * g.ldd] = v;
+            if (g.cd_bf16) reinterpret_cast<uint16_t *>(g.d)[i + j * g.ldd] = bf16_round(v);
+            else reinterpret_cast<float *>(g.d)[i + j * g.ldd] = v;
           }
         }
       }
@@ -375,6 +461,7 @@ EMU_API cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *matmulDesc
   if (!d) return CUBLAS_STATUS_ALLOC_FAILED;
   d->compute = computeType;
   d->epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  d->bias_type = -1;
   *matmulDesc = reinterpret_cast<cublasLtMatmulDesc_t>(d);
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -424,7 +511,9 @@ EMU_API cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t matmu
       if ((ok = epilogue_ok(static_cast<uint32_t>(v)))) d->epilogue = static_cast<uint32_t>(v);
       break;
     case CUBLASLT_MATMUL_DESC_BIAS_POINTER: d->bias = static_cast<uintptr_t>(v); break;
-    default: ok = v == -1 || v == CUDA_R_32F; break;  // BIAS_DATA_TYPE
+    default:  // BIAS_DATA_TYPE: whether it fits D's type is checked with the layouts
+      if ((ok = v == -1 || type_ok(v))) d->bias_type = static_cast<int32_t>(v);
+      break;
   }
   if (ok) return CUBLAS_STATUS_SUCCESS;
   emu::report("%s: %s = %lld is not emulated", fn, nm.s, (long long)v);
@@ -437,13 +526,13 @@ EMU_API cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *matLay
                                                   uint64_t rows, uint64_t cols, int64_t ld) {
   if (emu::api_call("cublasLtMatrixLayoutCreate")) return CUBLAS_STATUS_ALLOC_FAILED;
   if (!matLayout) return emu::report("cublasLtMatrixLayoutCreate: NULL pointer"), CUBLAS_STATUS_INVALID_VALUE;
-  if (type != CUDA_R_32F) {
-    emu::report("cublasLtMatrixLayoutCreate: data type %d: only CUDA_R_32F is emulated", (int)type);
+  if (!type_ok(type)) {
+    emu::report("cublasLtMatrixLayoutCreate: data type %d: only CUDA_R_32F and CUDA_R_16BF are emulated", (int)type);
     return CUBLAS_STATUS_NOT_SUPPORTED;
   }
   Layout *l = make<Layout>(kLayoutMagic);
   if (!l) return CUBLAS_STATUS_ALLOC_FAILED;
-  l->rows = rows, l->cols = cols, l->ld = ld;
+  l->type = type, l->rows = rows, l->cols = cols, l->ld = ld;
   *matLayout = reinterpret_cast<cublasLtMatrixLayout_t>(l);
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -478,7 +567,9 @@ EMU_API cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t m
   if (!read_value(buf, sizeInBytes, want, &v, fn, nm.s)) return CUBLAS_STATUS_INVALID_VALUE;
   bool ok = true;
   switch (attr) {
-    case CUBLASLT_MATRIX_LAYOUT_TYPE: ok = v == CUDA_R_32F; break;
+    case CUBLASLT_MATRIX_LAYOUT_TYPE:
+      if ((ok = type_ok(v))) l->type = static_cast<int32_t>(v);
+      break;
     case CUBLASLT_MATRIX_LAYOUT_ORDER: ok = v == CUBLASLT_ORDER_COL; break;
     case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT: ok = v == 1; break;
     case CUBLASLT_MATRIX_LAYOUT_ROWS: l->rows = static_cast<uint64_t>(v); break;
@@ -566,12 +657,13 @@ EMU_API cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightHand
   }
   *returnAlgoCount = 0;
   Gemm g{};
-  if (!shape(op, a, b, c, d, &g, fn)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (!shape(op, a, b, c, d, &g, fn) || !types_ok(op, a, b, c, d, fn)) return CUBLAS_STATUS_NOT_SUPPORTED;
   cublasLtMatmulHeuristicResult_t &r = heuristicResultsArray[0];
   std::memset(&r, 0, sizeof r);
   r.algo.data[0] = kAlgoTag;
   for (int i = 0; i < 4; i++) r.algo.data[1 + i] = p->align[i];
   r.algo.data[5] = p->reduction;
+  r.algo.data[6] = types_key(op, a, b, c, d);
   r.algo.data[7] = algo_check(&r.algo);
   r.workspaceSize = 0;
   r.state = CUBLAS_STATUS_SUCCESS;
@@ -601,6 +693,11 @@ EMU_API cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatm
     return emu::report("%s: the algo does not come from cublasLtMatmulAlgoGetHeuristic", fn), bad;
   Gemm g{};
   if (!shape(op, la, lb, lc, ld, &g, fn)) return bad;
+  if (!types_ok(op, la, lb, lc, ld, fn)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (algo->data[6] != types_key(op, la, lb, lc, ld))
+    return emu::report("%s: the algo was chosen for other data types or another compute type", fn), bad;
+  g.ab_bf16 = la->type == CUDA_R_16BF;
+  g.cd_bf16 = g.bias_bf16 = ld->type == CUDA_R_16BF;  // the bias is of D's type (types_ok)
   std::memcpy(&g.alpha, alpha, 4);  // CUBLASLT_POINTER_MODE_HOST: read now
   std::memcpy(&g.beta, beta, 4);
   g.a = reinterpret_cast<uintptr_t>(A), g.b = reinterpret_cast<uintptr_t>(B);
@@ -615,19 +712,22 @@ EMU_API cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatm
   struct Operand {
     const char *name;
     uintptr_t p;
-    uint64_t bytes, align;
+    uint64_t bytes, align, elem;
     bool used;
-  } ops[5] = {{"A", g.a, extent(la), algo->data[1], true},
-              {"B", g.b, extent(lb), algo->data[2], true},
-              {"C", g.c, extent(lc), algo->data[3], g.c || g.beta != 0.0f},  // beta 0: C may be NULL
-              {"D", g.d, extent(ld), algo->data[4], true},
-              {"the bias", g.bias, static_cast<uint64_t>(g.m) * 4, 4, op->epilogue != CUBLASLT_EPILOGUE_DEFAULT}};
+  } ops[5] = {{"A", g.a, extent(la), algo->data[1], type_bytes(la->type), true},
+              {"B", g.b, extent(lb), algo->data[2], type_bytes(lb->type), true},
+              // beta 0: C may be NULL
+              {"C", g.c, extent(lc), algo->data[3], type_bytes(lc->type), g.c || g.beta != 0.0f},
+              {"D", g.d, extent(ld), algo->data[4], type_bytes(ld->type), true},
+              {"the bias", g.bias, static_cast<uint64_t>(g.m) * type_bytes(ld->type), type_bytes(ld->type),
+               type_bytes(ld->type), op->epilogue != CUBLASLT_EPILOGUE_DEFAULT}};
   for (const Operand &o : ops) {
     if (!o.used) continue;
     if (!o.p) return emu::report("%s: %s is NULL", fn, o.name), bad;
-    if (o.p % 4 || o.p % o.align) {
-      emu::report("%s: %s = %p is not aligned to %llu bytes, as the preference promised (or to a float)", fn,
-                  o.name, reinterpret_cast<void *>(o.p), (unsigned long long)(o.align > 4 ? o.align : 4));
+    if (o.p % o.elem || o.p % o.align) {
+      emu::report("%s: %s = %p is not aligned to %llu bytes, as the preference promised (or to a%s)", fn, o.name,
+                  reinterpret_cast<void *>(o.p), (unsigned long long)(o.align > o.elem ? o.align : o.elem),
+                  o.elem == 2 ? " bf16" : " float");
       return bad;
     }
     if (!emu::device_range(static_cast<CUdeviceptr>(o.p), o.bytes)) {
