@@ -9,7 +9,8 @@
 #define DIT_KERNELS_KERNEL_ABI_H
 
 #if defined(__CUDACC_RTC__)
-typedef int int32_t; /* NVRTC has no libc headers; only 32-bit fields are used */
+typedef int int32_t; /* NVRTC has no libc headers; only these fixed-width types are used */
+typedef unsigned short uint16_t; /* bf16 elements, as bit patterns */
 #else
 #include <stdint.h>
 #endif
@@ -122,6 +123,16 @@ typedef struct DitAttentionArgs {
   int32_t reserved;
 } DitAttentionArgs;
 
+/* attention_mma_kernel (bf16 plans): qkv [N, T, 3*H*HD] -> out [N, T, H*HD],
+ * bf16 elements as uint16_t bit patterns; scale = 1/sqrt(HD). */
+typedef struct DitAttentionBf16Args {
+  DIT_DEVPTR(const uint16_t) qkv;
+  DIT_DEVPTR(uint16_t) out;
+  int32_t T, H;
+  float scale;
+  int32_t reserved;
+} DitAttentionBf16Args;
+
 /* cfg_mix_kernel: the model output [rows, C_OUT, HW] -> the guided rows dst [n, C_OUT, HW]. */
 typedef struct DitCfgMixArgs {
   DIT_DEVPTR(const float) out;
@@ -158,6 +169,7 @@ DIT_ABI_ASSERT(sizeof(DitTimestepArgs) == 32, "DitTimestepArgs layout");
 DIT_ABI_ASSERT(sizeof(DitEmbeddingArgs) == 32, "DitEmbeddingArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAdaLnArgs) == 104, "DitAdaLnArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAttentionArgs) == 32, "DitAttentionArgs layout");
+DIT_ABI_ASSERT(sizeof(DitAttentionBf16Args) == 32, "DitAttentionBf16Args layout");
 DIT_ABI_ASSERT(sizeof(DitCfgMixArgs) == 40, "DitCfgMixArgs layout");
 DIT_ABI_ASSERT(sizeof(DitDiffusionStepArgs) == 56, "DitDiffusionStepArgs layout");
 #undef DIT_ABI_ASSERT

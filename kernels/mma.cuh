@@ -1,7 +1,8 @@
 // mma.cuh: the tensor-core instructions of the bf16 kernels (issues #8, #9),
 // as small wrappers: mma.sync m16n8k16 (bf16 or f16 inputs, f32 accumulators),
 // ldmatrix m8n8 .x2/.x4 (and .trans) from shared memory, and 16-byte cp.async
-// copies with their commit/wait groups. Under NVRTC each wrapper is one inline
+// copies with their commit/wait groups, and the rounding of two floats to a
+// packed bf16 pair (cvt.rn.bf16x2.f32). Under NVRTC each wrapper is one inline
 // PTX instruction (sm_80 and newer). Under the emulated device (tools/emu,
 // DIT_EMU) mma and ldmatrix are warp-collective operations of all 32 lanes
 // that follow the PTX ISA's fragment layouts exactly, and cp.async copies land
@@ -93,6 +94,13 @@ inline float f16_value(uint32_t h) {
   const uint32_t e = h >> 10 & 31u, m = h & 1023u;
   float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 1024u), (int)e - 25);
   return h & 0x8000u ? -v : v;
+}
+
+// f32 -> bf16 bits, round to nearest even (overflow to inf, subnormals kept).
+inline uint32_t bf16_rn(float f) {
+  const uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16 | 0x40u) & 0xffffu;
+  return (u + 0x7fffu + (u >> 16 & 1u)) >> 16;
 }
 
 struct MmaIn {
@@ -322,6 +330,11 @@ __device__ __forceinline__ void cp_async_wait() {
   mma_emu::cp_wait(N, false);
 }
 __device__ __forceinline__ void cp_async_wait_all() { mma_emu::cp_wait(0, true); }
+// Per thread, not warp-collective: round to nearest even; a NaN stays a quiet
+// NaN of its sign (the hardware gives the canonical 0x7fff: both are NaN).
+__device__ __forceinline__ uint32_t cvt_bf16x2_rn(float lo, float hi) {
+  return mma_emu::bf16_rn(lo) | mma_emu::bf16_rn(hi) << 16;
+}
 
 #undef DIT_MMA_SITE
 #undef DIT_MMA_AT
@@ -404,6 +417,13 @@ __device__ __forceinline__ void cp_async_wait() {
 }
 // Waits for every cp.async of this thread, committed or not.
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
+// lo and hi rounded to bf16 (nearest even, NaN stays NaN), packed: lo in the low half.
+__device__ __forceinline__ uint32_t cvt_bf16x2_rn(float lo, float hi) {
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
 
 }  // namespace dit
 
