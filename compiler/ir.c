@@ -51,6 +51,7 @@ const char *dtype_name(DType t) {
   switch (t) {
   case DT_F32: return "f32";
   case DT_I64: return "i64";
+  case DT_BF16: return "bf16";
   }
   return "?";
 }

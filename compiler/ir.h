@@ -20,7 +20,10 @@
 #define IR_MAX_ELEMS ((int64_t)1 << 50) /* largest tensor ditc accepts, in elements */
 #define IR_NO_BLOCK (-1)
 
-typedef enum { DT_F32 = 0, DT_I64 = 1 } DType;
+/* DT_BF16 is a storage precision, set by pass_bf16 in bf16 plans: type rules
+ * give DT_F32, and a value recorded DT_BF16 is a float value stored in bf16. */
+typedef enum { DT_F32 = 0, DT_I64 = 1, DT_BF16 = 2 } DType;
+static inline bool dtype_is_float(DType t) { return t == DT_F32 || t == DT_BF16; }
 
 typedef enum {
 #define OP(id, name, n_src, grad, acc, flops) OP_##id,

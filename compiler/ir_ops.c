@@ -49,7 +49,7 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
   case OP_PARAM:
     if (!n->name || !n->name[0]) FAIL("has no name");
     if (n->type.rank < 1 || n->type.rank > IR_MAX_RANK) FAIL("bad rank %d", n->type.rank);
-    if (n->op == OP_PARAM && n->type.dtype != DT_F32) FAIL("parameters are f32");
+    if (n->op == OP_PARAM && !dtype_is_float(n->type.dtype)) FAIL("parameters are f32 or bf16");
     t = n->type;
     break;
   case OP_RESHAPE:
@@ -421,12 +421,17 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
                   (n->op == OP_EMBEDDING_GRAD && i == 1) || (n->op == OP_Q_SAMPLE && i == 2) ||
                   ((n->op == OP_DIFFUSION_LOSS || n->op == OP_LOSS_GRAD) && i == 4) ||
                   n->op == OP_OUTPUT || n->op == OP_RESHAPE || n->op == OP_AUX;
-    if (!int_ok && s[i]->dtype != DT_F32) FAIL("operand %d must be f32", i);
+    if (!int_ok && !dtype_is_float(s[i]->dtype)) FAIL("operand %d must be f32", i);
   }
   for (int i = 0; i < t.rank; i++)
     if (t.dims[i] <= 0) FAIL("result dim %d is %lld", i, (long long)t.dims[i]);
   if (type_numel(&t) < 0)
     return fail(err, err_bytes, DITC_ERR_LIMIT, n, "result would have more than 2^50 elements");
+  /* A computed float result is f32 by rule (pass_bf16 may store it in bf16);
+   * a view, a weight or an output marker is what its source or record is. */
+  if (t.dtype == DT_BF16 && n->op != OP_RESHAPE && n->op != OP_PARAM && n->op != OP_PARAM_PACK &&
+      n->op != OP_OUTPUT && n->op != OP_INPUT)
+    t.dtype = DT_F32;
   *out = t;
   return DITC_OK;
 }

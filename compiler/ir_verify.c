@@ -31,13 +31,15 @@ DitcStatus ir_verify(const Graph *g, char *err, size_t err_bytes) {
         return DITC_ERR_INTERNAL;
       }
     }
-    /* The recorded type is exactly what the op's type rule gives. */
+    /* The recorded type is exactly what the op's type rule gives, except that
+     * a float result may be stored in bf16 (pass_bf16). */
     TensorType t;
     if (ir_infer_type(g, n, &t, why, sizeof why) != DITC_OK) {
       snprintf(err, err_bytes, "%%%zu: %s", i, why);
       return DITC_ERR_INTERNAL;
     }
-    if (t.dtype != n->type.dtype || t.rank != n->type.rank ||
+    bool dtype_ok = t.dtype == n->type.dtype || (t.dtype == DT_F32 && n->type.dtype == DT_BF16);
+    if (!dtype_ok || t.rank != n->type.rank ||
         memcmp(t.dims, n->type.dims, sizeof(int64_t) * (size_t)t.rank) != 0) {
       snprintf(err, err_bytes, "%%%zu (%s): recorded type differs from its type rule", i,
                op_name(n->op));

@@ -242,6 +242,15 @@ int main(int argc, char **argv) {
                     "with --arch none\n", o.arch);
     return 2;
   }
+  if (o.train && o.dtype == PLAN_DT_BF16) {
+    fprintf(stderr, "ditc: error: --dtype bf16 is for inference plans; training plans are fp32 (or tf32)\n");
+    return 2;
+  }
+  if (o.dtype == PLAN_DT_BF16 && ((o.arch && o.emit == EMIT_PLAN) || kernel_report || emit_cuda)) {
+    fprintf(stderr, "ditc: error: --dtype bf16: the GPU kernels of bf16 plans are not written yet; compile "
+                    "bf16 plans with --arch none (they run on the CPU backend, rounding as the GPU will)\n");
+    return 2;
+  }
   DitcStatus st = compile_pipeline(&o, stdout, stderr);
   switch (st) {
   case DITC_OK: return 0;

@@ -8,9 +8,12 @@
 
 static int64_t align_up(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
 
-static int64_t value_bytes(const Node *n) {
+/* A value's bytes: its dtype's in the arena; a weight's in the host weight
+ * buffer, which holds float32 whatever the device stores (plan-format.md). */
+static int64_t value_bytes(const Node *n, bool weight) {
   int64_t k = type_numel(&n->type);
-  return k < 0 ? -1 : k * (n->type.dtype == DT_I64 ? 8 : 4);
+  int64_t elem = n->type.dtype == DT_I64 ? 8 : n->type.dtype == DT_BF16 && !weight ? 2 : 4;
+  return k < 0 ? -1 : k * elem;
 }
 
 /* The operand a gradient op adds its result to, in place, or -1. */
@@ -143,11 +146,11 @@ DitcStatus memplan_run(const Graph *g, MemPlan *mp) {
   for (size_t i = 0; i < n; i++) {
     const Node *nd = &g->nodes[i];
     MemSlot *s = &mp->slots[i];
-    s->bytes = value_bytes(nd);
-    if (s->bytes < 0) return DITC_ERR_LIMIT;
     s->root = find_root(parent, (ValueId)i);
     const Node *rn = &g->nodes[s->root];
     s->kind = (rn->op == OP_PARAM || rn->op == OP_PARAM_PACK) ? MEM_WEIGHTS : MEM_ARENA;
+    s->bytes = value_bytes(nd, s->kind == MEM_WEIGHTS);
+    if (s->bytes < 0) return DITC_ERR_LIMIT;
     /* an aux result is written when its source op runs */
     s->def = nd->op == OP_AUX ? nd->src[0] : (int32_t)i;
   }

@@ -21,5 +21,8 @@ DitcStatus pass_fuse_ln_modulate(Graph **g);
 /* Gated residual + the next ln_modulate -> res_gate_ln_modulate (and aux for the residual),
  * so a block makes two elementwise passes over its activations instead of six. */
 DitcStatus pass_fuse_residual(Graph **g);
+/* bf16 plans, after the others: stores in bf16 the values that only GEMMs and
+ * the attention read (pass_bf16.c says which). */
+DitcStatus pass_bf16(Graph **g);
 
 #endif

@@ -179,6 +179,14 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   if (opts->train) {
     st = run_autodiff(&g, &diag, opts->recompute);
     if (st) goto done;
+  } else if (opts->dtype == PLAN_DT_BF16) {
+    st = pass_bf16(&g);
+    if (st) {
+      diag_error(&diag, span_none(), "internal error: pass bf16 failed: %s", ditc_status_str(st));
+      goto done;
+    }
+    st = verify(g, &diag, "bf16");
+    if (st) goto done;
   }
   if (!dump) dump = g;
 

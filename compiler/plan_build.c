@@ -28,7 +28,7 @@ static DitcStatus fill_model(Arena *a, Plan *p, const ModelConfig *c) {
 static void fill_value(PlanValue *v, const Node *n, const MemSlot *s) {
   v->storage = s->kind == MEM_WEIGHTS ? PLAN_STORE_WEIGHTS
                : s->kind == MEM_GRADS ? PLAN_STORE_GRADS : PLAN_STORE_ARENA;
-  v->dtype = n->type.dtype == DT_I64 ? PLAN_VDT_I64 : PLAN_VDT_F32;
+  v->dtype = n->type.dtype == DT_I64 ? PLAN_VDT_I64 : n->type.dtype == DT_BF16 ? PLAN_VDT_BF16 : PLAN_VDT_F32;
   v->rank = (uint32_t)n->type.rank;
   v->batch_major = s->kind == MEM_ARENA;
   for (int k = 0; k < n->type.rank; k++) v->dims[k] = n->type.dims[k];

@@ -1,6 +1,8 @@
 /* backend_cpu.c: the CPU executor behind the backend interface
  * (backend.h): inputs are copied into the arena, ops run through
- * executor.c's dispatch, results are read straight from host memory. */
+ * executor.c's dispatch, results are read straight from host memory. A bf16
+ * plan's ops read a copy of the weights with its bf16 weights rounded, as the
+ * device holds them (executor.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@ typedef struct CpuBackend {
   Backend base;
   Executor *ex;
   DitStepParams params; /* the last staged sampler parameters */
+  unsigned char *weights_bf16; /* bf16 plans: ex->weights_bf16, owned here */
 } CpuBackend;
 
 static CpuBackend *cpu_of(Backend *b) { return (CpuBackend *)(void *)b; }
@@ -21,7 +24,17 @@ static const char *cpu_name(const Backend *b) {
 }
 
 static DitStatus cpu_upload(Backend *b, const void *weights, DitErr *err) {
-  (void)b, (void)weights, (void)err; /* the executor reads the host weights themselves */
+  CpuBackend *c = cpu_of(b);
+  const PlanView *pv = c->ex->pv;
+  if (pv->header->dtype != PLAN_DT_BF16) return DIT_OK; /* the executor reads the host weights themselves */
+  if (!c->weights_bf16 && !(c->weights_bf16 = malloc(pv->weight_bytes ? pv->weight_bytes : 1)))
+    return dit_err(err, DIT_ERR_NOMEM, "out of memory for the bf16 copy of %llu bytes of weights",
+                   (unsigned long long)pv->weight_bytes);
+  memcpy(c->weights_bf16, weights, pv->weight_bytes);
+  c->ex->weights_bf16 = c->weights_bf16;
+  for (uint32_t id = 0; id < pv->n_values; id++)
+    if (pv->values[id].storage == PLAN_STORE_WEIGHTS && pv->values[id].dtype == PLAN_VDT_BF16)
+      cpu_round_bf16(&c->ex->cpu, exec_value(c->ex, id), exec_numel(c->ex, id, 1));
   return DIT_OK;
 }
 
@@ -63,6 +76,8 @@ static DitStatus cpu_put(Backend *b, uint32_t value, int64_t n, const void *src,
   CpuBackend *c = cpu_of(b);
   int64_t bytes = exec_numel(c->ex, value, n) * (c->ex->pv->values[value].dtype == PLAN_VDT_I64 ? 8 : 4);
   memcpy(exec_value(c->ex, value), src, (size_t)bytes);
+  if (c->ex->pv->values[value].dtype == PLAN_VDT_BF16) /* as a device storing bf16 would keep it */
+    cpu_round_bf16(&c->ex->cpu, exec_value(c->ex, value), exec_numel(c->ex, value, n));
   return DIT_OK;
 }
 
@@ -92,11 +107,16 @@ static void cpu_end_steps(Backend *b) { (void)b; }
 static DitStatus cpu_poison(Backend *b, DitErr *err) {
   (void)err;
   CpuBackend *c = cpu_of(b);
-  memset(c->ex->arena, 0xFF, c->ex->pv->arena_bytes);
+  memset(c->ex->arena, 0xFF, exec_arena_bytes(c->ex->pv));
   return DIT_OK;
 }
 
-static void cpu_close(Backend *b) { free(b); }
+static void cpu_close(Backend *b) {
+  CpuBackend *c = cpu_of(b);
+  if (c->ex->weights_bf16 == c->weights_bf16) c->ex->weights_bf16 = NULL;
+  free(c->weights_bf16);
+  free(b);
+}
 
 DitStatus backend_cpu_open(Executor *ex, Backend **out, DitErr *err) {
   static const BackendVt vt = {cpu_name, cpu_upload,    cpu_stage,  cpu_run,   cpu_fetch, cpu_put,

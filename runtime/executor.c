@@ -51,6 +51,14 @@ static const ExecOpFn exec_ops[PLAN_OP_MAX + 1] = {
 };
 _Static_assert(sizeof exec_ops / sizeof exec_ops[0] == PLAN_OP_MAX + 1, "one row per op number");
 
+/* bf16 plans: a result the device stores in bf16 is rounded as it would be. */
+static void round_bf16_result(const Executor *e, uint32_t id, int64_t n) {
+  if (id != DIT_PLAN_NONE && e->pv->values[id].dtype == PLAN_VDT_BF16)
+    cpu_round_bf16(&e->cpu, exec_value(e, id), exec_numel(e, id, n));
+}
+
 static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
   exec_ops[op->kind](e, op, n, sp);
+  round_bf16_result(e, op->out, n);
+  round_bf16_result(e, op->out2, n);
 }

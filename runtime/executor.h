@@ -8,10 +8,20 @@
 #include "cpu/cpu_ops.h"
 #include "plan/plan_view.h"
 
+/* bf16 plans on the CPU: every float value is held in float32, rounded to
+ * bf16 where the plan stores bf16 (the device's values exactly). The arena is
+ * then twice the plan's, each arena offset doubled: a value of 2-byte
+ * elements gets 4-byte ones, and values that shared bytes still do. */
+static inline unsigned exec_arena_shift(const PlanView *pv) { return pv->header->dtype == PLAN_DT_BF16; }
+static inline uint64_t exec_arena_bytes(const PlanView *pv) { return pv->arena_bytes << exec_arena_shift(pv); }
+
 typedef struct Executor {
   const PlanView *pv;
-  unsigned char *arena;   /* arena_bytes */
+  unsigned char *arena;   /* exec_arena_bytes(pv) */
   unsigned char *weights; /* weight_bytes */
+  /* bf16 plans: the weights as the device holds them (each bf16 weight
+   * rounded to bf16), which the ops read; NULL: they read weights. */
+  unsigned char *weights_bf16;
   unsigned char *grads;   /* grad_bytes (training plans), else NULL */
   CpuCtx cpu;
   const DitLossTable *loss_table; /* training plans: the diffusion's coefficients */
@@ -21,9 +31,9 @@ typedef struct Executor {
 /* Pointer to a value's first byte. */
 static inline void *exec_value(const Executor *e, uint32_t id) {
   const PlanValue *v = &e->pv->values[id];
-  unsigned char *base = v->storage == PLAN_STORE_ARENA     ? e->arena
-                        : v->storage == PLAN_STORE_WEIGHTS ? e->weights
-                                                           : e->grads;
+  if (v->storage == PLAN_STORE_ARENA) return e->arena + (v->offset << exec_arena_shift(e->pv));
+  unsigned char *base = v->storage == PLAN_STORE_WEIGHTS ? (e->weights_bf16 ? e->weights_bf16 : e->weights)
+                                                         : e->grads;
   return base + v->offset;
 }
 

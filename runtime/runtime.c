@@ -94,7 +94,7 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
   ex->weights = alloc_zeroed(rt->pv.weight_bytes); /* on a GPU, the host copy that checkpoints bind into */
   rt->on_cpu = !rt->be;
   if (rt->on_cpu) {
-    ex->arena = alloc_zeroed(rt->pv.arena_bytes);
+    ex->arena = alloc_zeroed(exec_arena_bytes(&rt->pv));
     ex->cpu.scratch = alloc_zeroed((size_t)threads * (size_t)ex->cpu.scratch_per_thread * sizeof(float));
   }
   if (rt->pv.train) ex->grads = alloc_zeroed(rt->pv.grad_bytes);

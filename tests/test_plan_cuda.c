@@ -260,7 +260,7 @@ static float *forward(const Bytes *b, size_t *n_out) {
   PlanView pv;
   DitErr e = {0};
   assert_int_equal(load(b, &pv, &e), DIT_OK);
-  Executor ex = {.pv = &pv, .arena = calloc(1, pv.arena_bytes), .weights = malloc(pv.weight_bytes),
+  Executor ex = {.pv = &pv, .arena = calloc(1, exec_arena_bytes(&pv)), .weights = malloc(pv.weight_bytes),
                  .cpu = {1, NULL, 0}, .grad_scale = 1.0f};
   ex.cpu.scratch_per_thread = exec_scratch_per_thread(&pv);
   ex.cpu.scratch = calloc((size_t)ex.cpu.scratch_per_thread + 1, sizeof(float));

@@ -60,6 +60,18 @@ static inline float dit_gelu_tanh(float v) {
   return 0.5f * v * (1.0f + dit_tanhf(inner));
 }
 
+/* x rounded to the nearest bf16 (ties to even), as a float: what a GPU
+ * kernel that stores bf16 keeps. NaN stays NaN; beyond bf16's range, inf. */
+static inline float dit_round_bf16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u; /* NaN: quiet, so the truncation keeps it NaN */
+  else u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
 static inline float dit_silu(float v) { return v / (1.0f + dit_expf(-v)); }
 
 /* Mean and 1/sqrt(biased variance + eps) of v[0, D), summed in double, then

@@ -1,5 +1,6 @@
 /* cpu_misc.c: the small ops: patchify, unpatchify, broadcast add, SiLU,
- * timestep features and the label embedding gather. */
+ * timestep features and the label embedding gather; and bf16 plans'
+ * rounding of a result to bf16. */
 #include <math.h>
 #include <string.h>
 
@@ -64,4 +65,9 @@ void cpu_embedding(const CpuCtx *c, const float *table, int64_t D, const int64_t
                    float *out) {
   (void)c;
   for (int64_t n = 0; n < N; n++) memcpy(out + n * D, table + ids[n] * D, (size_t)D * sizeof(float));
+}
+
+void cpu_round_bf16(const CpuCtx *c, float *x, int64_t n) {
+#pragma omp parallel for num_threads(c->n_threads) schedule(static)
+  for (int64_t i = 0; i < n; i++) x[i] = dit_round_bf16(x[i]);
 }

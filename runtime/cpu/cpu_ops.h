@@ -17,6 +17,8 @@ typedef struct CpuCtx {
 } CpuCtx;
 
 /* x [N,C,H,W] -> out [N, (H/p)(W/p), C*p*p], patch vector order (c, i, j). */
+/* x[i] = x rounded to bf16 (ties to even): a bf16 plan's stored result. */
+void cpu_round_bf16(const CpuCtx *c, float *x, int64_t n);
 void cpu_patchify(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
                   int64_t p, float *out);
 /* x [N, g*g, p*p*C] -> out [N, C, g*p, g*p], token vector order (i, j, c). */

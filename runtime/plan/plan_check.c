@@ -28,8 +28,9 @@ static bool dims_eq(const PlanValue *a, const PlanValue *b) {
   return true;
 }
 
+/* A float value (f32, or stored in bf16 in a bf16 plan) of that rank (0: any). */
 static bool is_f32(const PlanValue *v, uint32_t rank) {
-  return v->dtype == PLAN_VDT_F32 && (rank == 0 || v->rank == rank);
+  return (v->dtype == PLAN_VDT_F32 || v->dtype == PLAN_VDT_BF16) && (rank == 0 || v->rank == rank);
 }
 
 /* a * b * c without overflow, or -1 */

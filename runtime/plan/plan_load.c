@@ -258,10 +258,15 @@ static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err
     uint64_t limit = v->storage == PLAN_STORE_ARENA     ? pv->arena_bytes
                      : v->storage == PLAN_STORE_WEIGHTS ? pv->weight_bytes
                                                         : pv->grad_bytes;
-    uint64_t elem = v->dtype == PLAN_VDT_I64 ? 8 : 4;
+    /* bf16 values: 2 bytes each in the arena, the host's float32 as weights */
+    uint64_t elem = v->dtype == PLAN_VDT_I64                                          ? 8
+                    : v->dtype == PLAN_VDT_BF16 && v->storage == PLAN_STORE_ARENA ? 2
+                                                                                  : 4;
     bool storage_ok = v->storage == PLAN_STORE_ARENA || v->storage == PLAN_STORE_WEIGHTS ||
                       (v->storage == PLAN_STORE_GRADS && pv->train);
-    bool ok = numel >= 0 && storage_ok && v->dtype <= PLAN_VDT_I64 &&
+    bool dtype_ok = v->dtype <= PLAN_VDT_I64 ||
+                    (v->dtype == PLAN_VDT_BF16 && pv->header->dtype == PLAN_DT_BF16 && !pv->train);
+    bool ok = numel >= 0 && storage_ok && dtype_ok &&
               (uint64_t)numel * elem == v->bytes && v->offset % elem == 0 &&
               range_ok(v->offset, v->bytes, limit) && v->batch_major <= 1 &&
               (!v->batch_major || v->dims[0] == (int64_t)pv->header->max_batch);

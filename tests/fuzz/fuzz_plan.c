@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* small plans only: run one forward (or training step) of one row; the
    * zeroed inputs are valid labels and timesteps */
   if (pv.arena_bytes <= (1u << 24) && pv.weight_bytes <= (1u << 24)) {
-    Executor ex = {.pv = &pv, .arena = calloc(1, pv.arena_bytes + 1), .weights = calloc(1, pv.weight_bytes + 1),
+    Executor ex = {.pv = &pv, .arena = calloc(1, exec_arena_bytes(&pv) + 1), .weights = calloc(1, pv.weight_bytes + 1),
                    .grads = calloc(1, pv.grad_bytes + 1), .cpu = {1, NULL, 0}, .grad_scale = 1.0f};
     float table[8] = {0.5f, 0.5f, 2.0f, 1.7f, 0.1f, 0.9f, -9.0f, -9.2f};
     DitLossTable tab = {1, table, table + 1, table + 2, table + 3, table + 4, table + 5, table + 6, table + 7};

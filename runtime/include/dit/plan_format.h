@@ -112,7 +112,10 @@ typedef struct PlanWeight {
 /* Where a value lives: the activation arena, the weight buffer, or (training
  * plans) the gradient buffer, which has the weight buffer's layout. */
 typedef enum PlanStorage { PLAN_STORE_ARENA = 1, PLAN_STORE_WEIGHTS = 2, PLAN_STORE_GRADS = 3 } PlanStorage;
-typedef enum PlanValueDType { PLAN_VDT_F32 = 0, PLAN_VDT_I64 = 1 } PlanValueDType;
+/* PLAN_VDT_BF16 (bf16 plans only): a float value the device stores in bf16.
+ * In the arena its bytes are 2 per element; a weight's are the host weight
+ * buffer's float32 (4 per element), which the backend converts at upload. */
+typedef enum PlanValueDType { PLAN_VDT_F32 = 0, PLAN_VDT_I64 = 1, PLAN_VDT_BF16 = 2 } PlanValueDType;
 
 /* A tensor: where it lives and its shape at max_batch. Dim 0 of every arena
  * value is the batch when batch_major is 1: the runtime runs n <= max_batch
