@@ -334,10 +334,11 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     const char *miss = NULL;
     const Node *n = &g->nodes[p->op_node[k]];
     PlanKernelFamily want = plan_op_info(p->ops[k].kind)->family; /* the op table's */
-    if (want == PLAN_KF_GEMM) { /* cuBLASLt; its GELU epilogue, or a BIAS GEMM and the GELU kernel */
+    if (want == PLAN_KF_GEMM) { /* cuBLASLt; its GELU epilogue, or a BIAS GEMM and the GELU or SiLU kernel */
       op_slot[k] = DIT_PLAN_NONE;
-      if (!gelu_kernel || n->attr.linear.act != ACT_GELU_TANH) continue;
-      want = PLAN_KF_GELU;
+      if (n->attr.linear.act == ACT_SILU) want = PLAN_KF_SILU;
+      else if (gelu_kernel && n->attr.linear.act == ACT_GELU_TANH) want = PLAN_KF_GELU;
+      else continue;
     }
     if (want == PLAN_KF_NONE) {
       diag_error(d, span_none(), "op %zu (%s) has no GPU kernel yet; compile this plan with --arch none", k,
@@ -345,7 +346,9 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
       st = DITC_ERR_LIMIT;
       goto done;
     }
-    if (!choose(g, p->op_node[k], first_arch, p->dtype, &c, &miss) || c.family != want) {
+    /* the family the op table gives it, or one that stands in for it (the tensor-core attention) */
+    if (!choose(g, p->op_node[k], first_arch, p->dtype, &c, &miss) ||
+        (c.family != want && dit_kernel_family_base[c.family] != want)) {
       diag_error(d, span_none(), "%sop %zu (%s) has no GPU kernel%s%s", miss ? "" : "internal error: ", k,
                  op_name(n->op), miss ? " yet: " : "", miss ? miss : " of its family");
       st = miss ? DITC_ERR_LIMIT : DITC_ERR_INTERNAL;
@@ -404,6 +407,7 @@ DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const c
     s->block_threads = (uint32_t)ks[j].block_threads;
     s->smem_bytes = (uint32_t)ks[j].smem_bytes;
     s->family = (uint32_t)ks[j].family;
+    s->dtypes = ks[j].dtypes;
     memcpy(s->knobs, ks[j].knobs.v, sizeof s->knobs);
     PlanKernelImage *im = &cubins[j * per_slot];
     int *im_module = &cubin_module[j * per_slot];

@@ -28,8 +28,9 @@ DitcStatus kernel_report(const Graph *g, const char *arch_list, Diag *d, FILE *o
  * alone compiles for compute_80 only for the lowered names and writes no
  * PTX section. kernel_report leaves emu out (and refuses it alone).
  * Each plan op maps to its slot, LINEAR to DIT_PLAN_NONE (a cuBLASLt GEMM
- * with its epilogue), except that with gelu_kernel a linear op with GELU
- * maps to dit::gelu_tanh_kernel, which follows a BIAS GEMM. Fails like
+ * with its epilogue), except that a linear op with SiLU maps to
+ * dit::silu_kernel, and with gelu_kernel one with GELU to
+ * dit::gelu_tanh_kernel, each after a BIAS GEMM. Fails like
  * kernel_report, and for training plans (no GPU training kernels yet). */
 DitcStatus kernel_plan_build(Arena *a, Diag *d, const Graph *g, Plan *p, const char *arch_list,
                              bool gelu_kernel);

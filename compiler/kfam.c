@@ -4,6 +4,7 @@
 int kfam_all(const KernelFamily **out, int max) {
   int n = 0, k = 0;
   if (n < max) out[n++] = kfam_adaln_norm();
+  if (n < max) out[n++] = kfam_attention_mma(); /* before the CUDA-core attention: bf16 plans' */
   if (n < max) out[n++] = kfam_attention();
   const KernelFamily *const *e = kfam_elementwise(&k);
   for (int i = 0; i < k && n < max; i++) out[n++] = e[i];
@@ -17,5 +18,6 @@ void kfam_fill(const KernelFamily *f, KernelChoice *k, int block_threads, const 
   k->header = f->header;
   k->block_threads = block_threads;
   k->smem_bytes = 0;
+  k->dtypes = 0;
   k->knobs = *knobs;
 }

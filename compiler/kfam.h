@@ -26,6 +26,7 @@ typedef struct KernelChoice {
   char expr[160];      /* the instantiation, a C++ name expression */
   int block_threads;   /* threads per block */
   int smem_bytes;      /* dynamic shared memory per block (0: every template's is static) */
+  uint32_t dtypes;     /* PLAN_SLOT_*: the bf16 operands (its template's BF16 flags) */
   KernelKnobs knobs;
 } KernelChoice;
 
@@ -49,6 +50,7 @@ typedef struct KernelFamily {
 /* The families, one accessor per module. */
 const KernelFamily *kfam_adaln_norm(void);                  /* kfam_adaln_norm.c */
 const KernelFamily *kfam_attention(void);                   /* kfam_attention.c */
+const KernelFamily *kfam_attention_mma(void);               /* kfam_attention_mma.c: bf16, tensor cores */
 const KernelFamily *const *kfam_elementwise(int *count);    /* kfam_elementwise.c: patchify ... embedding */
 const KernelFamily *const *kfam_sampler(int *count);        /* kfam_sampler.c: cfg_mix, diffusion_step */
 
@@ -56,8 +58,11 @@ const KernelFamily *const *kfam_sampler(int *count);        /* kfam_sampler.c: c
 int kfam_all(const KernelFamily **out, int max);
 
 /* Fills k from family f's choice: family, header, block and knobs (expr is
- * the family's to write). */
+ * the family's to write); dtypes 0. */
 void kfam_fill(const KernelFamily *f, KernelChoice *k, int block_threads, const KernelKnobs *knobs);
+
+/* "true" or "false": a template's bool argument. */
+static inline const char *kfam_bool(bool b) { return b ? "true" : "false"; }
 
 /* Threads per block of the one-thread-per-element kernels: a launch choice,
  * not a template argument. */

@@ -1,6 +1,7 @@
 /* kfam_adaln_norm.c: the adaln_norm_kernel family (kernels/adaln_norm.cuh):
  * LayerNorm + adaLN modulate, alone or after the gated residual (plan ops
- * ln_modulate and res_gate_ln_modulate). Knobs: D, THREADS, RESIDUAL. */
+ * ln_modulate and res_gate_ln_modulate). Knobs: D, THREADS, RESIDUAL;
+ * OUT_BF16 when a bf16 plan stores its result in bf16 (it feeds a GEMM). */
 #include <stdio.h>
 
 #include "kfam.h"
@@ -28,10 +29,12 @@ static int candidates(const Graph *g, const Node *n, KernelKnobs *out, int max) 
 }
 
 static void instantiate(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
-  (void)g, (void)n;
+  (void)g;
   kfam_fill(kfam_adaln_norm(), k, (int)kn->v[1], kn);
-  snprintf(k->expr, sizeof k->expr, "dit::adaln_norm_kernel<%lld, %lld, %s>", (long long)kn->v[0],
-           (long long)kn->v[1], kn->v[2] ? "true" : "false");
+  bool bf16 = n->type.dtype == DT_BF16;
+  if (bf16) k->dtypes = PLAN_SLOT_OUT_BF16;
+  snprintf(k->expr, sizeof k->expr, "dit::adaln_norm_kernel<%lld, %lld, %s, %s>", (long long)kn->v[0],
+           (long long)kn->v[1], kfam_bool(kn->v[2]), kfam_bool(bf16));
 }
 
 const KernelFamily *kfam_adaln_norm(void) {

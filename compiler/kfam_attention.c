@@ -1,7 +1,9 @@
 /* kfam_attention.c: the attention_simt_kernel family
  * (kernels/attention_simt.cuh): fp32 flash-style attention on CUDA cores.
  * Knobs: HD (head dim, at most 128), WARPS (queries per block), BLOCK_N
- * (keys per shared-memory tile). */
+ * (keys per shared-memory tile); BF16 (qkv and out in bf16) for a bf16 plan
+ * whose attention the tensor-core family does not take (kfam_attention_mma.c,
+ * which kernel_plan.c asks first). */
 #include <stdio.h>
 
 #include "kfam.h"
@@ -33,10 +35,12 @@ static int candidates(const Graph *g, const Node *n, KernelKnobs *out, int max) 
 }
 
 static void instantiate(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
-  (void)g, (void)n;
+  (void)g;
   kfam_fill(kfam_attention(), k, 32 * (int)kn->v[1], kn);
-  snprintf(k->expr, sizeof k->expr, "dit::attention_simt_kernel<%lld, %lld, %lld>", (long long)kn->v[0],
-           (long long)kn->v[1], (long long)kn->v[2]);
+  bool bf16 = n->type.dtype == DT_BF16; /* then qkv is too (pass_bf16) */
+  if (bf16) k->dtypes = PLAN_SLOT_OUT_BF16 | PLAN_SLOT_IN_BF16;
+  snprintf(k->expr, sizeof k->expr, "dit::attention_simt_kernel<%lld, %lld, %lld, %s>", (long long)kn->v[0],
+           (long long)kn->v[1], (long long)kn->v[2], kfam_bool(bf16));
 }
 
 const KernelFamily *kfam_attention(void) {

@@ -2,7 +2,9 @@
  * kernels/embed.cuh: patchify, unpatchify, broadcast add, SiLU, a linear
  * op's GELU, timestep features, label gather. Their knobs are the sizes they specialise on; the
  * block is a launch choice (KFAM_ELEMENTWISE_THREADS), so each has a single
- * candidate. */
+ * candidate. Where a bf16 plan stores a result in bf16 (patchify, SiLU, a
+ * linear's activation, the timestep features) the template's OUT_BF16 is
+ * true. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,13 +12,20 @@
 
 static KfamFit fits(const Node *n, OpKind op) { return n->op == op ? KFAM_FITS : KFAM_NOT_MINE; }
 
+/* A result stored in bf16: the OUT_BF16 flag and the slot's dtypes. */
+static bool out_bf16(const Node *n, KernelChoice *k) {
+  bool b = n->type.dtype == DT_BF16;
+  if (b) k->dtypes |= PLAN_SLOT_OUT_BF16;
+  return b;
+}
+
 static int one(KernelKnobs *out, int max, KernelKnobs k) {
   if (max < 1) return 0;
   out[0] = k;
   return 1;
 }
 
-/* patchify_kernel<C, H, W, P> */
+/* patchify_kernel<C, H, W, P, OUT_BF16> */
 static KfamFit patchify_can(const Graph *g, const Node *n, const char *a, PlanDType d, const char **why) {
   (void)g, (void)a, (void)d, (void)why;
   return fits(n, OP_PATCHIFY);
@@ -54,10 +63,11 @@ static int add_knobs(const Graph *g, const Node *n, KernelKnobs *out, int max) {
 }
 static void add_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k);
 
-/* silu_kernel: no template arguments */
+/* silu_kernel<OUT_BF16>: the silu op, and a linear op's SiLU after its BIAS
+ * GEMM (in place in fp32; in bf16 plans from the GEMM's fp32 scratch) */
 static KfamFit silu_can(const Graph *g, const Node *n, const char *a, PlanDType d, const char **why) {
   (void)g, (void)a, (void)d, (void)why;
-  return fits(n, OP_SILU);
+  return n->op == OP_LINEAR && n->attr.linear.act == ACT_SILU ? KFAM_FITS : fits(n, OP_SILU);
 }
 static int silu_knobs(const Graph *g, const Node *n, KernelKnobs *out, int max) {
   (void)g, (void)n;
@@ -65,8 +75,8 @@ static int silu_knobs(const Graph *g, const Node *n, KernelKnobs *out, int max) 
 }
 static void silu_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k);
 
-/* gelu_tanh_kernel: the activation of a linear op with GELU, when its GEMM
- * has a BIAS epilogue (kernel_plan.c decides: ditc --gelu-epilogue) */
+/* gelu_tanh_kernel<OUT_BF16>: the activation of a linear op with GELU, when
+ * its GEMM has a BIAS epilogue (kernel_plan.c decides: ditc --gelu-epilogue) */
 static KfamFit gelu_can(const Graph *g, const Node *n, const char *a, PlanDType d, const char **why) {
   (void)g, (void)a, (void)d, (void)why;
   return n->op == OP_LINEAR && n->attr.linear.act == ACT_GELU_TANH ? KFAM_FITS : KFAM_NOT_MINE;
@@ -77,7 +87,7 @@ static int gelu_knobs(const Graph *g, const Node *n, KernelKnobs *out, int max) 
 }
 static void gelu_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k);
 
-/* timestep_freq_kernel<HALF> */
+/* timestep_freq_kernel<HALF, OUT_BF16> */
 static KfamFit tfreq_can(const Graph *g, const Node *n, const char *a, PlanDType d, const char **why) {
   (void)g, (void)a, (void)d, (void)why;
   return fits(n, OP_TIMESTEP_FREQ);
@@ -110,10 +120,10 @@ static const KernelFamily EMBEDDING = {PLAN_KF_EMBEDDING, "embed.cuh", embedding
                                        embedding_inst};
 
 static void patchify_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
-  (void)g, (void)n;
+  (void)g;
   kfam_fill(&PATCHIFY, k, KFAM_ELEMENTWISE_THREADS, kn);
-  snprintf(k->expr, sizeof k->expr, "dit::patchify_kernel<%lld, %lld, %lld, %lld>", (long long)kn->v[0],
-           (long long)kn->v[1], (long long)kn->v[2], (long long)kn->v[3]);
+  snprintf(k->expr, sizeof k->expr, "dit::patchify_kernel<%lld, %lld, %lld, %lld, %s>", (long long)kn->v[0],
+           (long long)kn->v[1], (long long)kn->v[2], (long long)kn->v[3], kfam_bool(out_bf16(n, k)));
 }
 static void unpatchify_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
   (void)g, (void)n;
@@ -127,19 +137,20 @@ static void add_inst(const Graph *g, const Node *n, const KernelKnobs *kn, Kerne
   snprintf(k->expr, sizeof k->expr, "dit::add_kernel<%lldLL>", (long long)kn->v[0]);
 }
 static void silu_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
-  (void)g, (void)n;
+  (void)g;
   kfam_fill(&SILU, k, KFAM_ELEMENTWISE_THREADS, kn);
-  snprintf(k->expr, sizeof k->expr, "dit::silu_kernel");
+  snprintf(k->expr, sizeof k->expr, "dit::silu_kernel<%s>", kfam_bool(out_bf16(n, k)));
 }
 static void gelu_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
-  (void)g, (void)n;
+  (void)g;
   kfam_fill(&GELU, k, KFAM_ELEMENTWISE_THREADS, kn);
-  snprintf(k->expr, sizeof k->expr, "dit::gelu_tanh_kernel");
+  snprintf(k->expr, sizeof k->expr, "dit::gelu_tanh_kernel<%s>", kfam_bool(out_bf16(n, k)));
 }
 static void tfreq_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
-  (void)g, (void)n;
+  (void)g;
   kfam_fill(&TFREQ, k, KFAM_ELEMENTWISE_THREADS, kn);
-  snprintf(k->expr, sizeof k->expr, "dit::timestep_freq_kernel<%lld>", (long long)kn->v[0]);
+  snprintf(k->expr, sizeof k->expr, "dit::timestep_freq_kernel<%lld, %s>", (long long)kn->v[0],
+           kfam_bool(out_bf16(n, k)));
 }
 static void embedding_inst(const Graph *g, const Node *n, const KernelKnobs *kn, KernelChoice *k) {
   (void)g, (void)n;

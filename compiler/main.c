@@ -30,7 +30,9 @@ static void usage(FILE *f) {
           "  --batch N    the most rows one forward may run (default 16, sample.py's 8 images with\n"
           "               guidance; at most %d);\n"
           "               the runtime runs any batch from 1 to N\n"
-          "  --dtype T    precision of the plan: fp32 (default), tf32 or bf16\n"
+          "  --dtype T    precision of the plan: fp32, tf32 or bf16; the default is bf16 for a\n"
+          "               plan with GPU kernels (--arch, --kernel-report, --emit-cuda; inference),\n"
+          "               fp32 otherwise\n"
           "  --mode M     inference (default): forward and sampler step; train: the\n"
           "               official loss and its gradients for every trainable weight\n"
           "               (needs --batch: the rows of one training step)\n"
@@ -76,6 +78,7 @@ int main(int argc, char **argv) {
   CompileOptions o = {.emit = EMIT_REPORT, .batch = 16};
   signal(SIGXFSZ, SIG_IGN); /* past ulimit -f a write fails with EFBIG and is reported, not a death */
   int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0, recompute_given = 0, batch_given = 0;
+  bool dtype_given = false;
   long image_size = 0; /* --image-size, with an official model name */
   char resolved[1200];
   o.spec.allow_include = true;
@@ -126,6 +129,7 @@ int main(int argc, char **argv) {
       if (a[1] == 'o') {
         o.out_path = v;
       } else if (!strcmp(a, "--dtype")) {
+        dtype_given = true;
         if (!strcmp(v, "fp32")) o.dtype = PLAN_DT_F32;
         else if (!strcmp(v, "tf32")) o.dtype = PLAN_DT_TF32;
         else if (!strcmp(v, "bf16")) o.dtype = PLAN_DT_BF16;
@@ -242,13 +246,11 @@ int main(int argc, char **argv) {
                     "with --arch none\n", o.arch);
     return 2;
   }
+  /* GPU plans are bf16 unless told otherwise: their GEMMs and attention on tensor cores */
+  if (!dtype_given && !o.train && ((o.arch && o.emit == EMIT_PLAN) || kernel_report || emit_cuda))
+    o.dtype = PLAN_DT_BF16;
   if (o.train && o.dtype == PLAN_DT_BF16) {
     fprintf(stderr, "ditc: error: --dtype bf16 is for inference plans; training plans are fp32 (or tf32)\n");
-    return 2;
-  }
-  if (o.dtype == PLAN_DT_BF16 && ((o.arch && o.emit == EMIT_PLAN) || kernel_report || emit_cuda)) {
-    fprintf(stderr, "ditc: error: --dtype bf16: the GPU kernels of bf16 plans are not written yet; compile "
-                    "bf16 plans with --arch none (they run on the CPU backend, rounding as the GPU will)\n");
     return 2;
   }
   DitcStatus st = compile_pipeline(&o, stdout, stderr);

@@ -23,6 +23,6 @@ DitcStatus pass_fuse_ln_modulate(Graph **g);
 DitcStatus pass_fuse_residual(Graph **g);
 /* bf16 plans, after the others: stores in bf16 the values that only GEMMs and
  * the attention read (pass_bf16.c says which). */
-DitcStatus pass_bf16(Graph **g);
+DitcStatus pass_bf16(Graph **g, bool gelu_kernel);
 
 #endif

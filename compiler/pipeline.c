@@ -180,7 +180,7 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
     st = run_autodiff(&g, &diag, opts->recompute);
     if (st) goto done;
   } else if (opts->dtype == PLAN_DT_BF16) {
-    st = pass_bf16(&g);
+    st = pass_bf16(&g, compile_gelu_kernel(opts));
     if (st) {
       diag_error(&diag, span_none(), "internal error: pass bf16 failed: %s", ditc_status_str(st));
       goto done;

@@ -8,16 +8,16 @@
 #include "sampler_step.cuh"
 
 extern const void *const dit_kernels[] = {
-    (const void *)&dit::patchify_kernel<4, 64, 64, 4>,
+    (const void *)&dit::patchify_kernel<4, 64, 64, 4, true>,
     (const void *)&dit::add_kernel<262144LL>,
-    (const void *)&dit::timestep_freq_kernel<128>,
+    (const void *)&dit::timestep_freq_kernel<128, true>,
+    (const void *)&dit::silu_kernel<true>,
     (const void *)&dit::embedding_kernel<1024>,
     (const void *)&dit::add_kernel<0LL>,
-    (const void *)&dit::silu_kernel,
-    (const void *)&dit::adaln_norm_kernel<1024, 256, false>,
-    (const void *)&dit::attention_simt_kernel<64, 4, 64>,
-    (const void *)&dit::adaln_norm_kernel<1024, 256, true>,
-    (const void *)&dit::gelu_tanh_kernel,
+    (const void *)&dit::adaln_norm_kernel<1024, 256, false, true>,
+    (const void *)&dit::attention_mma_kernel<64, 4, 64, 2>,
+    (const void *)&dit::adaln_norm_kernel<1024, 256, true, true>,
+    (const void *)&dit::gelu_tanh_kernel<true>,
     (const void *)&dit::unpatchify_kernel<8, 16, 4>,
     (const void *)&dit::cfg_mix_kernel<8, 4096>,
     (const void *)&dit::diffusion_step_kernel<4, 4096, true>,

@@ -4,8 +4,10 @@
 // values per thread), so the activations are read once and written once.
 //   D        hidden size (compile-time: the loops unroll, no local memory)
 //   THREADS  threads per block, a multiple of 32: a tile knob for the autotuner
+//   OUT_BF16 out in bf16 (bf16 plans: it feeds a GEMM); r, x, h, mod stay fp32
 #pragma once
 
+#include "bf16.cuh"
 #include "common.cuh"
 
 namespace dit {
@@ -19,13 +21,13 @@ struct AdaLnTraits {
 
 // r = x + gmod[n, gate_col..] * h (when RESIDUAL); out = LN(r) * (1 + mod[scale]) + mod[shift].
 // r may be x itself (the residual stream updated in place), so neither is __restrict__.
-template <int D, int THREADS, bool RESIDUAL>
+template <int D, int THREADS, bool RESIDUAL, bool OUT_BF16>
 __global__ void __launch_bounds__(THREADS)
 adaln_norm_kernel(const DitAdaLnArgs args) {
   const float *x = args.x;
   float *r = args.r;
   const float *__restrict__ h = args.h, *__restrict__ gmod = args.gmod, *__restrict__ mod = args.mod;
-  float *__restrict__ out = args.out;
+  void *__restrict__ out = args.out;
   const long long gmod_cols = args.gmod_cols, gate_col = args.gate_col, mod_cols = args.mod_cols;
   const long long shift_col = args.shift_col, scale_col = args.scale_col, tokens = args.tokens;
   const float eps = args.eps;
@@ -63,7 +65,7 @@ adaln_norm_kernel(const DitAdaLnArgs args) {
   for (int i = 0; i < P; i++) {
     const int d = threadIdx.x + i * THREADS;
     if (!Traits::EXACT && d >= D) continue;
-    out[row * D + d] = (v[i] - mean) * rstd * (1.0f + m[scale_col + d]) + m[shift_col + d];
+    store_elem<OUT_BF16>(out, row * D + d, (v[i] - mean) * rstd * (1.0f + m[scale_col + d]) + m[shift_col + d]);
   }
 }
 

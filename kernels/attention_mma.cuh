@@ -71,7 +71,7 @@ __device__ __forceinline__ float attn_bf16_hi(uint32_t v) { return __uint_as_flo
 
 // qkv [N, T, 3*H*HD] -> out [N, T, H*HD], bf16; grid (ceil(T / (16 * WARPS)), H, N), block 32 * WARPS
 template <int HD, int WARPS, int BLOCK_N, int STAGES>
-__global__ void __launch_bounds__(32 * WARPS) attention_mma_kernel(const DitAttentionBf16Args args) {
+__global__ void __launch_bounds__(32 * WARPS) attention_mma_kernel(const DitAttentionArgs args) {
   using Tr = AttnMmaTraits<HD, WARPS, BLOCK_N, STAGES>;
   constexpr int HDP = Tr::HDP, LDS = Tr::LDS, BM = Tr::BLOCK_M, BN = BLOCK_N, NT = Tr::THREADS;
   constexpr int CH = Tr::CHUNKS, KK = HDP / 16, SN = BN / 8, ON = HDP / 8;
@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(32 * WARPS) attention_mma_kernel(const DitAtte
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
   const int h = blockIdx.y, q0 = blockIdx.x * BM;
   const long long n = blockIdx.z, ld = 3LL * D;  // ld: elements per token of qkv
-  const uint16_t *const base = args.qkv + n * T * ld + h * HD;  // [T, 3D] of image n, at head h's q column
+  const uint16_t *const base = static_cast<const uint16_t *>(args.qkv) + n * T * ld + h * HD;  // [T, 3D] of image n, at head h's q column
   const int ntiles = (T + BN - 1) / BN;
 
   // The pad columns [HD, HDP) of every row, zero for good: no copy writes them.
@@ -211,7 +211,7 @@ __global__ void __launch_bounds__(32 * WARPS) attention_mma_kernel(const DitAtte
   }
   const float r0 = 1.0f / l0, r1 = 1.0f / l1;
   const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-  uint16_t *const ob = args.out + n * T * D + h * HD;
+  uint16_t *const ob = static_cast<uint16_t *>(args.out) + n * T * D + h * HD;
 #pragma unroll
   for (int i = 0; i < ON; i++) {
     const int col = i * 8 + 2 * t;

@@ -3,12 +3,16 @@
 // each query keeps a running max, sum and output (online softmax), and the
 // T x T scores never exist in memory. One warp per query; the lanes split the
 // head dim. This is the fp32 path (fp32 plans allow no TF32 or bf16) and the
-// GPU reference for the tensor-core kernel still to come.
+// GPU reference for the tensor-core kernel (attention_mma.cuh). BF16: qkv
+// and out in bf16 (a bf16 plan whose head dim the tensor-core kernel does
+// not take), the arithmetic in fp32.
 //   HD       head dim (64, 72, ...), at most 128
 //   WARPS    queries per block        (tile knob)
 //   BLOCK_N  keys per shared tile     (tile knob)
+//   BF16     qkv and out in bf16
 #pragma once
 
+#include "bf16.cuh"
 #include "common.cuh"
 
 namespace dit {
@@ -22,11 +26,11 @@ struct AttnSimtTraits {
 };
 
 // qkv [N, T, 3*H*HD] -> out [N, T, H*HD]; grid (ceil(T / WARPS), H, N), block 32 * WARPS
-template <int HD, int WARPS, int BLOCK_N>
+template <int HD, int WARPS, int BLOCK_N, bool BF16>
 __global__ void __launch_bounds__(32 * WARPS)
 attention_simt_kernel(const DitAttentionArgs args) {
-  const float *__restrict__ qkv = args.qkv;
-  float *__restrict__ out = args.out;
+  const void *__restrict__ qkv = args.qkv;
+  void *__restrict__ out = args.out;
   const int T = args.T, H = args.H;
   const float scale = args.scale;
   using Traits = AttnSimtTraits<HD, WARPS, BLOCK_N>;
@@ -37,12 +41,12 @@ attention_simt_kernel(const DitAttentionArgs args) {
   const long long n = blockIdx.z;
   const int D = H * HD;
   const int query = blockIdx.x * WARPS + warp;
-  const float *base = qkv + n * (long long)T * 3 * D;
+  const long long base = n * (long long)T * 3 * D; // [T, 3D] of image n
   float q[P], acc[P];
 #pragma unroll
   for (int i = 0; i < P; i++) {
     const int e = lane + 32 * i;
-    q[i] = (query < T && e < HD) ? base[(long long)query * 3 * D + h * HD + e] : 0.0f;
+    q[i] = (query < T && e < HD) ? load_elem<BF16>(qkv, base + (long long)query * 3 * D + h * HD + e) : 0.0f;
     acc[i] = 0.0f;
   }
   float m = __int_as_float(0xff800000), l = 0.0f; // -inf: the first key sets the running max
@@ -50,8 +54,8 @@ attention_simt_kernel(const DitAttentionArgs args) {
     __syncthreads();  // the previous tile is consumed
     for (int idx = threadIdx.x; idx < BLOCK_N * HD; idx += 32 * WARPS) {
       const int j = idx / HD, e = idx % HD, key = k0 + j;
-      ks[j][e] = key < T ? base[(long long)key * 3 * D + D + h * HD + e] : 0.0f;
-      vs[j][e] = key < T ? base[(long long)key * 3 * D + 2 * D + h * HD + e] : 0.0f;
+      ks[j][e] = key < T ? load_elem<BF16>(qkv, base + (long long)key * 3 * D + D + h * HD + e) : 0.0f;
+      vs[j][e] = key < T ? load_elem<BF16>(qkv, base + (long long)key * 3 * D + 2 * D + h * HD + e) : 0.0f;
     }
     __syncthreads();
     const int keys = T - k0 < BLOCK_N ? T - k0 : BLOCK_N;
@@ -76,11 +80,11 @@ attention_simt_kernel(const DitAttentionArgs args) {
     }
   }
   if (query >= T) return;
-  float *o = out + (n * T + query) * (long long)D + h * HD;
+  const long long o = (n * T + query) * (long long)D + h * HD; // out [N, T, D]
 #pragma unroll
   for (int i = 0; i < P; i++) {
     const int e = lane + 32 * i;
-    if (e < HD) o[e] = acc[i] / l;
+    if (e < HD) store_elem<BF16>(out, o + e, acc[i] / l);
   }
 }
 

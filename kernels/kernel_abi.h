@@ -55,10 +55,13 @@ typedef struct DitStepParams {
 #define DIT_DEVPTR(type) unsigned long long
 #endif
 
+/* Pointers to `void` are to float, or to bf16 (16-bit patterns) where the
+ * kernel's BF16 template flag says so: a bf16 plan's GEMM inputs. */
+
 /* patchify_kernel and unpatchify_kernel: x -> out for n images. */
 typedef struct DitPatchArgs {
   DIT_DEVPTR(const float) x;
-  DIT_DEVPTR(float) out;
+  DIT_DEVPTR(void) out;         /* patchify: bf16 when OUT_BF16 */
   long long n;
 } DitPatchArgs;
 
@@ -70,17 +73,17 @@ typedef struct DitAddArgs {
   long long count;
 } DitAddArgs;
 
-/* silu_kernel: out = x * sigmoid(x) for count elements; out may be x. */
+/* silu_kernel: out = x * sigmoid(x) for count elements; out may be x (fp32). */
 typedef struct DitSiluArgs {
   DIT_DEVPTR(const float) x;
-  DIT_DEVPTR(float) out;
+  DIT_DEVPTR(void) out;         /* bf16 when OUT_BF16 */
   long long count;
 } DitSiluArgs;
 
-/* gelu_tanh_kernel: out = GELU_tanh(x) for count elements; out may be x. */
+/* gelu_tanh_kernel: out = GELU_tanh(x) for count elements; out may be x (fp32). */
 typedef struct DitGeluArgs {
   DIT_DEVPTR(const float) x;
-  DIT_DEVPTR(float) out;
+  DIT_DEVPTR(void) out;         /* bf16 when OUT_BF16 */
   long long count;
 } DitGeluArgs;
 
@@ -88,7 +91,7 @@ typedef struct DitGeluArgs {
 typedef struct DitTimestepArgs {
   DIT_DEVPTR(const long long) t;
   DIT_DEVPTR(const float) freqs;
-  DIT_DEVPTR(float) out;
+  DIT_DEVPTR(void) out;         /* bf16 when OUT_BF16 */
   long long n;
 } DitTimestepArgs;
 
@@ -108,30 +111,21 @@ typedef struct DitAdaLnArgs {
   DIT_DEVPTR(const float) gmod; /* RESIDUAL only */
   DIT_DEVPTR(const float) mod;
   DIT_DEVPTR(float) r;          /* RESIDUAL only */
-  DIT_DEVPTR(float) out;
+  DIT_DEVPTR(void) out;         /* bf16 when OUT_BF16 */
   long long gmod_cols, gate_col, mod_cols, shift_col, scale_col, tokens;
   float eps;
   int32_t reserved;
 } DitAdaLnArgs;
 
-/* attention_simt_kernel: qkv [N, T, 3*H*HD] -> out [N, T, H*HD]. */
+/* attention_simt_kernel and attention_mma_kernel: qkv [N, T, 3*H*HD] -> out
+ * [N, T, H*HD]; scale = 1/sqrt(HD). bf16 elements are uint16_t bit patterns. */
 typedef struct DitAttentionArgs {
-  DIT_DEVPTR(const float) qkv;
-  DIT_DEVPTR(float) out;
+  DIT_DEVPTR(const void) qkv;   /* bf16 when BF16 (attention_mma: always) */
+  DIT_DEVPTR(void) out;         /* the same type */
   int32_t T, H;
   float scale;
   int32_t reserved;
 } DitAttentionArgs;
-
-/* attention_mma_kernel (bf16 plans): qkv [N, T, 3*H*HD] -> out [N, T, H*HD],
- * bf16 elements as uint16_t bit patterns; scale = 1/sqrt(HD). */
-typedef struct DitAttentionBf16Args {
-  DIT_DEVPTR(const uint16_t) qkv;
-  DIT_DEVPTR(uint16_t) out;
-  int32_t T, H;
-  float scale;
-  int32_t reserved;
-} DitAttentionBf16Args;
 
 /* cfg_mix_kernel: the model output [rows, C_OUT, HW] -> the guided rows dst [n, C_OUT, HW]. */
 typedef struct DitCfgMixArgs {
@@ -169,7 +163,6 @@ DIT_ABI_ASSERT(sizeof(DitTimestepArgs) == 32, "DitTimestepArgs layout");
 DIT_ABI_ASSERT(sizeof(DitEmbeddingArgs) == 32, "DitEmbeddingArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAdaLnArgs) == 104, "DitAdaLnArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAttentionArgs) == 32, "DitAttentionArgs layout");
-DIT_ABI_ASSERT(sizeof(DitAttentionBf16Args) == 32, "DitAttentionBf16Args layout");
 DIT_ABI_ASSERT(sizeof(DitCfgMixArgs) == 40, "DitCfgMixArgs layout");
 DIT_ABI_ASSERT(sizeof(DitDiffusionStepArgs) == 56, "DitDiffusionStepArgs layout");
 #undef DIT_ABI_ASSERT

@@ -65,7 +65,8 @@ DitStatus dit_debug_stage_forward(DitRuntime *rt, int64_t rows, const float *x, 
     return rt_fail(rt, dit_err(&rt->err, DIT_ERR_ARG, "stage: %lld rows for a plan of %lld (or not a forward plan)",
                                (long long)rows, (long long)rt->pv.header->max_batch));
   BackendStage s = {.row0 = 0, .rows = rows, .x = x, .t = t, .y = y};
-  DitStatus st = rt->be->vt->stage(rt->be, &s, &rt->err);
+  DitStatus st = rt_check_ready(rt, rows); /* weights bound and uploaded, as a forward has them */
+  if (!st) st = rt->be->vt->stage(rt->be, &s, &rt->err);
   if (!st) rt->last_rows = rows;
   return rt_fail(rt, st);
 }

@@ -54,13 +54,17 @@ static void test_dims_rows_and_attention(void **state) {
   assert_int_equal(cuda_dims_rows(10, 100, &d), -1); /* not a multiple of 32 */
   assert_int_equal(cuda_dims_rows(0, 128, &d), -1);
   /* 4 warps: ceil(T / 4) query blocks, one per head and image */
-  assert_int_equal(cuda_dims_attention(2, 17, 6, 128, &d), 0);
+  assert_int_equal(cuda_dims_attention(2, 17, 6, 128, 1, &d), 0);
   assert_int_equal(d.grid[0], 5);
   assert_int_equal(d.grid[1], 6);
   assert_int_equal(d.grid[2], 2);
   assert_int_equal(d.block, 128);
-  assert_int_equal(cuda_dims_attention(70000, 16, 4, 128, &d), -1); /* grid.z <= 65535 */
-  assert_int_equal(cuda_dims_attention(2, 16, 4, 48, &d), -1);
+  assert_int_equal(cuda_dims_attention(70000, 16, 4, 128, 1, &d), -1); /* grid.z <= 65535 */
+  assert_int_equal(cuda_dims_attention(2, 16, 4, 48, 1, &d), -1);
+  /* the tensor-core kernel: 16 queries a warp, 64 a block of 4 warps */
+  assert_int_equal(cuda_dims_attention(2, 1000, 16, 128, 16, &d), 0);
+  assert_int_equal(d.grid[0], 16);
+  assert_int_equal(cuda_dims_attention(2, 16, 4, 128, 0, &d), -1);
 }
 
 static void test_gemm_shape_is_row_major_linear(void **state) {
@@ -216,12 +220,58 @@ static void test_plan_check_refuses_what_cuda_cannot_run(void **state) {
   Env *e = *state;
   expect_refusal(e->plan, 0, "the plan has no GPU kernels: compile it with ditc --arch sm_80,sm_90");
   expect_refusal(e->train_plan, 0, "training plans run on the CPU only for now");
-  expect_refusal(e->bf16_plan, 0, "bf16 GPU plans are not implemented yet");
+  expect_refusal(e->bf16_plan, 0, "the plan has no GPU kernels: compile it with ditc --arch sm_80,sm_90");
   const char *no_emu = "the plan has no emulated-device kernels: compile it with ditc --arch emu (with or "
                        "without sm_XX)";
   expect_refusal(e->plan, 1, no_emu);
   expect_refusal(e->train_plan, 1, "training plans run on the CPU only for now");
-  expect_refusal(e->bf16_plan, 1, "bf16 GPU plans are not implemented yet");
+  expect_refusal(e->bf16_plan, 1, no_emu);
+}
+
+/* specs/tests/tiny.dit compiled with --arch sm_80,sm_90 and --dtype dtype
+ * into path, loaded into pv and passing the CUDA checks; skips the test
+ * where NVRTC is missing. */
+static void gpu_plan(const char *path, const char *dtype, PlanView *pv) {
+  if (compile(DIT_SOURCE_DIR "/specs/tests/tiny.dit", path, "--arch", "sm_80,sm_90", "--dtype", dtype)) {
+    unlink(path);
+    skip(); /* no NVRTC on this machine */
+  }
+  DitErr err = {0};
+  assert_int_equal(plan_load(path, pv, &err), DIT_OK);
+  assert_int_equal(cuda_plan_check(pv, 0, &err), DIT_OK);
+}
+
+/* A bf16 plan with kernels: it passes; its slots' dtypes are its ops'
+ * (adaLN and the attention write bf16, the attention reads it), and a slot
+ * whose dtypes disagree with its op's values is refused. */
+static void test_bf16_gpu_plan_dtypes(void **state) {
+  Env *e = *state;
+  char path[160];
+  snprintf(path, sizeof path, "%s/tiny_bf16_gpu.plan", e->dir);
+  PlanView pv;
+  gpu_plan(path, "bf16", &pv);
+  PlanKernelSlot *slots = (PlanKernelSlot *)(uintptr_t)pv.cubin.slots;
+  int seen = 0;
+  for (size_t i = 0; i < pv.n_ops; i++) {
+    uint32_t s = pv.cubin.op_slot[i];
+    if (pv.ops[i].kind == PLAN_OP_ATTENTION) {
+      assert_int_equal(slots[s].dtypes, PLAN_SLOT_OUT_BF16 | PLAN_SLOT_IN_BF16);
+      seen |= 1;
+    } else if (pv.ops[i].kind == PLAN_OP_LN_MODULATE) {
+      assert_int_equal(slots[s].dtypes, PLAN_SLOT_OUT_BF16);
+      slots[s].dtypes = 0; /* an fp32 adaLN kernel for a bf16 result */
+      DitErr ce = {0};
+      assert_int_equal(cuda_plan_check(&pv, 0, &ce), DIT_ERR_UNSUPPORTED);
+      if (!strstr(ce.msg, "takes operand dtypes 0, the op's are 1")) fail_msg("message: %s", ce.msg);
+      slots[s].dtypes = PLAN_SLOT_OUT_BF16;
+      seen |= 2;
+    } else if (pv.ops[i].kind == PLAN_OP_UNPATCHIFY) {
+      assert_int_equal(slots[s].dtypes, 0);
+    }
+  }
+  assert_int_equal(seen, 3);
+  plan_view_free(&pv);
+  unlink(path);
 }
 
 /* A plan with kernels (ditc --arch sm_80,sm_90, when NVRTC is here): it
@@ -231,14 +281,8 @@ static void test_gpu_plan_has_an_image_for_every_device(void **state) {
   Env *e = *state;
   char path[160];
   snprintf(path, sizeof path, "%s/tiny_gpu.plan", e->dir);
-  if (compile(DIT_SOURCE_DIR "/specs/tests/tiny.dit", path, "--arch", "sm_80,sm_90", NULL, NULL)) {
-    unlink(path);
-    skip(); /* no NVRTC on this machine */
-  }
   PlanView pv;
-  DitErr err = {0};
-  assert_int_equal(plan_load(path, &pv, &err), DIT_OK);
-  assert_int_equal(cuda_plan_check(&pv, 0, &err), DIT_OK);
+  gpu_plan(path, "fp32", &pv);
   expect_refusal(path, 1, "the plan has no emulated-device kernels"); /* sm_XX alone: not for emu */
   assert_non_null(pv.cubin.h);
   assert_non_null(pv.ptx.h);
@@ -251,12 +295,12 @@ static void test_gpu_plan_has_an_image_for_every_device(void **state) {
     assert_true(k >= 0 && c->images[k].arch == 800);
     assert_int_equal(cuda_pick_cubin(c->images, c->h->n_images, s, 1000), -1);
     assert_true(cuda_pick_ptx(p->images, p->h->n_images, s, 1000) >= 0);
-    silu |= strcmp(plan_string(&pv, c->slots[s].name), "dit::silu_kernel") == 0;
+    silu |= strcmp(plan_string(&pv, c->slots[s].name), "dit::silu_kernel<false>") == 0;
     assert_true(c->slots[s].block_threads >= 32 && c->slots[s].block_threads % 32 == 0);
   }
   assert_true(silu); /* the t_embedder's linear + SiLU needs it after its GEMM */
-  for (size_t i = 0; i < pv.n_ops; i++) /* an fp32 plan: GELU after a BIAS GEMM, by its own kernel */
-    assert_true((pv.ops[i].kind == PLAN_OP_LINEAR && plan_attrs_LINEAR(&pv.ops[i]).act != PLAN_ACT_GELU_TANH) ==
+  for (size_t i = 0; i < pv.n_ops; i++) /* an fp32 plan: GELU and SiLU after a BIAS GEMM, by their own kernels */
+    assert_true((pv.ops[i].kind == PLAN_OP_LINEAR && plan_attrs_LINEAR(&pv.ops[i]).act == PLAN_ACT_NONE) ==
                 (pv.cubin.op_slot[i] == DIT_PLAN_NONE));
   plan_view_free(&pv);
   /* and on "cuda" it fails for the device here, not for the plan (or opens on a GPU) */
@@ -458,6 +502,7 @@ int main(void) {
       cmocka_unit_test(test_alignment_and_stage_layout),
       cmocka_unit_test(test_plan_check_refuses_what_cuda_cannot_run),
       cmocka_unit_test(test_gpu_plan_has_an_image_for_every_device),
+      cmocka_unit_test(test_bf16_gpu_plan_dtypes),
       cmocka_unit_test(test_open_cuda_fails_cleanly),
       cmocka_unit_test(test_emu_plans_pass_the_emu_checks),
       cmocka_unit_test(test_open_emu_fails_cleanly),

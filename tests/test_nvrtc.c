@@ -52,7 +52,7 @@ static void test_template_compiles(void **state) {
   if (!f->nv) skip();
   KernelImage img;
   assert_int_equal(nvrtc_compile(f->nv, &f->d, "#include \"adaln_norm.cuh\"\n",
-                                 "dit::adaln_norm_kernel<384, 128, true>", "sm_80", &img),
+                                 "dit::adaln_norm_kernel<384, 128, true, false>", "sm_80", &img),
                    DITC_OK);
   assert_true(img.cubin_bytes > 4);
   assert_memory_equal(img.cubin, "\x7f" "ELF", 4);
@@ -65,8 +65,8 @@ static void test_template_compiles(void **state) {
 static void test_many_kernels_one_program(void **state) {
   Fix *f = *state;
   if (!f->nv) skip();
-  const char *exprs[] = {"dit::adaln_norm_kernel<384, 128, true>", "dit::silu_kernel",
-                         "dit::attention_simt_kernel<72, 4, 32>"};
+  const char *exprs[] = {"dit::adaln_norm_kernel<384, 128, true, true>", "dit::silu_kernel<false>",
+                         "dit::attention_simt_kernel<72, 4, 32, true>"};
   const char *src = "#include \"adaln_norm.cuh\"\n#include \"attention_simt.cuh\"\n#include \"embed.cuh\"\n";
   KernelModule mod;
   KernelImage k[3];

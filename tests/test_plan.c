@@ -119,7 +119,7 @@ static void test_bad_magic_and_version(void **state) {
   ((PlanHeader *)b.data)->version = 3;
   reseal(&b);
   expect_error(&b, DIT_ERR_VERSION,
-               "test.plan: plan format version 3, but this runtime reads version 5; recompile it with this ditc");
+               "test.plan: plan format version 3, but this runtime reads version 6; recompile it with this ditc");
   ((PlanHeader *)b.data)->version = DIT_PLAN_VERSION;
   reseal(&b);
   b.data[20] ^= 0x40; /* inside the compiler version string */

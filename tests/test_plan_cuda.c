@@ -206,16 +206,18 @@ static void test_loads_and_maps_every_op(void **state) {
   for (size_t k = 0; k < pv.n_ops; k++) {
     uint32_t j = c->op_slot[k];
     assert_int_equal(j, p->op_slot[k]);
-    /* fp32: a linear op with GELU runs its GELU kernel after a BIAS GEMM (--gelu-epilogue auto) */
+    /* fp32: a linear op with GELU runs its GELU kernel after a BIAS GEMM (--gelu-epilogue auto),
+     * one with SiLU its SiLU kernel */
     int gelu = pv.ops[k].kind == PLAN_OP_LINEAR && plan_attrs_LINEAR(&pv.ops[k]).act == PLAN_ACT_GELU_TANH;
-    if (pv.ops[k].kind == PLAN_OP_LINEAR && !gelu) {
+    int silu = pv.ops[k].kind == PLAN_OP_LINEAR && plan_attrs_LINEAR(&pv.ops[k]).act == PLAN_ACT_SILU;
+    if (pv.ops[k].kind == PLAN_OP_LINEAR && !gelu && !silu) {
       assert_int_equal(j, DIT_PLAN_NONE);
       continue;
     }
     assert_true(j < c->h->n_slots);
     used[j] = true;
     /* the slot's family is the op table's (GELU's for such a linear), and its instantiation that family's template */
-    PlanKernelFamily fam = gelu ? PLAN_KF_GELU : plan_op_info(pv.ops[k].kind)->family;
+    PlanKernelFamily fam = gelu ? PLAN_KF_GELU : silu ? PLAN_KF_SILU : plan_op_info(pv.ops[k].kind)->family;
     const char *want = dit_kernel_family_entry[fam], *name = plan_string(&pv, c->slots[j].name);
     assert_int_equal(c->slots[j].family, fam);
     if (strncmp(name, want, strlen(want)) != 0) fail_msg("op %zu: %s runs %s", k, want, name);
@@ -304,7 +306,7 @@ typedef enum Field {
   N_OPS, N_SLOTS, OP_SLOT_OFFSET, SLOTS_OFFSET_HUGE, IMAGES_MISALIGNED, LINEAR_SLOT, SLOT_RANGE,
   WRONG_KERNEL, SLOT_NAME, SLOT_ENTRY, SLOT_THREADS, IMAGE_OUTSIDE, IMAGE_ARCH, IMAGE_ORDER,
   IMAGE_MISSING, NOT_ELF, ENTRY_ABSENT, PTX_NO_NUL, PTX_DISAGREES, SECTION_COUNT, SECTION_TRUNCATED,
-  SLOT_FAMILY, SLOT_OTHER_FAMILY, N_FIELDS
+  SLOT_FAMILY, SLOT_OTHER_FAMILY, SLOT_DTYPES, N_FIELDS
 } Field;
 
 static const char *const WANT[N_FIELDS] = {
@@ -318,7 +320,7 @@ static const char *const WANT[N_FIELDS] = {
     "cannot run kernel slot 0 (dit::patchify_kernel<",
     "kernel slot 3 names no valid string",
     "kernel slot 0 names no valid string",
-    "kernel slot 5 (dit::silu_kernel) launches 2048 threads",
+    "kernel slot 5 (dit::add_kernel<0LL>) launches 2048 threads",
     "image 1 lies outside the section (truncated?)",
     "image 0 has an impossible arch 123",
     "image 1 (slot 5) is out of order",
@@ -329,8 +331,9 @@ static const char *const WANT[N_FIELDS] = {
     "the cuda-cubin and cuda-ptx sections disagree on the ops' kernels",
     "the cuda-cubin section must hold one record",
     "lies outside the section (truncated?)",
-    "kernel slot 2 (dit::timestep_freq_kernel<128>) names no kernel family (99)",
+    "kernel slot 2 (dit::timestep_freq_kernel<128, false>) names no kernel family (99)",
     "cannot run kernel slot 0 (dit::patchify_kernel<",
+    "kernel slot 0 (dit::patchify_kernel<4, 8, 8, 2, false>): its family has no template for operand dtypes 2",
 };
 
 static size_t first_op(const Bytes *b, uint32_t kind) {
@@ -371,6 +374,7 @@ static void damage(Bytes *b, Field f) {
   case SECTION_TRUNCATED: cs->bytes -= 24; break;
   case SLOT_FAMILY: c.slots[2].family = 99; break;
   case SLOT_OTHER_FAMILY: c.slots[0].family = PLAN_KF_ADD; break; /* patchify's slot, called an add */
+  case SLOT_DTYPES: c.slots[0].dtypes = PLAN_SLOT_IN_BF16; break;  /* patchify reads fp32 images only */
   case N_FIELDS: break;
   }
   reseal(b);

@@ -138,7 +138,7 @@ if [ "$plan_arch" != none ]; then
   mkdir -p "$out/plans/test"
   for sp in tiny tiny_hd72 tiny_pixel S2_256; do
     case $sp in tiny*) f=specs/tests/$sp.dit ;; *) f=specs/$sp.dit ;; esac
-    for dt in fp32 tf32; do
+    for dt in fp32 tf32 bf16; do
       "$ditc" "$f" -o "$out/plans/test/${sp}_$dt.plan" --batch 4 --dtype $dt --arch "$plan_arch" >/dev/null 2>&1 \
         || echo "gpu_bundle: test plan $sp --dtype $dt does not compile (the test will compile it there)"
     done

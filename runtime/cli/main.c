@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +92,24 @@ static int parse_float(const char *s, float *out) {
   return 0;
 }
 
+/* The ops that run slot j, by kind: "attention x28", "linear x1" (a linear op's activation). */
+static void slot_ops(const PlanView *pv, uint32_t j, char *buf, size_t n) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (size_t k = 0; k < pv->n_ops && len < n; k++) {
+    if (pv->cubin.op_slot[k] != j) continue;
+    bool seen = false;
+    for (size_t e = 0; e < k && !seen; e++) seen = pv->cubin.op_slot[e] == j && pv->ops[e].kind == pv->ops[k].kind;
+    if (seen) continue;
+    int count = 0;
+    for (size_t e = k; e < pv->n_ops; e++) count += pv->cubin.op_slot[e] == j && pv->ops[e].kind == pv->ops[k].kind;
+    len += (size_t)snprintf(buf + len, n - len, "%s%s x%d", len ? ", " : "", plan_op_name(pv->ops[k].kind), count);
+  }
+}
+
 /* The GPU kernels of a plan compiled with ditc --arch: per slot its
- * template, block size, registers per arch and (shortened) entry point. */
+ * template, block size, registers per arch, (shortened) entry point and the
+ * ops it runs. */
 static void print_gpu_kernels(const PlanView *pv) {
   const PlanCudaView *c = &pv->cubin;
   uint32_t archs[8], n_archs = 0, with_kernel = 0;
@@ -108,7 +125,7 @@ static void print_gpu_kernels(const PlanView *pv) {
     else printf(" sm_%u%s", archs[k] / 10, archs[k] % 10 ? "a" : "");
   }
   if (pv->ptx.h) printf(", PTX sm_%u%s", pv->ptx.images[0].arch / 10, pv->ptx.images[0].arch % 10 ? "a" : "");
-  printf("\n    slot %-44s threads  regs/arch  entry\n", "kernel");
+  printf("\n    slot %-44s threads  regs/arch  %-27s  runs\n", "kernel", "entry");
   for (uint32_t j = 0, i = 0; j < c->h->n_slots; j++) {
     const PlanKernelSlot *s = &c->slots[j];
     const char *name = plan_string(pv, s->name), *entry = plan_string(pv, s->entry);
@@ -118,8 +135,10 @@ static void print_gpu_kernels(const PlanView *pv) {
     for (; i < c->h->n_images && c->images[i].slot == j; i++) /* sorted by slot, then arch */
       if (len < sizeof regs)
         len += (size_t)snprintf(regs + len, sizeof regs - len, "%s%u", len ? " " : "", c->images[i].registers);
-    printf("    %4u %-44s %7u  %-9s  %.32s%s\n", j, name, s->block_threads, regs, entry,
-           strlen(entry) > 32 ? "..." : "");
+    char ops[160];
+    slot_ops(pv, j, ops, sizeof ops);
+    printf("    %4u %-44s %7u  %-9s  %.24s%-3s  %s\n", j, name, s->block_threads, regs, entry,
+           strlen(entry) > 24 ? "..." : "", ops);
   }
 }
 

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util/bf16.h"
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define DIT_HOT __attribute__((target_clones("default", "arch=x86-64-v3")))
 #else
@@ -62,15 +64,7 @@ static inline float dit_gelu_tanh(float v) {
 
 /* x rounded to the nearest bf16 (ties to even), as a float: what a GPU
  * kernel that stores bf16 keeps. NaN stays NaN; beyond bf16's range, inf. */
-static inline float dit_round_bf16(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u; /* NaN: quiet, so the truncation keeps it NaN */
-  else u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
+static inline float dit_round_bf16(float x) { return dit_bf16_to_float(dit_bf16_from_float(x)); }
 
 static inline float dit_silu(float v) { return v / (1.0f + dit_expf(-v)); }
 

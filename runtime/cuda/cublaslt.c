@@ -195,9 +195,13 @@ DitStatus lt_gemm_init(const CublasLt *lt, LtGemm *g, const LtGemmConfig *c, siz
   LT_TRY(lt, err, cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
   const void *bias = (const void *)(uintptr_t)c->bias;
   LT_TRY(lt, err, cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-  LT_TRY(lt, err, cublasLtMatrixLayoutCreate(&g->a, CUDA_R_32F, s.a_rows, s.a_cols, s.a_ld));
-  LT_TRY(lt, err, cublasLtMatrixLayoutCreate(&g->b, CUDA_R_32F, s.b_rows, s.b_cols, s.b_ld));
-  LT_TRY(lt, err, cublasLtMatrixLayoutCreate(&g->d, CUDA_R_32F, s.d_rows, s.d_cols, s.d_ld));
+  /* bf16 plans: A and B bf16; D bf16 or fp32, and the bias of D's type (cuBLASLt's rule), said explicitly */
+  cudaDataType_t in = c->bf16_in ? CUDA_R_16BF : CUDA_R_32F, out = c->bf16_out ? CUDA_R_16BF : CUDA_R_32F;
+  if (c->bf16_in)
+    LT_TRY(lt, err, cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &out, sizeof out));
+  LT_TRY(lt, err, cublasLtMatrixLayoutCreate(&g->a, in, s.a_rows, s.a_cols, s.a_ld));
+  LT_TRY(lt, err, cublasLtMatrixLayoutCreate(&g->b, in, s.b_rows, s.b_cols, s.b_ld));
+  LT_TRY(lt, err, cublasLtMatrixLayoutCreate(&g->d, out, s.d_rows, s.d_cols, s.d_ld));
   LT_TRY(lt, err, cublasLtMatmulPreferenceCreate(&g->pref));
   uint64_t ws = c->workspace_bytes;
   LT_TRY(lt, err, cublasLtMatmulPreferenceSetAttribute(g->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
@@ -212,7 +216,7 @@ DitStatus lt_gemm_init(const CublasLt *lt, LtGemm *g, const LtGemmConfig *c, siz
   /* repeated runs bitwise equal (the sampler's "the same sample again", graph == eager): no
    * split-K whose INPLACE reduction adds partial sums in whatever order they arrive */
   uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
-                     CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+                     (c->bf16_out ? 0 : CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE); /* never partial sums in bf16 */
   LT_TRY(lt, err, cublasLtMatmulPreferenceSetAttribute(g->pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
                                                        &schemes, sizeof schemes));
   return choose_algo(lt, g, c->max_rows, op_index, err);

@@ -66,6 +66,7 @@ typedef struct LtGemm {
 
 typedef struct LtGemmConfig {
   int tf32;                  /* CUBLAS_COMPUTE_32F_FAST_TF32, else CUBLAS_COMPUTE_32F */
+  int bf16_in, bf16_out;     /* bf16 plans: x and W in bf16; y (and the bias) in bf16 */
   int64_t K, M, max_rows;
   int gelu;                  /* GELU_BIAS epilogue, else BIAS */
   CUdeviceptr bias;          /* [M] */

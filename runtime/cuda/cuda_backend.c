@@ -1,9 +1,9 @@
 /* cuda_backend.c: opening and closing the CUDA backend (the driver and
  * cuBLASLt libraries, or the emulated device's; device, primary context,
- * stream, kernel modules, cuBLASLt GEMMs, every device buffer), the weight
- * upload and the debug poison, and its table of the backend interface
- * (backend.h; staging and ops in cuda_exec.c, the sampler step in
- * cuda_sample.c). */
+ * stream, kernel modules, cuBLASLt GEMMs, every device buffer) and the
+ * debug poison, and its table of the backend interface (backend.h; the
+ * weights and the values' way in and out in cuda_weights.c, staging and ops
+ * in cuda_exec.c, the sampler step in cuda_sample.c). */
 #define _GNU_SOURCE /* dladdr1 */
 #include <dlfcn.h>
 #include <inttypes.h>
@@ -19,7 +19,7 @@
 
 CUdeviceptr cuda_value_ptr(const CudaBackend *cb, uint32_t id) {
   const PlanValue *v = &cb->pv->values[id];
-  return (v->storage == PLAN_STORE_WEIGHTS ? cb->weights : cb->arena) + v->offset;
+  return v->storage == PLAN_STORE_WEIGHTS ? cb->weights + cb->wdev_offset[id] : cb->arena + v->offset;
 }
 
 DitStatus cuda_enter(CudaBackend *cb, DitErr *err) {
@@ -112,7 +112,7 @@ fail:
   return st;
 }
 
-/* Every slot's module and function; the SiLU kernel that follows linear + SiLU GEMMs. */
+/* Every slot's module and function. */
 static DitStatus load_kernels(CudaBackend *cb, DitErr *err) {
   const PlanView *pv = cb->pv;
   cb->cv = pv->cubin.h ? &pv->cubin : &pv->ptx;
@@ -132,13 +132,11 @@ static DitStatus load_kernels(CudaBackend *cb, DitErr *err) {
     }
   }
   free(images);
-  cb->silu_slot = DIT_PLAN_NONE;
-  for (uint32_t s = 0; s < n_slots; s++)
-    if (cb->cv->slots[s].family == PLAN_KF_SILU) cb->silu_slot = s;
   return DIT_OK;
 }
 
-/* The arena, weights, workspace, staging buffers and frequency tables. */
+/* The arena, weights, workspace, activation scratch, staging buffers and
+ * frequency tables. */
 static DitStatus alloc_buffers(CudaBackend *cb, DitErr *err) {
   DitStatus st = DIT_OK;
   const PlanView *pv = cb->pv;
@@ -149,8 +147,16 @@ static DitStatus alloc_buffers(CudaBackend *cb, DitErr *err) {
   cuda_stage_layout(rows, rows * xs, rows * xs, &cb->layout); /* every staging call uses it */
   cb->stage_bytes = cb->layout.bytes;
   CU_TRY(&cb->drv, err, cuMemAlloc(&cb->arena, pv->arena_bytes ? pv->arena_bytes : 256));
-  CU_TRY(&cb->drv, err, cuMemAlloc(&cb->weights, pv->weight_bytes ? pv->weight_bytes : 256));
+  st = cuda_weights_layout(cb, err);
+  if (st) return st;
+  CU_TRY(&cb->drv, err, cuMemAlloc(&cb->weights, cb->wdev_bytes ? cb->wdev_bytes : 256));
   CU_TRY(&cb->drv, err, cuMemAlloc(&cb->workspace, CUDA_WORKSPACE_BYTES));
+  /* a bf16 linear op whose activation is a kernel: its GEMM writes fp32 here, the kernel the bf16 out */
+  uint64_t scratch = 0;
+  for (size_t i = 0; i < pv->n_ops; i++)
+    if (cuda_linear_scratch(pv, i) && cuda_value_numel(pv, pv->ops[i].out, rows) * 4 > (int64_t)scratch)
+      scratch = (uint64_t)cuda_value_numel(pv, pv->ops[i].out, rows) * 4;
+  if (scratch) CU_TRY(&cb->drv, err, cuMemAlloc(&cb->act_scratch, scratch));
   CU_TRY(&cb->drv, err, cuMemAlloc(&cb->stage, cb->stage_bytes));
   void *host = NULL;
   CU_TRY(&cb->drv, err, cuMemAllocHost(&host, cb->stage_bytes));
@@ -192,6 +198,9 @@ static DitStatus init_gemms(CudaBackend *cb, DitErr *err) {
     uint32_t r = pv->values[op->in[0]].rank;
     LtGemmConfig c = {0};
     c.tf32 = pv->header->dtype == PLAN_DT_TF32;
+    /* bf16 x and W; a bf16 result (and bias) unless an activation kernel makes it from fp32 */
+    c.bf16_in = pv->values[op->in[0]].dtype == PLAN_VDT_BF16;
+    c.bf16_out = pv->values[op->out].dtype == PLAN_VDT_BF16 && !cuda_linear_scratch(pv, i);
     c.K = pv->values[op->in[0]].dims[r - 1];
     c.M = pv->values[op->in[1]].dims[0];
     c.max_rows = cuda_value_numel(pv, op->in[0], max_rows) / c.K;
@@ -200,7 +209,7 @@ static DitStatus init_gemms(CudaBackend *cb, DitErr *err) {
     c.bias = cuda_value_ptr(cb, op->in[2]);
     c.align_w = cuda_ptr_alignment(cuda_value_ptr(cb, op->in[1]));
     c.align_x = cuda_ptr_alignment(cuda_value_ptr(cb, op->in[0]));
-    c.align_y = cuda_ptr_alignment(cuda_value_ptr(cb, op->out));
+    c.align_y = cuda_ptr_alignment(cuda_linear_scratch(pv, i) ? cb->act_scratch : cuda_value_ptr(cb, op->out));
     c.workspace_bytes = CUDA_WORKSPACE_BYTES;
     DitStatus st = lt_gemm_init(&cb->lt, &cb->gemms[i], &c, i, err);
     if (st) return st;
@@ -331,7 +340,7 @@ static void cuda_close(Backend *b) {
     if (cb->modules)
       for (uint32_t s = 0; s < cb->cv->h->n_slots; s++)
         if (cb->modules[s]) d->cuModuleUnload(cb->modules[s]);
-    CUdeviceptr bufs[] = {cb->arena, cb->weights, cb->workspace, cb->stage, cb->freqs};
+    CUdeviceptr bufs[] = {cb->arena, cb->weights, cb->workspace, cb->stage, cb->freqs, cb->act_scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
       if (bufs[i]) d->cuMemFree(bufs[i]);
     if (cb->host_stage) d->cuMemFreeHost(cb->host_stage);
@@ -343,34 +352,12 @@ static void cuda_close(Backend *b) {
   free(cb->modules);
   free(cb->funcs);
   free(cb->freq_offset);
+  free(cb->wdev_offset);
   cuda_driver_close(d);
   free(cb);
 }
 
 static const char *cuda_name(const Backend *b) { return ((const CudaBackend *)(const void *)b)->name; }
-
-static DitStatus cuda_upload_weights(Backend *b, const void *weights, DitErr *err) {
-  CudaBackend *cb = (CudaBackend *)(void *)b;
-  DitStatus st = cuda_enter(cb, err);
-  if (st) return st;
-  CU_TRY(&cb->drv, err, cuMemcpyHtoDAsync(cb->weights, weights, cb->pv->weight_bytes, cb->stream));
-  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
-fail:
-  return st;
-}
-
-DitStatus cuda_fetch(Backend *b, uint32_t id, int64_t n, void *dst, DitErr *err) {
-  CudaBackend *cb = (CudaBackend *)(void *)b;
-  DitStatus st = cuda_enter(cb, err);
-  if (st) return st;
-  uint64_t bytes = cuda_value_bytes(cb->pv, id, n);
-  CU_TRY(&cb->drv, err, cuMemcpyDtoHAsync(dst, cuda_value_ptr(cb, id), bytes, cb->stream));
-  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
-  return DIT_OK;
-fail: /* launches fail asynchronously: the error surfaces here */
-  dit_err_context(err, "running the plan on %s (DIT_CUDA_SYNC=1 DIT_CUDA_GRAPH=0 name the failing op)", cb->name);
-  return st;
-}
 
 static DitStatus cuda_poison(Backend *b, DitErr *err) {
   CudaBackend *cb = (CudaBackend *)(void *)b;

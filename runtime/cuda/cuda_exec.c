@@ -4,7 +4,8 @@
  * on a grid computed from the op's shapes at this run's rows
  * (cuda_launch.h); a linear op is a cuBLASLt GEMM (cublaslt.h), followed by
  * the SiLU kernel when its activation is SiLU, and by the GELU kernel when
- * the plan gives it one (else GELU is the GEMM's epilogue). Inputs reach the arena from
+ * the plan gives it one (else GELU is the GEMM's epilogue). Values move to
+ * and from the host in cuda_weights.c. Inputs reach the arena from
  * the staging buffer: one host-to-device copy, then device copies. */
 #include <inttypes.h>
 #include <string.h>
@@ -37,28 +38,29 @@ static DitStatus launch_elementwise(CudaBackend *cb, size_t i, uint32_t s, int64
   return launch(cb, s, &d, args, err);
 }
 
-/* The GEMM of linear op i for n rows, then its SiLU when it has one. */
+/* The GEMM of linear op i for n rows, then its activation kernel when its
+ * slot has one (SiLU; GELU under --gelu-epilogue kernel): in place in fp32,
+ * or from the fp32 scratch into a bf16 result. */
 static DitStatus run_linear(CudaBackend *cb, size_t i, int64_t n, DitErr *err) {
   const PlanView *pv = cb->pv;
   const PlanOp *op = &pv->ops[i];
   uint32_t r = pv->values[op->in[0]].rank;
   int64_t K = vdim(cb, op->in[0], r - 1, n), rows = vnumel(cb, op->in[0], n) / K;
-  CUdeviceptr y = cuda_value_ptr(cb, op->out);
+  CUdeviceptr y = cuda_value_ptr(cb, op->out), z = cuda_linear_scratch(pv, i) ? cb->act_scratch : y;
   DitStatus st = lt_gemm_run(&cb->lt, &cb->gemms[i], rows, cuda_value_ptr(cb, op->in[1]),
-                             cuda_value_ptr(cb, op->in[0]), y, cb->workspace, CUDA_WORKSPACE_BYTES, cb->stream,
+                             cuda_value_ptr(cb, op->in[0]), z, cb->workspace, CUDA_WORKSPACE_BYTES, cb->stream,
                              cb->capturing, i, err);
-  PlanActivation act = (PlanActivation)plan_attrs_LINEAR(op).act;
   uint32_t s = cb->cv->op_slot[i];
   long long count = rows * cb->gemms[i].M;
-  if (st || (act != PLAN_ACT_SILU && !(act == PLAN_ACT_GELU_TANH && s != DIT_PLAN_NONE))) return st;
-  if (act == PLAN_ACT_GELU_TANH) { /* a BIAS GEMM, then the plan's GELU kernel */
-    DitGeluArgs ga = {.x = y, .out = y, .count = count}; /* in place */
+  if (st || s == DIT_PLAN_NONE) return st;
+  if (plan_attrs_LINEAR(op).act == PLAN_ACT_GELU_TANH) { /* a BIAS GEMM, then the plan's GELU kernel */
+    DitGeluArgs ga = {.x = z, .out = y, .count = count};
     void *args[] = {&ga};
     return launch_elementwise(cb, i, s, count, args, err);
   }
-  DitSiluArgs sa = {.x = y, .out = y, .count = count}; /* in place */
+  DitSiluArgs sa = {.x = z, .out = y, .count = count};
   void *args[] = {&sa};
-  return launch_elementwise(cb, i, cb->silu_slot, count, args, err);
+  return launch_elementwise(cb, i, s, count, args, err);
 }
 
 /* Op i: forward ops for n rows, sampler ops for n images (DitStepParams at params). */
@@ -118,13 +120,15 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
     if (cuda_dims_rows(n * p.tokens, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "adaln_norm", err);
     return launch(cb, s, &d, args, err);
   }
-  case PLAN_OP_ATTENTION: { /* attention_simt_kernel<HD,WARPS,BLOCK_N> */
+  case PLAN_OP_ATTENTION: { /* attention_simt_kernel<HD,WARPS,BLOCK_N,BF16>, attention_mma_kernel<HD,WARPS,...> */
     PlanAttrs_ATTENTION at = plan_attrs_ATTENTION(op);
     DitAttentionArgs p = {.qkv = a, .out = out, .T = (int32_t)vdim(cb, in[0], 1, n), .H = (int32_t)at.heads,
                           .scale = (float)at.scale};
     void *args[] = {&p};
     CudaLaunchDims d;
-    if (cuda_dims_attention(n, p.T, p.H, cb->cv->slots[s].block_threads, &d)) return bad_shape(i, "attention", err);
+    int rows_per_warp = cb->cv->slots[s].family == PLAN_KF_ATTENTION_MMA ? 16 : 1;
+    if (cuda_dims_attention(n, p.T, p.H, cb->cv->slots[s].block_threads, rows_per_warp, &d))
+      return bad_shape(i, "attention", err);
     return launch(cb, s, &d, args, err);
   }
   case PLAN_OP_CFG_MIX: { /* cfg_mix_kernel<C_OUT,HW> */
@@ -207,16 +211,5 @@ DitStatus cuda_run(Backend *b, size_t first, size_t end, int64_t n, DitErr *err)
   CudaBackend *cb = (CudaBackend *)(void *)b;
   DitStatus st = cuda_enter(cb, err);
   if (!st) st = cuda_enqueue_ops(cb, first, end, n, cb->stage + cb->layout.params, err);
-  return st;
-}
-
-/* The interface's put (backend.h): one value overwritten from the host. */
-DitStatus cuda_put(Backend *b, uint32_t id, int64_t n, const void *src, DitErr *err) {
-  CudaBackend *cb = (CudaBackend *)(void *)b;
-  DitStatus st = cuda_enter(cb, err);
-  if (st) return st;
-  CU_TRY(&cb->drv, err, cuMemcpyHtoDAsync(cuda_value_ptr(cb, id), src, cuda_value_bytes(cb->pv, id, n), cb->stream));
-  CU_TRY(&cb->drv, err, cuStreamSynchronize(cb->stream));
-fail:
   return st;
 }

@@ -31,11 +31,13 @@ struct CudaBackend {
   const PlanCudaView *cv; /* the section the kernels came from (cubin, else PTX) */
   CUmodule *modules;   /* [n_slots] */
   CUfunction *funcs;   /* [n_slots] */
-  uint32_t silu_slot;  /* the kernel after a linear + SiLU GEMM */
   LtGemm *gemms;       /* [n_ops]: set for linear ops */
   uint64_t *freq_offset; /* [n_ops]: timestep_freq ops' table, bytes into `freqs` */
   CUdeviceptr arena;   /* arena_bytes */
-  CUdeviceptr weights; /* weight_bytes */
+  CUdeviceptr weights; /* wdev_bytes */
+  uint64_t *wdev_offset; /* [n_values]: a weight value's bytes into `weights` (cuda_weights.c) */
+  uint64_t wdev_bytes;
+  CUdeviceptr act_scratch; /* fp32 GEMM results of bf16 linear ops whose activation is a kernel */
   CUdeviceptr workspace;
   CUdeviceptr freqs;   /* float tables of the timestep_freq ops */
   CUdeviceptr stage;   /* the device copy of host_stage */
@@ -57,6 +59,12 @@ DitStatus cuda_fetch(Backend *b, uint32_t value, int64_t n, void *dst, DitErr *e
 DitStatus cuda_put(Backend *b, uint32_t value, int64_t n, const void *src, DitErr *err);
 DitStatus cuda_step(Backend *b, const BackendStep *s, int *finite, DitErr *err);
 void cuda_end_steps(Backend *b);
+
+/* cuda_weights.c: the device layout of the weights (wdev_offset, wdev_bytes);
+ * the interface's upload (backend.h), which narrows a bf16 plan's bf16
+ * weights. */
+DitStatus cuda_weights_layout(CudaBackend *cb, DitErr *err);
+DitStatus cuda_upload_weights(Backend *b, const void *weights, DitErr *err);
 
 /* The device address of a value (arena or weights). */
 CUdeviceptr cuda_value_ptr(const CudaBackend *cb, uint32_t id);

@@ -29,9 +29,9 @@ int cuda_dims_rows(int64_t rows, uint32_t block, CudaLaunchDims *d) {
   return 0;
 }
 
-int cuda_dims_attention(int64_t N, int64_t T, int64_t H, uint32_t block, CudaLaunchDims *d) {
-  if (block < 32 || block > MAX_BLOCK || block % 32 || N < 1 || T < 1 || H < 1) return -1;
-  int64_t warps = block / 32, bx = (T + warps - 1) / warps;
+int cuda_dims_attention(int64_t N, int64_t T, int64_t H, uint32_t block, int rows_per_warp, CudaLaunchDims *d) {
+  if (block < 32 || block > MAX_BLOCK || block % 32 || N < 1 || T < 1 || H < 1 || rows_per_warp < 1) return -1;
+  int64_t q = block / 32 * rows_per_warp, bx = (T + q - 1) / q;
   if (bx > MAX_GRID_X || H > MAX_GRID_YZ || N > MAX_GRID_YZ) return -1;
   dims_set(d, bx, H, N, block);
   return 0;
@@ -106,15 +106,49 @@ int64_t cuda_value_numel(const PlanView *pv, uint32_t id, int64_t n) {
 }
 
 uint64_t cuda_value_bytes(const PlanView *pv, uint32_t id, int64_t n) {
-  size_t elem = pv->values[id].dtype == PLAN_VDT_I64 ? sizeof(int64_t) : sizeof(float);
+  uint32_t dt = pv->values[id].dtype;
+  size_t elem = dt == PLAN_VDT_I64 ? sizeof(int64_t) : dt == PLAN_VDT_BF16 ? 2 : sizeof(float);
   return (uint64_t)cuda_value_numel(pv, id, n) * elem;
 }
 
-/* A slot whose instantiation is `name`, or DIT_PLAN_NONE. */
-static uint32_t slot_of_family(const PlanCudaView *cv, PlanKernelFamily family) {
-  for (uint32_t s = 0; s < cv->h->n_slots; s++)
-    if (cv->slots[s].family == (uint32_t)family) return s;
-  return DIT_PLAN_NONE;
+bool cuda_linear_scratch(const PlanView *pv, size_t i) {
+  const PlanOp *op = &pv->ops[i];
+  const PlanCudaView *cv = pv->cubin.h ? &pv->cubin : &pv->ptx;
+  return op->kind == PLAN_OP_LINEAR && pv->values[op->out].dtype == PLAN_VDT_BF16 && cv->h &&
+         cv->op_slot[i] != DIT_PLAN_NONE;
+}
+
+static bool is_bf16(const PlanView *pv, uint32_t id) { return pv->values[id].dtype == PLAN_VDT_BF16; }
+static const char *dt_name(const PlanView *pv, uint32_t id) {
+  return is_bf16(pv, id) ? "bf16" : pv->values[id].dtype == PLAN_VDT_I64 ? "int64" : "fp32";
+}
+
+/* Op i's operand dtypes are what its GEMM or kernel slot s takes. */
+static DitStatus check_dtypes(const PlanView *pv, const PlanCudaView *cv, size_t i, uint32_t s, DitErr *err) {
+  const PlanOp *op = &pv->ops[i];
+  uint32_t want = (is_bf16(pv, op->out) ? PLAN_SLOT_OUT_BF16 : 0) | (op->n_in && is_bf16(pv, op->in[0]) ? PLAN_SLOT_IN_BF16 : 0);
+  if (op->kind == PLAN_OP_LINEAR) {
+    /* cuBLASLt: A and B of one type, a bf16 D from bf16 inputs only, the bias of D's type; an
+     * activation kernel after it makes the bf16 result from the fp32 GEMM */
+    bool scratch = cuda_linear_scratch(pv, i), x = is_bf16(pv, op->in[0]), w = is_bf16(pv, op->in[1]);
+    bool d = is_bf16(pv, op->out) && !scratch;
+    if (x != w || (is_bf16(pv, op->out) && !x) || is_bf16(pv, op->in[2]) != d)
+      return dit_err(err, DIT_ERR_UNSUPPORTED, "op %zu (linear): x %s, W %s, bias %s, out %s is not a GEMM "
+                     "cuBLASLt runs", i, dt_name(pv, op->in[0]), dt_name(pv, op->in[1]), dt_name(pv, op->in[2]),
+                     dt_name(pv, op->out));
+    want &= PLAN_SLOT_OUT_BF16; /* the activation kernel reads the fp32 scratch (or its own fp32 out) */
+  } else {
+    for (uint32_t k = 1; k < op->n_in; k++)
+      if (is_bf16(pv, op->in[k]))
+        return dit_err(err, DIT_ERR_UNSUPPORTED, "op %zu (%s): its input %u is bf16, which its kernel reads as "
+                       "fp32", i, plan_op_name(op->kind), k);
+    if (op->out2 != DIT_PLAN_NONE && is_bf16(pv, op->out2))
+      return dit_err(err, DIT_ERR_UNSUPPORTED, "op %zu (%s): its second result is bf16", i, plan_op_name(op->kind));
+  }
+  if (s != DIT_PLAN_NONE && cv->slots[s].dtypes != want)
+    return dit_err(err, DIT_ERR_UNSUPPORTED, "op %zu (%s): kernel %s takes operand dtypes %u, the op's are %u", i,
+                   plan_op_name(op->kind), plan_string(pv, cv->slots[s].name), cv->slots[s].dtypes, want);
+  return DIT_OK;
 }
 
 /* Images of the cubin section for a real GPU (not PLAN_ARCH_EMU's). */
@@ -128,9 +162,6 @@ DitStatus cuda_plan_check(const PlanView *pv, int emu, DitErr *err) {
   if (pv->train)
     return dit_err(err, DIT_ERR_UNSUPPORTED,
                    "training plans run on the CPU only for now; use --device cpu");
-  if (pv->header->dtype == PLAN_DT_BF16)
-    return dit_err(err, DIT_ERR_UNSUPPORTED,
-                   "bf16 GPU plans are not implemented yet; compile with --dtype fp32 or tf32");
   const PlanCudaView *cv = pv->cubin.h ? &pv->cubin : &pv->ptx;
   if (emu) { /* every slot's emulated-device image, in the cubin section */
     int ok = pv->cubin.h != NULL;
@@ -149,14 +180,11 @@ DitStatus cuda_plan_check(const PlanView *pv, int emu, DitErr *err) {
   for (size_t i = 0; i < pv->n_ops; i++) {
     const PlanOp *op = &pv->ops[i];
     uint32_t s = cv->op_slot[i];
-    if (op->kind == PLAN_OP_LINEAR) {
-      if (plan_attrs_LINEAR(op).act == PLAN_ACT_SILU && s == DIT_PLAN_NONE && slot_of_family(cv, PLAN_KF_SILU) == DIT_PLAN_NONE)
-        return dit_err(err, DIT_ERR_UNSUPPORTED,
-                       "op %zu (linear + SiLU) needs the plan's dit::silu_kernel, which it lacks", i);
-      continue;
-    }
-    if (s == DIT_PLAN_NONE || s >= cv->h->n_slots)
-      return dit_err(err, DIT_ERR_UNSUPPORTED, "op %zu (kind %u) has no GPU kernel in the plan", i, op->kind);
+    bool needs_slot = op->kind != PLAN_OP_LINEAR || plan_attrs_LINEAR(op).act == PLAN_ACT_SILU;
+    if (needs_slot && (s == DIT_PLAN_NONE || s >= cv->h->n_slots))
+      return dit_err(err, DIT_ERR_UNSUPPORTED, "op %zu (%s) has no GPU kernel in the plan", i, plan_op_name(op->kind));
+    DitStatus st = check_dtypes(pv, cv, i, s, err);
+    if (st) return st;
   }
   return DIT_OK;
 }

@@ -6,6 +6,7 @@
 #ifndef DIT_RUNTIME_CUDA_LAUNCH_H
 #define DIT_RUNTIME_CUDA_LAUNCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,9 +24,10 @@ int cuda_dims_elementwise(int64_t count, uint32_t block, CudaLaunchDims *d);
 /* One block per token row (adaln_norm.cuh): `rows` blocks of `block`
  * threads, block a multiple of 32. */
 int cuda_dims_rows(int64_t rows, uint32_t block, CudaLaunchDims *d);
-/* attention_simt.cuh: grid (ceil(T / WARPS), H, N), block 32 * WARPS with
- * WARPS = block / 32; N and H at most 65535. */
-int cuda_dims_attention(int64_t N, int64_t T, int64_t H, uint32_t block, CudaLaunchDims *d);
+/* The attention: grid (ceil(T / (WARPS rows_per_warp)), H, N), block 32 *
+ * WARPS with WARPS = block / 32; N and H at most 65535. A warp takes one
+ * query (attention_simt.cuh) or 16 (attention_mma.cuh). */
+int cuda_dims_attention(int64_t N, int64_t T, int64_t H, uint32_t block, int rows_per_warp, CudaLaunchDims *d);
 
 /* y[rows, M] = x[rows, K] @ W[M, K]^T in column-major terms (cublaslt.h):
  * D (d_rows x d_cols, ld d_ld) = op(A) * op(B). */
@@ -70,10 +72,10 @@ typedef struct CudaStageLayout {
 void cuda_stage_layout(int64_t rows, int64_t noise_floats, int64_t x_floats, CudaStageLayout *l);
 
 /* The plan-level reasons a plan cannot run on the CUDA backend: a training
- * plan, a bf16 plan, a plan without GPU kernels (emu: without the emulated
- * device's image for every slot; a GPU: with only those), a forward op
- * without a kernel slot. DIT_ERR_UNSUPPORTED with the reason in err, else
- * DIT_OK. */
+ * plan, a plan without GPU kernels (emu: without the emulated device's image
+ * for every slot; a GPU: with only those), a forward op without a kernel
+ * slot, operand dtypes that its GEMM or kernel does not take (bf16 plans).
+ * DIT_ERR_UNSUPPORTED with the reason in err, else DIT_OK. */
 DitStatus cuda_plan_check(const PlanView *pv, int emu, DitErr *err);
 
 /* dims[k] and the element count of a value for a forward of n rows
@@ -82,5 +84,9 @@ int64_t cuda_value_dim(const PlanView *pv, uint32_t id, uint32_t k, int64_t n);
 int64_t cuda_value_numel(const PlanView *pv, uint32_t id, int64_t n);
 /* Bytes of a value at n rows. */
 uint64_t cuda_value_bytes(const PlanView *pv, uint32_t id, int64_t n);
+/* Linear op i's GEMM writes fp32 into the activation scratch, from which its
+ * activation kernel (SiLU; GELU under ditc --gelu-epilogue kernel) writes
+ * the op's bf16 result. */
+bool cuda_linear_scratch(const PlanView *pv, size_t i);
 
 #endif

@@ -86,9 +86,12 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
         strnlen(pv->strings + s->entry, PLAN_CUDA_MAX_ENTRY) == PLAN_CUDA_MAX_ENTRY)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: kernel slot %u names no valid string", name,
                      sec, j);
-    if (s->family >= PLAN_KF_COUNT || s->family == PLAN_KF_NONE || s->family == PLAN_KF_GEMM || s->reserved != 0)
+    if (s->family >= PLAN_KF_COUNT || s->family == PLAN_KF_NONE || s->family == PLAN_KF_GEMM)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: kernel slot %u (%s) names no kernel family (%u)",
                      name, sec, j, plan_string(pv, s->name), s->family);
+    if (!dit_kernel_family_takes((PlanKernelFamily)s->family, s->dtypes))
+      return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: kernel slot %u (%s): its family has no template "
+                     "for operand dtypes %u", name, sec, j, plan_string(pv, s->name), s->dtypes);
     if (s->block_threads < 32 || s->block_threads > 1024 || s->block_threads % 32 ||
         s->smem_bytes > PLAN_CUDA_MAX_SMEM)
       return dit_err(err, DIT_ERR_FORMAT,
@@ -102,6 +105,8 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
     PlanKernelFamily want = plan_op_info(op->kind)->family;
     if (want == PLAN_KF_GEMM && plan_attrs_LINEAR(op).act == PLAN_ACT_GELU_TANH)
       want = PLAN_KF_GELU; /* its GELU after a BIAS GEMM (ditc --gelu-epilogue) */
+    else if (want == PLAN_KF_GEMM && plan_attrs_LINEAR(op).act == PLAN_ACT_SILU)
+      want = PLAN_KF_SILU; /* its SiLU after a BIAS GEMM */
     if (j >= h->n_slots)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: op %zu has kernel slot %u of %u", name, sec, k,
                      j, h->n_slots);
@@ -109,7 +114,10 @@ static DitStatus check_one(const PlanView *pv, PlanCudaView *cv, bool ptx, const
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: op %zu (kind %u) has a GPU kernel, but that kind "
                      "has none (linear runs on cuBLASLt)", name, sec, k, op->kind);
     const char *slot_name = plan_string(pv, slots[j].name);
-    if (slots[j].family != (uint32_t)want || !knobs_fit(pv, op, &slots[j]))
+    bool family_ok = slots[j].family == (uint32_t)want ||
+                     (slots[j].family < PLAN_KF_COUNT && dit_kernel_family_base[slots[j].family] == want &&
+                      want != PLAN_KF_GEMM);
+    if (!family_ok || !knobs_fit(pv, op, &slots[j]))
       return dit_err(err, DIT_ERR_FORMAT, "%s: the %s section: op %zu (kind %u) cannot run kernel slot %u (%s)",
                      name, sec, k, op->kind, j, slot_name);
   }

@@ -19,7 +19,7 @@ enum { N_ATTN_KNOBS = sizeof ATTN_KNOBS / sizeof ATTN_KNOBS[0] };
 
 /* dit::attention_mma_kernel<HD, WARPS, BLOCK_N, STAGES> as NVRTC and g++ mangle it. */
 static inline void attn_kernel_name(const AttnKnobs *k, char *buf, size_t n) {
-  snprintf(buf, n, "_ZN3dit20attention_mma_kernelILi%dELi%dELi%dELi%dEEEv20DitAttentionBf16Args", k->hd, k->warps,
+  snprintf(buf, n, "_ZN3dit20attention_mma_kernelILi%dELi%dELi%dELi%dEEEv16DitAttentionArgs", k->hd, k->warps,
            k->block_n, k->stages);
 }
 

@@ -2,10 +2,11 @@
 # sample_emu_vs_cpu.sh: `dit sample PLAN --device emu` reproduces `--device
 # cpu` with the same seed (issue #8): the real CUDA backend and its kernels,
 # on the emulated device, against the CPU backend. For the tiny test models
-# (latent, head dim 72, pixel space) at fp32 and TF32, DDPM and DDIM with
-# guidance: ||emu - cpu|| / ||cpu|| of the final latents at most 1e-4 (fp32)
-# or 3e-2 (TF32), the sampling tolerances of tests/gpu/test_gpu_vs_cpu.c
-# (10x a forward's). Random weights on every tensor (dit_ref.py).
+# (latent, head dim 72, pixel space) at fp32, TF32 and bf16, DDPM and DDIM
+# with guidance: ||emu - cpu|| / ||cpu|| of the final latents at most 1e-4
+# (fp32), 3e-2 (TF32) or 0.16 (bf16: 10 x 2^-6), the sampling tolerances of
+# tests/gpu/test_gpu_vs_cpu.c (10x a forward's). Random weights on every
+# tensor (dit_ref.py).
 set -euo pipefail
 build=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,9 +22,10 @@ for spec in tiny tiny_hd72 tiny_pixel; do
   "$build/compiler/ditc" "$s" --info --json >"$work/$spec.json"
   $py "$root/tests/ref/dit_ref.py" weights "$work/$spec.json" --seed 3 --out-dir "$work/w_$spec" >/dev/null
   w=$(ls "$work/w_$spec"/*.safetensors | head -1)
-  for dtype in fp32 tf32; do
+  for dtype in fp32 tf32 bf16; do
     tol=1e-4
     [ $dtype = tf32 ] && tol=3e-2
+    [ $dtype = bf16 ] && tol=0.16
     "$build/compiler/ditc" "$s" --batch 4 --dtype $dtype --arch emu -o "$work/p.plan"
     for sampler in "--sampler ddpm --steps 10" "--sampler ddim --steps ddim10"; do
       args=(sample "$work/p.plan" --weights "$w" -n 2 $sampler --cfg-scale 4 --seed 7)

@@ -208,7 +208,7 @@ static int run_kernel(const AttnKnobs *k, const Problem *p, uint16_t *out, doubl
   CUfunction f;
   CU(cuModuleGetFunction(&f, mod, name));
   CU(cuMemsetD8Async(p->d_out, 0xff, nout * 2, stream)); /* every element 0xffff, a NaN */
-  DitAttentionBf16Args a = {p->d_qkv, p->d_out, p->t, p->h, p->scale, 0};
+  DitAttentionArgs a = {p->d_qkv, p->d_out, p->t, p->h, p->scale, 0};
   void *args[] = {&a};
   const int bm = 16 * k->warps;
   double t0 = now();

@@ -12,7 +12,7 @@
 #include "plan_ops.h"
 
 #define DIT_PLAN_MAGIC "DITPLAN" /* 8 bytes with the terminating NUL */
-#define DIT_PLAN_VERSION 5u
+#define DIT_PLAN_VERSION 6u
 #define DIT_PLAN_ALIGN 64u       /* every section starts on this boundary */
 #define DIT_PLAN_MAX_RANK 4
 #define DIT_PLAN_NONE 0xFFFFFFFFu /* "no value" in a value-id field */
@@ -212,9 +212,15 @@ typedef struct PlanKernelSlot {
   uint32_t block_threads; /* threads per block */
   uint32_t smem_bytes;    /* dynamic shared memory per block */
   uint32_t family;        /* PlanKernelFamily (plan_ops.h): which template, so which launch */
-  uint32_t reserved;      /* 0 */
+  uint32_t dtypes;        /* PLAN_SLOT_*: which of its operands are bf16 (bf16 plans), else 0 */
   int64_t knobs[4];       /* template knobs the launch needs (per kernel; see kernels/README.md) */
 } PlanKernelSlot;
+
+/* PlanKernelSlot.dtypes: the kernel writes its op's out in bf16; it reads
+ * the op's first input in bf16 (the attention's qkv). Every other operand of
+ * a kernel is float32 (or int64). */
+#define PLAN_SLOT_OUT_BF16 1u
+#define PLAN_SLOT_IN_BF16 2u
 
 typedef struct PlanKernelImage {
   uint32_t slot;

@@ -21,24 +21,34 @@ typedef enum PlanOut2 { PLAN_OUT2_NEVER = 0, PLAN_OUT2_TRAIN = 1, PLAN_OUT2_ALWA
 
 /* The kernel family of an op on the CUDA backend: a cuBLASLt GEMM, one of
  * the NVRTC template families of kernels/ (entry: the prefix of the
- * instantiation's name), or none yet (the training ops run on the CPU). */
+ * instantiation's name), or none yet (the training ops run on the CPU).
+ * base: the op table's family whose ops it runs: itself, or the one it
+ * stands in for (the tensor-core attention for the CUDA-core one; a linear
+ * op's activation after its GEMM). dtypes: the PlanKernelSlot.dtypes its
+ * templates exist for (PLAN_KF_DT_*: F32 only; F32 or a bf16 result; all
+ * fp32 or all bf16; bf16 only). */
+#define PLAN_KF_DT_F32 0x1u  /* dtypes 0 */
+#define PLAN_KF_DT_OUT 0x3u  /* 0, or PLAN_SLOT_OUT_BF16 */
+#define PLAN_KF_DT_BOTH 0x9u /* 0, or PLAN_SLOT_OUT_BF16 | PLAN_SLOT_IN_BF16 */
+#define PLAN_KF_DT_BF16 0x8u /* PLAN_SLOT_OUT_BF16 | PLAN_SLOT_IN_BF16 */
 #define DIT_KERNEL_FAMILIES(K) \
-  K(NONE, "") \
-  K(GEMM, "") \
-  K(PATCHIFY, "dit::patchify_kernel<") \
-  K(UNPATCHIFY, "dit::unpatchify_kernel<") \
-  K(ADD, "dit::add_kernel<") \
-  K(SILU, "dit::silu_kernel") \
-  K(TIMESTEP_FREQ, "dit::timestep_freq_kernel<") \
-  K(EMBEDDING, "dit::embedding_kernel<") \
-  K(ADALN_NORM, "dit::adaln_norm_kernel<") \
-  K(ATTENTION, "dit::attention_simt_kernel<") \
-  K(CFG_MIX, "dit::cfg_mix_kernel<") \
-  K(DIFFUSION_STEP, "dit::diffusion_step_kernel<") \
-  K(GELU, "dit::gelu_tanh_kernel") /* a linear op's GELU after a BIAS GEMM (ditc --gelu-epilogue) */
+  K(NONE, "", NONE, PLAN_KF_DT_F32) \
+  K(GEMM, "", GEMM, PLAN_KF_DT_F32) \
+  K(PATCHIFY, "dit::patchify_kernel<", PATCHIFY, PLAN_KF_DT_OUT) \
+  K(UNPATCHIFY, "dit::unpatchify_kernel<", UNPATCHIFY, PLAN_KF_DT_F32) \
+  K(ADD, "dit::add_kernel<", ADD, PLAN_KF_DT_F32) \
+  K(SILU, "dit::silu_kernel<", SILU, PLAN_KF_DT_OUT) /* also a linear op's SiLU after its BIAS GEMM */ \
+  K(TIMESTEP_FREQ, "dit::timestep_freq_kernel<", TIMESTEP_FREQ, PLAN_KF_DT_OUT) \
+  K(EMBEDDING, "dit::embedding_kernel<", EMBEDDING, PLAN_KF_DT_F32) \
+  K(ADALN_NORM, "dit::adaln_norm_kernel<", ADALN_NORM, PLAN_KF_DT_OUT) \
+  K(ATTENTION, "dit::attention_simt_kernel<", ATTENTION, PLAN_KF_DT_BOTH) \
+  K(CFG_MIX, "dit::cfg_mix_kernel<", CFG_MIX, PLAN_KF_DT_F32) \
+  K(DIFFUSION_STEP, "dit::diffusion_step_kernel<", DIFFUSION_STEP, PLAN_KF_DT_F32) \
+  K(GELU, "dit::gelu_tanh_kernel<", GEMM, PLAN_KF_DT_OUT) /* a linear op's GELU after a BIAS GEMM (ditc --gelu-epilogue) */ \
+  K(ATTENTION_MMA, "dit::attention_mma_kernel<", ATTENTION, PLAN_KF_DT_BF16) /* bf16 plans: tensor cores, sm_80+ */
 
 typedef enum PlanKernelFamily {
-#define DIT_KF_ENUM(ID, entry) PLAN_KF_##ID,
+#define DIT_KF_ENUM(ID, entry, base, dtypes) PLAN_KF_##ID,
   DIT_KERNEL_FAMILIES(DIT_KF_ENUM)
 #undef DIT_KF_ENUM
   PLAN_KF_COUNT
@@ -184,10 +194,27 @@ DIT_PLAN_OPS(DIT_OP_VIEW)
 
 /* The prefix of the kernel instantiation's name of a family, "" for none. */
 static const char *const dit_kernel_family_entry[PLAN_KF_COUNT] = {
-#define DIT_KF_ENTRY(ID, entry) [PLAN_KF_##ID] = entry,
+#define DIT_KF_ENTRY(ID, entry, base, dtypes) [PLAN_KF_##ID] = entry,
     DIT_KERNEL_FAMILIES(DIT_KF_ENTRY)
 #undef DIT_KF_ENTRY
 };
+
+/* The op table's family whose ops a family runs (the table's base). */
+static const PlanKernelFamily dit_kernel_family_base[PLAN_KF_COUNT] = {
+#define DIT_KF_BASE(ID, entry, base, dtypes) [PLAN_KF_##ID] = PLAN_KF_##base,
+    DIT_KERNEL_FAMILIES(DIT_KF_BASE)
+#undef DIT_KF_BASE
+};
+
+/* Whether a family has a template for slot dtypes d (PlanKernelSlot.dtypes). */
+static inline int dit_kernel_family_takes(PlanKernelFamily f, uint32_t d) {
+  static const uint32_t ok[PLAN_KF_COUNT] = {
+#define DIT_KF_DTYPES(ID, entry, base, dtypes) [PLAN_KF_##ID] = dtypes,
+      DIT_KERNEL_FAMILIES(DIT_KF_DTYPES)
+#undef DIT_KF_DTYPES
+  };
+  return (unsigned)f < PLAN_KF_COUNT && d < 4 && ((ok[f] >> d) & 1u);
+}
 
 /* plan_format.h defines, after PlanOp, plan_attrs_<ID>(op) (the view of
  * an op's attributes) and plan_set_attrs_<ID>(op, view) (sets kind and
