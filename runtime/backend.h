@@ -58,6 +58,22 @@ typedef struct BackendVt {
   /* Fills the activations with 0xFF bytes (float NaN): dit_debug_poison. */
   DitStatus (*poison)(Backend *b, DitErr *err);
   void (*close)(Backend *b);
+
+  /* Autotuning (tune/tune.c, tune/tune_apply.c). A tuning is keyed by the
+   * device: key's backend, device, arch, sm_count and driver_version. */
+  void (*device_key)(Backend *b, PlanTuning *key);
+  /* Op i's choices of one PlanTuneKind at n rows, into out[0 .. *count)
+   * (at most max): [0] is what the op runs by default, the rest what it may
+   * run instead; *count 0 when the op has nothing of that kind to choose. */
+  DitStatus (*choices)(Backend *b, size_t op, uint32_t kind, int64_t n, PlanTuneChoice *out, int max,
+                       int *count, DitErr *err);
+  /* Op c->op runs choice c from now on (a choice that choices() gave, or
+   * one restored from the plan's tuning, which is checked here first: an
+   * unknown slot, an algorithm cublasLtMatmulAlgoCheck refuses). */
+  DitStatus (*apply)(Backend *b, const PlanTuneChoice *c, DitErr *err);
+  /* Runs ops [first, end) once at n rows, as run does, and *ms: the time
+   * they took (CUDA events on a device; the wall clock on the CPU). */
+  DitStatus (*time_ops)(Backend *b, size_t first, size_t end, int64_t n, double *ms, DitErr *err);
 } BackendVt;
 
 struct Backend {

@@ -119,8 +119,9 @@ static void cpu_close(Backend *b) {
 }
 
 DitStatus backend_cpu_open(Executor *ex, Backend **out, DitErr *err) {
-  static const BackendVt vt = {cpu_name, cpu_upload,    cpu_stage,  cpu_run,   cpu_fetch, cpu_put,
-                               cpu_step, cpu_end_steps, cpu_poison, cpu_close};
+  static const BackendVt vt = {.name = cpu_name, .upload_weights = cpu_upload, .stage = cpu_stage,
+                               .run = cpu_run, .fetch = cpu_fetch, .put = cpu_put, .step = cpu_step,
+                               .end_steps = cpu_end_steps, .poison = cpu_poison, .close = cpu_close};
   CpuBackend *c = calloc(1, sizeof *c);
   if (!c) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   c->base.vt = &vt;

@@ -386,7 +386,8 @@ fail:
 
 
 static const BackendVt *cuda_vt(void) {
-  static const BackendVt vt = {cuda_name, cuda_upload_weights, cuda_stage,  cuda_run,  cuda_fetch, cuda_put,
-                               cuda_step, cuda_end_steps,      cuda_poison, cuda_close};
+  static const BackendVt vt = {.name = cuda_name, .upload_weights = cuda_upload_weights, .stage = cuda_stage,
+                               .run = cuda_run, .fetch = cuda_fetch, .put = cuda_put, .step = cuda_step,
+                               .end_steps = cuda_end_steps, .poison = cuda_poison, .close = cuda_close};
   return &vt;
 }

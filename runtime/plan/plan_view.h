@@ -40,6 +40,14 @@ typedef struct PlanView {
   /* the buffers, from whichever of io and train the plan has */
   uint64_t arena_bytes, weight_bytes, grad_bytes;
   PlanCudaView cubin, ptx; /* GPU kernels (ditc --arch), else h == NULL */
+  /* autotuning (plan_tune.c), each NULL/0 when the plan has none */
+  const PlanCandidate *candidates; /* [n_candidates]: sorted by op */
+  size_t n_candidates;
+  const PlanTuning *tunings;       /* [n_tunings] */
+  size_t n_tunings;
+  const PlanTuneChoice *tune_choices; /* [n_tune_choices] */
+  size_t n_tune_choices;
+  uint32_t tuning_section;         /* index of the tuning section in the section table, or DIT_PLAN_NONE */
 } PlanView;
 
 /* Reads and validates plan.bin. Messages name the file and what is wrong. */
@@ -48,6 +56,10 @@ DitStatus plan_load(const char *path, PlanView *out, DitErr *err);
 DitStatus plan_load_buffer(unsigned char *data, size_t bytes, const char *name, PlanView *out,
                            DitErr *err);
 void plan_view_free(PlanView *pv);
+
+/* Op i's candidate slots other than its default: candidates[*first ..
+ * *first + *count). */
+void plan_op_candidates(const PlanView *pv, size_t op, size_t *first, size_t *count);
 
 /* A string of the string table (validated offsets only). */
 const char *plan_string(const PlanView *pv, uint32_t offset);

@@ -63,6 +63,9 @@ typedef enum PlanSectionKind {
   PLAN_SEC_CUDA_PTX = 101,
   /* 200-299: training plans */
   PLAN_SEC_TRAIN = 200, /* PlanTrain, count 1 (training plans only) */
+  /* 300-399: autotuning, both optional (a reader that predates them runs the defaults) */
+  PLAN_SEC_CANDIDATES = 300, /* PlanCandidate[count]: ditc --tune-candidates */
+  PLAN_SEC_TUNING = 301,     /* PlanTuningHeader, count 1: what `dit tune` chose, per device */
 } PlanSectionKind;
 
 /* The model's configuration, as the compiler validated it. */
@@ -240,6 +243,72 @@ typedef struct PlanKernelImage {
  * real GPU never loads it. */
 #define PLAN_ARCH_EMU 1u
 
+/* Autotuning (docs/plan-format.md "Candidates and tunings").
+ *
+ * Section PLAN_SEC_CANDIDATES (ditc --tune-candidates K): the other kernel
+ * slots each op may run, sorted by op, each op's in its family's order. An
+ * op's candidate 0 is always its op_slot (the default); a candidate is a
+ * slot of the same family in both kernel-image sections, with images like
+ * any slot's. */
+typedef struct PlanCandidate {
+  uint32_t op;   /* plan op index */
+  uint32_t slot; /* a kernel slot other than op_slot[op] */
+} PlanCandidate;
+
+/* Section PLAN_SEC_TUNING (written by `dit tune`, which rewrites the plan):
+ *   PlanTuningHeader
+ *   PlanTuning tunings[n_tunings]   one per device, each naming its choices
+ *   PlanTuneChoice choices[n_choices]
+ * offsets relative to the section. A device's tuning is used where the
+ * device key (backend, name, arch, sm_count, driver_version) matches the
+ * device that runs the plan exactly; elsewhere the plan runs its defaults. */
+typedef struct PlanTuningHeader {
+  uint32_t n_tunings, n_choices;
+  uint64_t tunings_offset, choices_offset;
+} PlanTuningHeader;
+
+typedef enum PlanTuneBackend { PLAN_TUNE_CPU = 1, PLAN_TUNE_CUDA = 2, PLAN_TUNE_EMU = 3 } PlanTuneBackend;
+
+typedef struct PlanTuning {
+  char device[128];        /* NUL-terminated: "NVIDIA H100 80GB HBM3"; the CPU's model name */
+  uint32_t backend;        /* PlanTuneBackend */
+  uint32_t arch;           /* compute capability x 10 (cuda, emu); 0 on the CPU */
+  uint32_t sm_count;       /* multiprocessors; on the CPU, the threads the runtime uses */
+  uint32_t driver_version; /* cuDriverGetVersion; 0 on the CPU */
+  uint32_t rows;           /* the forward's rows the ops were timed at */
+  uint32_t first_choice;   /* this tuning's choices are [first_choice, first_choice + n_choices) */
+  uint32_t n_choices;
+  uint32_t reserved;
+  int64_t tuned_at;        /* Unix time */
+  double default_ms, tuned_ms; /* one forward at `rows`, untuned and tuned */
+  uint64_t reserved2;
+} PlanTuning;
+
+/* What one choice sets. An op has at most one choice of each kind. */
+typedef enum PlanTuneKind {
+  PLAN_TUNE_SLOT = 1,      /* slot: a candidate that replaces op_slot[op] */
+  PLAN_TUNE_GEMM_ALGO = 2, /* algo: a linear op's cublasLtMatmulAlgo_t, checked with cublasLtMatmulAlgoCheck */
+  PLAN_TUNE_CPU_KNOBS = 3, /* cpu: the CPU kernel's knobs (PlanCpuKnob) */
+} PlanTuneKind;
+
+/* PlanTuneChoice.cpu[]: 0 is the default for each. */
+typedef enum PlanCpuKnob {
+  PLAN_CPU_THREADS = 0,   /* OpenMP threads of the op (at most the runtime's) */
+  PLAN_CPU_TILE_ROWS = 1, /* linear: rows per sgemm tile (default 256) */
+  PLAN_CPU_TILE_COLS = 2, /* linear: columns per tile when the rows fit one tile (default 512) */
+  PLAN_CPU_Q_BLOCK = 3,   /* attention: query rows per task (default: all T) */
+} PlanCpuKnob;
+
+typedef struct PlanTuneChoice {
+  uint32_t op;             /* plan op index */
+  uint32_t kind;           /* PlanTuneKind */
+  uint32_t slot;           /* PLAN_TUNE_SLOT */
+  uint32_t reserved;
+  int32_t cpu[4];          /* PLAN_TUNE_CPU_KNOBS */
+  uint64_t algo[8];        /* PLAN_TUNE_GEMM_ALGO: the algorithm's opaque bytes */
+  double default_us, tuned_us; /* the op alone, as dit tune timed it */
+} PlanTuneChoice;
+
 /* A training plan's inputs and results. Ops [0, n_loss_ops) compute the
  * loss (forward); the rest compute every trainable parameter's gradient into
  * the gradient buffer (grad_bytes, laid out like the weight buffer; frozen
@@ -268,6 +337,10 @@ _Static_assert(sizeof(PlanTrain) == 96, "PlanTrain layout");
 _Static_assert(sizeof(PlanCudaHeader) == 40, "PlanCudaHeader layout");
 _Static_assert(sizeof(PlanKernelSlot) == 56, "PlanKernelSlot layout");
 _Static_assert(sizeof(PlanKernelImage) == 32, "PlanKernelImage layout");
+_Static_assert(sizeof(PlanCandidate) == 8, "PlanCandidate layout");
+_Static_assert(sizeof(PlanTuningHeader) == 24, "PlanTuningHeader layout");
+_Static_assert(sizeof(PlanTuning) == 192, "PlanTuning layout");
+_Static_assert(sizeof(PlanTuneChoice) == 112, "PlanTuneChoice layout");
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib) used for header and sections. */
 static inline uint32_t dit_plan_crc32(uint32_t crc, const void *data, uint64_t n) {
