@@ -30,6 +30,8 @@ static const char *section_name(uint32_t kind) {
   case PLAN_SEC_TRAIN: return "train";
   case PLAN_SEC_CUDA_CUBIN: return "cuda-cubin";
   case PLAN_SEC_CUDA_PTX: return "cuda-ptx";
+  case PLAN_SEC_CANDIDATES: return "candidates";
+  case PLAN_SEC_TUNING: return "tuning";
   default: return "unknown";
   }
 }
@@ -88,7 +90,8 @@ static DitStatus check_sections(PlanView *pv, const char *name, DitErr *err) {
       found[slot] = pv->file + s->offset;
       counts[slot] = s->count;
       bytes[slot] = s->bytes;
-    } else if (!(s->flags & PLAN_SECTION_OPTIONAL)) {
+    } else if (!(s->flags & PLAN_SECTION_OPTIONAL) && s->kind != PLAN_SEC_CANDIDATES &&
+               s->kind != PLAN_SEC_TUNING) { /* those two: plan_tune.c */
       return dit_err(err, DIT_ERR_VERSION,
                      "%s: section kind %u is unknown to this runtime; the plan needs a newer dit",
                      name, s->kind);
@@ -345,6 +348,8 @@ DitStatus plan_load_buffer(unsigned char *data, size_t bytes, const char *name, 
     goto fail;
   }
   st = plan_check_cuda(pv, name, err);
+  if (st) goto fail;
+  st = plan_check_tune(pv, name, err);
   if (st) goto fail;
   return DIT_OK;
 fail:

@@ -77,5 +77,7 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err);
  * validated, they get h and their tables set (plan_cuda.c); called by
  * plan_load after plan_check_ops. */
 DitStatus plan_check_cuda(PlanView *pv, const char *name, DitErr *err);
+/* The candidates and tuning sections (plan_tune.c), after plan_check_cuda. */
+DitStatus plan_check_tune(PlanView *pv, const char *name, DitErr *err);
 
 #endif
