@@ -1,6 +1,7 @@
 // emu_cublaslt.cpp: the emulated cuBLASLt of libdit_emu.so (README.md). It
 // owns the cublasLt* entry points that runtime/cuda/cublaslt.c calls: the
-// handle, matmul descriptors, matrix layouts, preferences, the heuristic and
+// handle, matmul descriptors, matrix layouts, preferences, the heuristic (up
+// to four algorithms, emu_gemm.h), cublasLtMatmulAlgoCheck and
 // cublasLtMatmul, a column-major GEMM accumulated in fp32 with the BIAS and
 // GELU_BIAS epilogues, for the data types of cuBLASLt's table (README.md):
 // fp32 (or TF32-input) A, B, C, D; bf16 A, B with bf16 or fp32 C, D. Everything
@@ -21,11 +22,14 @@
 #include <unordered_set>
 #include <vector>
 
+#include "emu_gemm.h"
 #include "emu_internal.h"
 
 #define EMU_API extern "C" __attribute__((visibility("default")))
 
 namespace {
+
+using emu::Gemm;
 
 constexpr uint64_t kHandleMagic = 0x646974656d754c68ull;  // "ditemuLh"
 constexpr uint64_t kDescMagic = 0x646974656d754c64ull;
@@ -179,15 +183,6 @@ uint64_t types_key(const Desc *op, const Layout *a, const Layout *b, const Layou
          static_cast<uint64_t>(d->type & 0xff) << 8 | static_cast<uint64_t>(bias & 0xff);
 }
 
-// Everything the computation reads, by value.
-struct Gemm {
-  int64_t m, n, k;
-  bool ta, tb, tf32, gelu;
-  bool ab_bf16, cd_bf16, bias_bf16;  // A and B, C and D, the bias in bf16 (else fp32)
-  int64_t lda, ldb, ldc, ldd;
-  float alpha, beta;
-  uintptr_t a, b, c, d, bias;  // bias 0: none; c 0: not read (beta 0)
-};
 
 // Bytes of the column-major matrix: the last column ends at ld*(cols-1)+rows.
 uint64_t extent(const Layout *l) {
@@ -234,151 +229,45 @@ uint64_t algo_check(const cublasLtMatmulAlgo_t *al) {
   return h;
 }
 
-// ---- the computation ----
+// An algo's bytes: data[0] the tag, [1..4] the A, B, C, D alignments the
+// preference promised, [5] the GemmAlgo | split-K slices << 8 | the
+// reduction scheme << 16, [6] types_key, [7] algo_check of [0..7).
+struct AlgoInfo {
+  uint32_t id, scheme;
+  int splits;
+};
 
-// Rounds to TF32 (10 mantissa bits), to nearest even on the bit pattern.
-float tf32(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7f800000u) == 0x7f800000u) {
-    if (u & 0x7fffffu) u = (u | 0x400000u) & 0xffffe000u;  // NaN stays a (quiet) NaN
+cublasLtMatmulAlgo_t algo_make(const uint32_t align[4], const AlgoInfo &in, uint64_t types) {
+  cublasLtMatmulAlgo_t al;
+  std::memset(&al, 0, sizeof al);
+  al.data[0] = kAlgoTag;
+  for (int i = 0; i < 4; i++) al.data[1 + i] = align[i];
+  al.data[5] = in.id | static_cast<uint64_t>(in.splits) << 8 | static_cast<uint64_t>(in.scheme) << 16;
+  al.data[6] = types;
+  al.data[7] = algo_check(&al);
+  return al;
+}
+
+// Reads an algo's bytes; false (reported) unless they are the emulated
+// heuristic's, unchanged, for a problem of this k.
+bool algo_read(const cublasLtMatmulAlgo_t *al, int64_t k, AlgoInfo *out, const char *fn) {
+  const char *why = nullptr;
+  if (!al || al->data[0] != kAlgoTag || al->data[7] != algo_check(al)) {
+    why = "the algo does not come from cublasLtMatmulAlgoGetHeuristic (tag or checksum)";
   } else {
-    u += 0xfffu + ((u >> 13) & 1u);
-    u &= 0xffffe000u;
+    out->id = static_cast<uint32_t>(al->data[5] & 0xff);
+    out->splits = static_cast<int>(al->data[5] >> 8 & 0xff);
+    out->scheme = static_cast<uint32_t>(al->data[5] >> 16 & 0xff);
+    const bool split = out->id == emu::GEMM_SPLIT_K;
+    for (int i = 0; i < 4 && !why; i++)
+      if (!pow2(static_cast<uint32_t>(al->data[1 + i])) || al->data[1 + i] > 256) why = "an alignment promise is not 1..256";
+    if (!why && (out->id >= emu::GEMM_ALGOS || (al->data[5] >> 24) != 0)) why = "no such emulated algorithm";
+    if (!why && split != (out->scheme == CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE)) why = "its reduction scheme";
+    if (!why && split && (out->splits < 2 || out->splits > k)) why = "its split-K slices do not fit K";
+    if (!why && !split && out->splits) why = "split-K slices without split-K";
   }
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-
-// The exact fp32 value of a bf16.
-float bf16_value(uint16_t h) {
-  uint32_t u = static_cast<uint32_t>(h) << 16;
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-
-// Rounds to bf16 (8 significant bits), to nearest even on the bit pattern
-// (overflow gives inf); a NaN gives the canonical NaN 0x7fff, as
-// __float2bfloat16_rn does.
-uint16_t bf16_round(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-// Element i of the fp32 or bf16 array at p.
-template <bool BF16> float element(uintptr_t p, int64_t i) {
-  if (BF16) return bf16_value(reinterpret_cast<const uint16_t *>(p)[i]);
-  return reinterpret_cast<const float *>(p)[i];
-}
-float element(uintptr_t p, int64_t i, bool bf16) { return bf16 ? element<true>(p, i) : element<false>(p, i); }
-
-// DIT_EMU_GELU=approx: the epilogue's tanh keeps 11 significant bits, as an
-// approximate hardware tanh (tanh.approx.f32: about 2^-11 relative error)
-// may; a plan whose tolerance depends on the epilogue's exact tanh shows it.
-bool gelu_approx() {
-  static const bool approx = [] {
-    const char *v = std::getenv("DIT_EMU_GELU");
-    return v && std::strcmp(v, "approx") == 0;
-  }();
-  return approx;
-}
-
-float gelu_tanh(float x) {
-  const float s = 0.7978845608028654f;  // sqrt(2/pi)
-  float t = std::tanh(s * (x + 0.044715f * x * x * x));
-  if (gelu_approx()) {
-    uint32_t u;
-    std::memcpy(&u, &t, 4);
-    u &= 0xfffff000u;  // 23 - 12 = 11 bits of mantissa kept
-    std::memcpy(&t, &u, 4);
-  }
-  return 0.5f * x * (1.0f + t);
-}
-
-typedef float v4 __attribute__((vector_size(16)));
-constexpr int64_t MR = 4, NR = 8, NB = 8;  // micro-tile MR x NR; NB column panels per block
-
-// acc[r][c] = sum over kk, in k order, of ap[kk*MR + r] * bp[kk*NR + c]: each
-// lane is one dot product accumulated sequentially in fp32.
-void micro(const float *ap, const float *bp, int64_t k, float acc[MR][NR]) {
-  v4 c0[MR], c1[MR];
-  for (int r = 0; r < MR; r++) c0[r] = c1[r] = v4{0, 0, 0, 0};
-  for (int64_t kk = 0; kk < k; kk++, ap += MR, bp += NR) {
-    v4 b0, b1;
-    std::memcpy(&b0, bp, 16);
-    std::memcpy(&b1, bp + 4, 16);
-    for (int r = 0; r < MR; r++) {
-      v4 a = v4{ap[r], ap[r], ap[r], ap[r]};
-      c0[r] = c0[r] + a * b0;
-      c1[r] = c1[r] + a * b1;
-    }
-  }
-  for (int r = 0; r < MR; r++) {
-    std::memcpy(acc[r], &c0[r], 16);
-    std::memcpy(acc[r] + 4, &c1[r], 16);
-  }
-}
-
-// op(A) into panels of MR rows (k-major), op(B) into panels of NR columns, as
-// fp32 (bf16 exactly so), TF32-rounded when asked; every transpose.
-template <bool BF16> void pack(const Gemm &g, float *ap, float *bp) {
-  const int64_t k = g.k;
-  for (int64_t i = 0; i < g.m; i++) {
-    float *dst = &ap[static_cast<size_t>((i / MR) * MR * k + i % MR)];
-    for (int64_t kk = 0; kk < k; kk++) {
-      float v = element<BF16>(g.a, g.ta ? kk + i * g.lda : i + kk * g.lda);
-      dst[kk * MR] = g.tf32 ? tf32(v) : v;
-    }
-  }
-  for (int64_t j = 0; j < g.n; j++) {
-    float *dst = &bp[static_cast<size_t>((j / NR) * NR * k + j % NR)];
-    for (int64_t kk = 0; kk < k; kk++) {
-      float v = element<BF16>(g.b, g.tb ? j + kk * g.ldb : kk + j * g.ldb);
-      dst[kk * NR] = g.tf32 ? tf32(v) : v;
-    }
-  }
-}
-
-// D = epilogue(alpha * op(A) op(B) + beta * C), in fp32, rounded once to bf16
-// for a bf16 D. op(A) and op(B) are packed (pack), zero padded.
-void run_gemm(const Gemm &g) {
-  const int64_t m = g.m, n = g.n, k = g.k, mp = (m + MR - 1) / MR, np = (n + NR - 1) / NR;
-  std::vector<float> ap, bp;
-  try {
-    ap.assign(static_cast<size_t>(mp * MR * k), 0.0f);
-    bp.assign(static_cast<size_t>(np * NR * k), 0.0f);
-  } catch (const std::exception &) {
-    emu::report("cublasLtMatmul: out of host memory packing a %lld x %lld x %lld GEMM", (long long)m,
-                (long long)n, (long long)k);
-    std::abort();
-  }
-  if (g.ab_bf16) pack<true>(g, ap.data(), bp.data());
-  else pack<false>(g, ap.data(), bp.data());
-  float acc[MR][NR];
-  for (int64_t jb = 0; jb < np; jb += NB) {
-    const int64_t je = jb + NB < np ? jb + NB : np;
-    for (int64_t ip = 0; ip < mp; ip++) {
-      for (int64_t jp = jb; jp < je; jp++) {
-        micro(&ap[static_cast<size_t>(ip * MR * k)], &bp[static_cast<size_t>(jp * NR * k)], k, acc);
-        for (int64_t r = 0; r < MR && ip * MR + r < m; r++) {
-          const int64_t i = ip * MR + r;
-          for (int64_t c = 0; c < NR && jp * NR + c < n; c++) {
-            const int64_t j = jp * NR + c;
-            float v = g.alpha * acc[r][c];
-            if (g.beta != 0.0f) v += g.beta * element(g.c, i + j * g.ldc, g.cd_bf16);
-            if (g.bias) v += element(g.bias, i, g.bias_bf16);
-            if (g.gelu) v = gelu_tanh(v);
-            if (g.cd_bf16) reinterpret_cast<uint16_t *>(g.d)[i + j * g.ldd] = bf16_round(v);
-            else reinterpret_cast<float *>(g.d)[i + j * g.ldd] = v;
-          }
-        }
-      }
-    }
-  }
+  if (why) emu::report("%s: %s", fn, why);
+  return !why;
 }
 
 bool overlap(uintptr_t p, uint64_t pn, uintptr_t q, uint64_t qn) { return p < q + qn && q < p + pn; }
@@ -615,7 +504,7 @@ EMU_API cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPrefer
       if (!read_value(buf, sizeInBytes, 8, &v, fn, nm.s)) return CUBLAS_STATUS_INVALID_VALUE;
       p->workspace = static_cast<uint64_t>(v);
       return CUBLAS_STATUS_SUCCESS;
-    case CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK:  // recorded: the emulated GEMM never splits K
+    case CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK:  // the heuristic offers split-K only under COMPUTE_TYPE
       if (!read_value(buf, sizeInBytes, 4, &v, fn, nm.s)) return CUBLAS_STATUS_INVALID_VALUE;
       p->reduction = static_cast<uint32_t>(v);
       return CUBLAS_STATUS_SUCCESS;
@@ -658,17 +547,63 @@ EMU_API cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lightHand
   *returnAlgoCount = 0;
   Gemm g{};
   if (!shape(op, a, b, c, d, &g, fn) || !types_ok(op, a, b, c, d, fn)) return CUBLAS_STATUS_NOT_SUPPORTED;
-  cublasLtMatmulHeuristicResult_t &r = heuristicResultsArray[0];
-  std::memset(&r, 0, sizeof r);
-  r.algo.data[0] = kAlgoTag;
-  for (int i = 0; i < 4; i++) r.algo.data[1 + i] = p->align[i];
-  r.algo.data[5] = p->reduction;
-  r.algo.data[6] = types_key(op, a, b, c, d);
-  r.algo.data[7] = algo_check(&r.algo);
-  r.workspaceSize = 0;
-  r.state = CUBLAS_STATUS_SUCCESS;
-  r.wavesCount = 1.0f;
-  *returnAlgoCount = 1;
+  // the algorithms in a fixed order, the sequential one first (a caller that takes
+  // the first gets what the emulator always computed); split-K only where the
+  // mask allows its scheme, K is long enough and its workspace fits the preference's
+  static const uint32_t kOrder[emu::GEMM_ALGOS] = {emu::GEMM_SEQUENTIAL, emu::GEMM_K_CHUNKS,
+                                                   emu::GEMM_K_CHUNKS_REVERSED, emu::GEMM_SPLIT_K};
+  const uint64_t types = types_key(op, a, b, c, d);
+  for (uint32_t id : kOrder) {
+    if (*returnAlgoCount == requestedAlgoCount) break;
+    AlgoInfo in{id, CUBLASLT_REDUCTION_SCHEME_NONE, 0};
+    if (id == emu::GEMM_SPLIT_K) {
+      in.splits = emu::gemm_split_k(g.k);
+      in.scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+      if (!in.splits || !(p->reduction & in.scheme)) continue;
+    }
+    const uint64_t ws = emu::gemm_workspace(id, in.splits, g.m, g.n);
+    if (ws > p->workspace) continue;
+    cublasLtMatmulHeuristicResult_t &r = heuristicResultsArray[*returnAlgoCount];
+    std::memset(&r, 0, sizeof r);
+    r.algo = algo_make(p->align, in, types);
+    r.workspaceSize = ws;
+    r.state = CUBLAS_STATUS_SUCCESS;
+    r.wavesCount = 1.0f + 0.25f * static_cast<float>(*returnAlgoCount);
+    ++*returnAlgoCount;
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+EMU_API cublasStatus_t cublasLtMatmulAlgoCheck(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t operationDesc,
+                                               cublasLtMatrixLayout_t Adesc, cublasLtMatrixLayout_t Bdesc,
+                                               cublasLtMatrixLayout_t Cdesc, cublasLtMatrixLayout_t Ddesc,
+                                               const cublasLtMatmulAlgo_t *algo,
+                                               cublasLtMatmulHeuristicResult_t *result) {
+  if (emu::api_call("cublasLtMatmulAlgoCheck")) return CUBLAS_STATUS_EXECUTION_FAILED;
+  static const char fn[] = "cublasLtMatmulAlgoCheck";
+  if (!live<cublasLtContext>(lightHandle, kHandleMagic))
+    return emu::report("%s: not a live handle", fn), CUBLAS_STATUS_NOT_INITIALIZED;
+  const Desc *op = live<Desc>(operationDesc, kDescMagic);
+  const Layout *a = live<Layout>(Adesc, kLayoutMagic), *b = live<Layout>(Bdesc, kLayoutMagic);
+  const Layout *c = live<Layout>(Cdesc, kLayoutMagic), *d = live<Layout>(Ddesc, kLayoutMagic);
+  if (!op || !a || !b || !c || !d || !algo || !result) {
+    emu::report("%s: a descriptor or layout is not live, or NULL algo or result", fn);
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  Gemm g{};
+  if (!shape(op, a, b, c, d, &g, fn) || !types_ok(op, a, b, c, d, fn)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  // the real library: INVALID_VALUE when the descriptors do not match the algo
+  AlgoInfo in{};
+  if (!algo_read(algo, g.k, &in, fn)) return CUBLAS_STATUS_INVALID_VALUE;
+  if (algo->data[6] != types_key(op, a, b, c, d))
+    return emu::report("%s: the algo was chosen for other data types or another compute type", fn),
+           CUBLAS_STATUS_INVALID_VALUE;
+  const cublasLtMatmulAlgo_t keep = *algo;  // algo may point to result->algo, which is never updated
+  std::memset(result, 0, sizeof *result);
+  result->algo = keep;
+  result->workspaceSize = emu::gemm_workspace(in.id, in.splits, g.m, g.n);
+  result->state = CUBLAS_STATUS_SUCCESS;
+  result->wavesCount = 1.0f;
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -689,10 +624,11 @@ EMU_API cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatm
   const Layout *lc = live<Layout>(Cdesc, kLayoutMagic), *ld = live<Layout>(Ddesc, kLayoutMagic);
   if (!la || !lb || !lc || !ld) return emu::report("%s: a matrix layout is not live", fn), bad;
   if (!alpha || !beta) return emu::report("%s: NULL alpha or beta", fn), bad;
-  if (!algo || algo->data[0] != kAlgoTag || algo->data[7] != algo_check(algo))
-    return emu::report("%s: the algo does not come from cublasLtMatmulAlgoGetHeuristic", fn), bad;
   Gemm g{};
   if (!shape(op, la, lb, lc, ld, &g, fn)) return bad;
+  AlgoInfo in{};
+  if (!algo_read(algo, g.k, &in, fn)) return bad;
+  g.algo = in.id, g.splits = in.splits;
   if (!types_ok(op, la, lb, lc, ld, fn)) return CUBLAS_STATUS_NOT_SUPPORTED;
   if (algo->data[6] != types_key(op, la, lb, lc, ld))
     return emu::report("%s: the algo was chosen for other data types or another compute type", fn), bad;
@@ -742,14 +678,24 @@ EMU_API cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatm
                 workspaceSizeInBytes);
     return bad;
   }
+  const uint64_t ws_need = emu::gemm_workspace(g.algo, g.splits, g.m, g.n);
+  if (ws_need > workspaceSizeInBytes || (ws_need && reinterpret_cast<uintptr_t>(workspace) % 16)) {
+    emu::report("%s: the algo needs %llu bytes of workspace (16-byte aligned), given %zu at %p", fn,
+                (unsigned long long)ws_need, workspaceSizeInBytes, workspace);
+    return bad;
+  }
+  g.workspace = reinterpret_cast<uintptr_t>(workspace);
   // D is written while A, B, the bias and a C other than D are read
   const Operand &od = ops[3];
   for (const Operand &o : ops)
     if (&o != &od && o.used && !(&o == &ops[2] && o.p == od.p) && overlap(o.p, o.bytes, od.p, od.bytes))
       return emu::report("%s: D overlaps %s", fn, o.name), bad;
+  for (const Operand &o : ops)  // split-K writes its partial sums into the workspace
+    if (ws_need && o.used && overlap(o.p, o.bytes, g.workspace, ws_need))
+      return emu::report("%s: the workspace overlaps %s", fn, o.name), bad;
   CUresult rc;
   try {
-    rc = emu::stream_submit(stream, [g] { run_gemm(g); });
+    rc = emu::stream_submit(stream, [g] { emu::run_gemm(g); });
   } catch (const std::exception &) {
     return emu::report("%s: out of host memory", fn), CUBLAS_STATUS_ALLOC_FAILED;
   }

@@ -7,7 +7,7 @@
 // records a stream's work into a graph; a graph launch submits it again. A
 // kernel that fails (emu_simt.h) makes the context's error sticky, as on a
 // GPU: the next synchronising call returns CUDA_ERROR_LAUNCH_FAILED.
-// Every call is counted (DIT_EMU_CALLS) and can be made to fail
+// Events are emu_event.cpp's. Every call is counted (DIT_EMU_CALLS) and can be made to fail
 // (DIT_EMU_FAIL=fn:N). At exit, what was never freed is reported.
 #define _GNU_SOURCE 1
 #include <stdarg.h>
@@ -30,7 +30,7 @@
 namespace emu {
 namespace {
 
-enum : uint32_t { STREAM_MAGIC = 0x5354524du, EVENT_MAGIC = 0x45564e54u, GRAPH_MAGIC = 0x47525048u,
+enum : uint32_t { STREAM_MAGIC = 0x5354524du, GRAPH_MAGIC = 0x47525048u,
                   EXEC_MAGIC = 0x47455845u, CTX_MAGIC = 0x43545854u };
 
 struct Graph {
@@ -55,11 +55,6 @@ struct Stream {
   bool running = false, stop = false;
 };
 
-struct Event {
-  uint32_t magic = EVENT_MAGIC;
-  std::atomic<uint64_t> recorded{0}, completed{0};
-};
-
 struct Context {
   uint32_t magic = CTX_MAGIC;
   int refs = 0;
@@ -72,7 +67,6 @@ struct Driver {
   size_t used = 0, total = 16ull << 30;
   std::set<void *> host;
   std::set<Stream *> streams;
-  std::set<Event *> events;
   std::set<Graph *> graphs;
   std::set<GraphExec *> execs;
   std::set<Module *> modules;
@@ -154,13 +148,14 @@ Driver::~Driver() {
   for (auto &a : device) bytes += a.second;
   if (!device.empty()) report("at exit: %zu device allocations (%zu bytes) were never freed", device.size(), bytes);
   if (!host.empty()) report("at exit: %zu pinned host allocations were never freed", host.size());
-  if (!streams.empty() || !events.empty() || !graphs.empty() || !execs.empty() || !modules.empty())
+  const size_t events = events_live();
+  if (!streams.empty() || events || !graphs.empty() || !execs.empty() || !modules.empty())
     report("at exit: never destroyed: %zu streams, %zu events, %zu graphs, %zu graph executables, %zu modules",
-           streams.size(), events.size(), graphs.size(), execs.size(), modules.size());
+           streams.size(), events, graphs.size(), execs.size(), modules.size());
   // as the real driver does when the process ends: what was left is torn down (and was reported above)
   for (auto &a : device) free(reinterpret_cast<void *>(a.first));
   for (void *p : host) free(p);
-  for (Event *e : events) delete e;
+  events_teardown();
   for (Graph *g : graphs) delete g;
   for (GraphExec *x : execs) delete x;
   for (Stream *st : streams) {
@@ -213,12 +208,6 @@ Stream *stream_of(CUstream h) {
   return d.streams.count(s) ? s : nullptr;
 }
 
-bool valid_event(CUevent h) {
-  Driver &d = drv();
-  std::lock_guard<std::mutex> g(d.mu);
-  return d.events.count(reinterpret_cast<Event *>(h)) != 0;
-}
-
 CUresult sticky() { return static_cast<CUresult>(drv().sticky.load()); }
 
 // A kernel failed: its error becomes the context's.
@@ -245,6 +234,9 @@ bool api_call(const char *name) {
   }
   return false;
 }
+
+bool driver_inited() { return drv().inited; }
+CUresult sticky_error() { return sticky(); }
 
 CUresult stream_submit(CUstream h, std::function<void()> work) {
   Stream *s = stream_of(h);
@@ -306,6 +298,7 @@ const ErrName ERRORS[] = {
     {CUDA_ERROR_INVALID_IMAGE, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
     {CUDA_ERROR_INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
     {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY", "device not ready"},
     {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
     {CUDA_ERROR_LAUNCH_FAILED, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
     {CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
@@ -574,48 +567,7 @@ EMU_API CUresult cuStreamSynchronize(CUstream h) {
   return sticky();
 }
 
-EMU_API CUresult cuEventCreate(CUevent *h, unsigned int flags) {
-  ENTER("cuEventCreate", CUDA_ERROR_OUT_OF_MEMORY);
-  if (!h || (flags & ~(CU_EVENT_DISABLE_TIMING | CU_EVENT_BLOCKING_SYNC))) return CUDA_ERROR_INVALID_VALUE;
-  Event *e = new Event;
-  Driver &d = drv();
-  std::lock_guard<std::mutex> g(d.mu);
-  d.events.insert(e);
-  *h = reinterpret_cast<CUevent>(e);
-  return CUDA_SUCCESS;
-}
-
-EMU_API CUresult cuEventDestroy(CUevent h) {
-  ENTER("cuEventDestroy", CUDA_ERROR_UNKNOWN);
-  if (!valid_event(h)) return CUDA_ERROR_INVALID_HANDLE;
-  Driver &d = drv();
-  std::lock_guard<std::mutex> g(d.mu);
-  d.events.erase(reinterpret_cast<Event *>(h));
-  reinterpret_cast<Event *>(h)->magic = 0;
-  delete reinterpret_cast<Event *>(h);
-  return CUDA_SUCCESS;
-}
-
-EMU_API CUresult cuEventRecord(CUevent h, CUstream s) {
-  ENTER("cuEventRecord", CUDA_ERROR_UNKNOWN);
-  if (!valid_event(h)) return CUDA_ERROR_INVALID_HANDLE;
-  Event *e = reinterpret_cast<Event *>(h);
-  uint64_t mark = ++e->recorded;
-  return stream_submit(s, [e, mark] {
-    uint64_t c = e->completed.load();
-    while (c < mark && !e->completed.compare_exchange_weak(c, mark)) {
-    }
-  });
-}
-
-EMU_API CUresult cuEventSynchronize(CUevent h) {
-  ENTER("cuEventSynchronize", CUDA_ERROR_UNKNOWN);
-  if (!valid_event(h)) return CUDA_ERROR_INVALID_HANDLE;
-  Event *e = reinterpret_cast<Event *>(h);
-  uint64_t mark = e->recorded.load();
-  while (e->completed.load() < mark && sticky() == CUDA_SUCCESS) usleep(50);
-  return sticky();
-}
+// the events: emu_event.cpp
 
 // --- modules and launches ---
 

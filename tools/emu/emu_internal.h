@@ -1,5 +1,5 @@
 // emu_internal.h: what the parts of libdit_emu.so share (README.md): the
-// emulated driver (emu_driver.cpp) offers streams, the call counter and
+// emulated driver (emu_driver.cpp, its events in emu_event.cpp) offers streams, the call counter and
 // fault injector, and the check of device ranges; the emulated cuBLASLt
 // (emu_cublaslt.cpp) and the module loader (emu_module.cpp) use them.
 // Nothing outside tools/emu includes it.
@@ -30,6 +30,17 @@ CUresult stream_submit(CUstream stream, std::function<void()> work);
 
 // Whether [p, p + bytes) lies inside one live device allocation.
 bool device_range(CUdeviceptr p, size_t bytes);
+
+// Whether cuInit has run; the context's sticky error (CUDA_SUCCESS while
+// no kernel has failed). For the parts of the driver in other files.
+bool driver_inited();
+CUresult sticky_error();
+
+// --- events (emu_event.cpp) ---
+
+// Events never destroyed (the driver's report at exit), and freeing them.
+size_t events_live();
+void events_teardown();
 
 // A diagnostic on stderr: "dit-emu: <message>\n".
 void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
