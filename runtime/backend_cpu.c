@@ -2,11 +2,16 @@
  * (backend.h): inputs are copied into the arena, ops run through
  * executor.c's dispatch, results are read straight from host memory. A bf16
  * plan's ops read a copy of the weights with its bf16 weights rounded, as the
- * device holds them (executor.h). */
+ * device holds them (executor.h). Tuning: each op's CPU knobs (cpu_knobs.c),
+ * timed with the wall clock. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend.h"
+#include "cpu_knobs.h"
 #include "nonfinite.h"
 
 typedef struct CpuBackend {
@@ -14,6 +19,7 @@ typedef struct CpuBackend {
   Executor *ex;
   DitStepParams params; /* the last staged sampler parameters */
   unsigned char *weights_bf16; /* bf16 plans: ex->weights_bf16, owned here */
+  int32_t (*knobs)[4];         /* [n_ops]: ex->op_knobs once a choice is applied, owned here */
 } CpuBackend;
 
 static CpuBackend *cpu_of(Backend *b) { return (CpuBackend *)(void *)b; }
@@ -114,14 +120,75 @@ static DitStatus cpu_poison(Backend *b, DitErr *err) {
 static void cpu_close(Backend *b) {
   CpuBackend *c = cpu_of(b);
   if (c->ex->weights_bf16 == c->weights_bf16) c->ex->weights_bf16 = NULL;
+  if (c->knobs && c->ex->op_knobs == (const int32_t(*)[4])c->knobs) c->ex->op_knobs = NULL;
   free(c->weights_bf16);
+  free(c->knobs);
   free(b);
+}
+
+/* The tuning key of this machine: the CPU's model name and the threads. */
+static void cpu_device_key(Backend *b, PlanTuning *key) {
+  CpuBackend *c = cpu_of(b);
+  memset(key, 0, sizeof *key);
+  snprintf(key->device, sizeof key->device, "unknown CPU");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  while (f && fgets(line, sizeof line, f)) {
+    char *colon = strchr(line, ':');
+    if (strncmp(line, "model name", 10) != 0 || !colon) continue;
+    colon += 1 + (colon[1] == ' ');
+    colon[strcspn(colon, "\n")] = '\0';
+    if (*colon) snprintf(key->device, sizeof key->device, "%s", colon);
+    break;
+  }
+  if (f) fclose(f);
+  key->backend = PLAN_TUNE_CPU;
+  key->sm_count = (uint32_t)c->ex->cpu.n_threads;
+}
+
+static DitStatus cpu_choices(Backend *b, size_t op, uint32_t kind, int64_t n, PlanTuneChoice *out, int max,
+                             int *count, DitErr *err) {
+  (void)err;
+  CpuBackend *c = cpu_of(b);
+  *count = 0;
+  if (kind != PLAN_TUNE_CPU_KNOBS) return DIT_OK;
+  CpuKnobList l;
+  cpu_knob_choices(c->ex, op, n, &l);
+  for (int k = 0; k < l.count && k < max; k++) {
+    out[k] = (PlanTuneChoice){.op = (uint32_t)op, .kind = PLAN_TUNE_CPU_KNOBS};
+    memcpy(out[k].cpu, l.knobs[k], sizeof out[k].cpu);
+    (*count)++;
+  }
+  return DIT_OK;
+}
+
+static DitStatus cpu_apply(Backend *b, const PlanTuneChoice *ch, DitErr *err) {
+  CpuBackend *c = cpu_of(b);
+  const PlanView *pv = c->ex->pv;
+  if (ch->kind != PLAN_TUNE_CPU_KNOBS || ch->op >= pv->n_ops)
+    return dit_err(err, DIT_ERR_ARG, "op %u: the CPU backend takes only CPU knobs (kind %u)", ch->op, ch->kind);
+  if (!c->knobs && !(c->knobs = calloc(pv->n_ops ? pv->n_ops : 1, sizeof *c->knobs)))
+    return dit_err(err, DIT_ERR_NOMEM, "out of memory for the tuned knobs");
+  memcpy(c->knobs[ch->op], ch->cpu, sizeof c->knobs[0]);
+  c->ex->op_knobs = (const int32_t(*)[4])c->knobs;
+  return DIT_OK;
+}
+
+static DitStatus cpu_time_ops(Backend *b, size_t first, size_t end, int64_t n, double *ms, DitErr *err) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  DitStatus st = cpu_run(b, first, end, n, err);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  *ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+  return st;
 }
 
 DitStatus backend_cpu_open(Executor *ex, Backend **out, DitErr *err) {
   static const BackendVt vt = {.name = cpu_name, .upload_weights = cpu_upload, .stage = cpu_stage,
                                .run = cpu_run, .fetch = cpu_fetch, .put = cpu_put, .step = cpu_step,
-                               .end_steps = cpu_end_steps, .poison = cpu_poison, .close = cpu_close};
+                               .end_steps = cpu_end_steps, .poison = cpu_poison, .close = cpu_close,
+                               .device_key = cpu_device_key, .choices = cpu_choices, .apply = cpu_apply,
+                               .time_ops = cpu_time_ops};
   CpuBackend *c = calloc(1, sizeof *c);
   if (!c) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   c->base.vt = &vt;

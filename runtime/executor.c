@@ -19,25 +19,25 @@ int64_t exec_scratch_per_thread(const PlanView *pv) {
   return need;
 }
 
-static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp);
+static void run_op(const Executor *e, size_t i, int64_t n, const DitStepParams *sp);
 
-void exec_op(const Executor *e, size_t i, int64_t n, const DitStepParams *sp) { run_op(e, &e->pv->ops[i], n, sp); }
+void exec_op(const Executor *e, size_t i, int64_t n, const DitStepParams *sp) { run_op(e, i, n, sp); }
 
 void exec_forward(const Executor *e, int64_t n) {
-  for (size_t i = 0; i < e->pv->io->n_forward_ops; i++) run_op(e, &e->pv->ops[i], n, NULL);
+  for (size_t i = 0; i < e->pv->io->n_forward_ops; i++) run_op(e, i, n, NULL);
 }
 
 void exec_loss(const Executor *e, int64_t n) {
-  for (size_t i = 0; i < e->pv->train->n_loss_ops; i++) run_op(e, &e->pv->ops[i], n, NULL);
+  for (size_t i = 0; i < e->pv->train->n_loss_ops; i++) run_op(e, i, n, NULL);
 }
 
 void exec_train(const Executor *e, int64_t n) {
-  for (size_t i = 0; i < e->pv->n_ops; i++) run_op(e, &e->pv->ops[i], n, NULL);
+  for (size_t i = 0; i < e->pv->n_ops; i++) run_op(e, i, n, NULL);
 }
 
 void exec_sampler(const Executor *e, int64_t n, const DitStepParams *p, int update) {
   for (size_t i = e->pv->io->n_forward_ops; i < e->pv->n_ops; i++)
-    if (update || e->pv->ops[i].kind == PLAN_OP_CFG_MIX) run_op(e, &e->pv->ops[i], n, p);
+    if (update || e->pv->ops[i].kind == PLAN_OP_CFG_MIX) run_op(e, i, n, p);
 }
 
 /* Every op kind's adapter, by kind: a kind without one is a build error
@@ -57,8 +57,21 @@ static void round_bf16_result(const Executor *e, uint32_t id, int64_t n) {
     cpu_round_bf16(&e->cpu, exec_value(e, id), exec_numel(e, id, n));
 }
 
-static void run_op(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
-  exec_ops[op->kind](e, op, n, sp);
+/* Op i, with its tuned knobs when it has some: the kernels read them from
+ * the context of a copy of the executor. */
+static void run_op(const Executor *e, size_t i, int64_t n, const DitStepParams *sp) {
+  const PlanOp *op = &e->pv->ops[i];
+  const int32_t *k = e->op_knobs ? e->op_knobs[i] : NULL;
+  if (k && (k[0] | k[1] | k[2] | k[3])) {
+    Executor tuned = *e;
+    if (k[PLAN_CPU_THREADS] > 0 && k[PLAN_CPU_THREADS] < e->cpu.n_threads) tuned.cpu.n_threads = k[PLAN_CPU_THREADS];
+    tuned.cpu.tile_rows = k[PLAN_CPU_TILE_ROWS];
+    tuned.cpu.tile_cols = k[PLAN_CPU_TILE_COLS];
+    tuned.cpu.q_block = k[PLAN_CPU_Q_BLOCK];
+    exec_ops[op->kind](&tuned, op, n, sp);
+  } else {
+    exec_ops[op->kind](e, op, n, sp);
+  }
   round_bf16_result(e, op->out, n);
   round_bf16_result(e, op->out2, n);
 }

@@ -26,6 +26,8 @@ typedef struct Executor {
   CpuCtx cpu;
   const DitLossTable *loss_table; /* training plans: the diffusion's coefficients */
   float grad_scale;       /* training: gradients are of grad_scale * sum of the per-sample losses */
+  /* dit tune's CPU knobs per op (PlanCpuKnob, 0 = default), or NULL: all defaults. */
+  const int32_t (*op_knobs)[4]; /* [n_ops] */
 } Executor;
 
 /* Pointer to a value's first byte. */

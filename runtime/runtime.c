@@ -118,6 +118,8 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
     st = rt_train_init(rt, &e);
     if (st) goto fail;
   }
+  st = rt_tuning_open(rt, opts && opts->no_tuning, &e);
+  if (st) goto fail;
   fill_info(rt);
   *out = rt;
   return DIT_OK;
@@ -258,6 +260,7 @@ DitStatus dit_forward_cfg(DitRuntime *rt, int64_t n, const float *x, const int64
 void dit_close(DitRuntime *rt) {
   if (!rt) return;
   if (rt->be) rt->be->vt->close(rt->be); /* before the plan view it reads */
+  free(rt->tune_choices);
   free(rt->host_t);
   free(rt->host_y);
   free(rt->host_noise);

@@ -22,7 +22,15 @@ struct DitRuntime {
   DitErr err;
   DitLossTable loss_table; /* training plans: the training diffusion's coefficients */
   float *loss_floats;      /* their storage */
+  /* autotuning (tune/): the tuning this device runs, from the plan or from dit_tune */
+  PlanTuning tuning;       /* its key and figures; tuning.n_choices choices */
+  PlanTuneChoice *tune_choices; /* owned */
+  int tuned;               /* the device runs this tuning */
+  char tuning_info[640];   /* dit_tuning_info's line */
 };
+
+/* Applies the plan's tuning for rt's device, if it has one (tune/tune_apply.c). */
+DitStatus rt_tuning_open(DitRuntime *rt, int ignore, DitErr *err);
 
 /* Training plans: builds the loss table (runtime_train.c). */
 DitStatus rt_train_init(DitRuntime *rt, DitErr *err);

@@ -37,7 +37,7 @@ static double rel_err(const float *out, const double *ref, size_t n) {
 }
 
 static CpuCtx ctx(int threads, int64_t scratch) {
-  CpuCtx c = {threads, calloc((size_t)(threads * scratch), sizeof(float)), scratch};
+  CpuCtx c = {.n_threads = threads, .scratch = calloc((size_t)(threads * scratch), sizeof(float)), .scratch_per_thread = scratch};
   return c;
 }
 
@@ -65,6 +65,14 @@ static void check_linear(int64_t rows, int64_t K, int64_t M, int act) {
   cpu_linear(&c1, x, rows, K, W, M, b, act, y1);
   ASSERT_REL(y, ref, (size_t)(rows * M), 1e-6);
   assert_memory_equal(y, y1, (size_t)(rows * M) * sizeof(float)); /* thread count does not matter */
+  /* dit tune's tile knobs (CpuCtx): other tiles, the same product */
+  static const int64_t tiles[][2] = {{64, 0}, {128, 128}, {512, 256}, {0, 1024}, {7, 13}};
+  for (size_t k = 0; k < sizeof tiles / sizeof tiles[0]; k++) {
+    CpuCtx ct = c2;
+    ct.tile_rows = tiles[k][0], ct.tile_cols = tiles[k][1];
+    cpu_linear(&ct, x, rows, K, W, M, b, act, y1);
+    ASSERT_REL(y1, ref, (size_t)(rows * M), 1e-6);
+  }
   free(x); free(W); free(b); free(y); free(y1); free(ref); free(c1.scratch); free(c2.scratch);
 }
 
@@ -105,6 +113,18 @@ static void test_attention(void **state) {
   cpu_attention(&c1, qkv, N, T, H, hd, scale, out1, NULL);
   ASSERT_REL(out, ref, (size_t)(N * T * D), 1e-6);
   assert_memory_equal(out, out1, (size_t)(N * T * D) * sizeof(float));
+  /* dit tune's query blocks (CpuCtx.q_block), one of them ragged: the same result, and the same lse */
+  float *lse = malloc((size_t)(N * H * T) * sizeof(float)), *lse1 = malloc((size_t)(N * H * T) * sizeof(float));
+  cpu_attention(&c2, qkv, N, T, H, hd, scale, out, lse);
+  static const int64_t blocks[] = {1, 5, 8, 20};
+  for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++) {
+    CpuCtx cb = c2;
+    cb.q_block = blocks[k];
+    cpu_attention(&cb, qkv, N, T, H, hd, scale, out1, lse1);
+    ASSERT_REL(out1, ref, (size_t)(N * T * D), 1e-6);
+    for (int64_t i = 0; i < N * H * T; i++) assert_true(fabsf(lse[i] - lse1[i]) <= 1e-5f * (1 + fabsf(lse[i])));
+  }
+  free(lse); free(lse1);
   free(qkv); free(out); free(out1); free(ref); free(c1.scratch); free(c2.scratch);
 }
 

@@ -8,6 +8,9 @@ int cmd_sample(int argc, char **argv);
 int cmd_loss(int argc, char **argv);  /* dit loss: cmd_loss.c */
 int cmd_train(int argc, char **argv); /* dit train: cmd_train.c */
 int cmd_data(int argc, char **argv); /* dit data ...: cmd_data.c */
+int cmd_tune(int argc, char **argv); /* dit tune: cmd_tune.c */
+/* On stderr, one line when the plan's tunings are for other devices (cmd_tune.c). */
+void cli_tuning_notice(DitRuntime *rt);
 int cmd_sample_set(const char *plan_path, void *args); /* --num-samples --npz: sample_set.c */
 
 /* Sets o's CUDA settings from DIT_CUDA_DEVICE (an ordinal), DIT_CUDA_SYNC

@@ -418,6 +418,7 @@ int cmd_sample(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
   }
+  cli_tuning_notice(rt);
   /* which device (auto: on the CPU, the runtime's last message says why) */
   if (!strcmp(a.device, "auto") || !strcmp(a.device, "emu")) {
     int gpu = strcmp(dit_device_name(rt), "cpu") != 0;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "cli_paths.h"
@@ -36,7 +37,8 @@ static void usage(FILE *f) {
           "       dit train PLAN --data DATA [--steps N] [--lr 1e-4] ... -o RUN_DIR   (dit train --help)\n"
           "       dit data fashion-mnist|images|latents ... -o OUT.ditdata   (dit data --help)\n"
           "       dit data info FILE\n"
-          "       dit info PLAN\n"
+          "       dit tune PLAN -o TUNED [--device cpu|cuda|emu] [--budget SECONDS]   (dit tune --help)\n"
+          "       dit info PLAN [--device cpu|cuda|emu]\n"
           "       dit CMD --help, dit help CMD: a command's usage\n"
           "\n"
           "  forward    one forward pass of a compiled DiT plan (ditc SPEC -o PLAN)\n"
@@ -69,7 +71,8 @@ static void usage(FILE *f) {
           "             checkpoints, bit-exact --resume, and data parallelism under mpirun\n"
           "  data       build a training set (DITDATA) from Fashion-MNIST IDX files, a folder of\n"
           "             PNGs per class, or pre-extracted latents; describe one (docs/dataset-format.md)\n"
-          "  info       what a plan holds\n");
+          "  tune       time each op's choices on this device, keep the fastest correct ones in the plan\n"
+          "  info       what a plan holds (with --device: whether that device runs its tuning)\n");
 }
 
 static int is_help(const char *s) { return !strcmp(s, "-h") || !strcmp(s, "--help"); }
@@ -143,12 +146,36 @@ static void print_gpu_kernels(const PlanView *pv) {
 }
 
 static void info_usage(FILE *f) {
-  fprintf(f, "usage: dit info PLAN\n"
+  fprintf(f, "usage: dit info PLAN [--device cpu|cuda|emu]\n"
              "\n"
              "What a compiled plan holds: the model, the plan's dtype and batch, its weights,\n"
              "the activation arena and its ops by kind. For a training plan (ditc SPEC --mode\n"
              "train) also the recompute mode, the loss, the gradients and the memory peaks of\n"
-             "dit loss and dit train; for a plan with GPU kernels (--arch) its kernels.\n");
+             "dit loss and dit train; for a plan with GPU kernels (--arch) its kernels and\n"
+             "kernel candidates; the tunings of dit tune, one per device. --device: whether\n"
+             "that device (as dit would open it, DIT_CUDA_* included) runs one of them.\n");
+}
+
+/* The plan's kernel candidates and tunings (dit tune). */
+static void print_tunings(const PlanView *pv) {
+  if (pv->n_candidates) {
+    size_t ops = 0;
+    for (size_t i = 0; i < pv->n_candidates; i++) ops += i == 0 || pv->candidates[i].op != pv->candidates[i - 1].op;
+    printf("  candidates  %zu kernel candidates for %zu ops (ditc --tune-candidates)\n", pv->n_candidates, ops);
+  }
+  static const char *const be[] = {"?", "cpu", "cuda", "emu"};
+  for (size_t i = 0; i < pv->n_tunings; i++) {
+    const PlanTuning *t = &pv->tunings[i];
+    char when[32] = "?";
+    time_t at = (time_t)t->tuned_at;
+    struct tm tm;
+    if (gmtime_r(&at, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+    printf("  tuning %zu    %s: %s", i, be[t->backend <= 3 ? t->backend : 0], t->device);
+    if (t->backend == PLAN_TUNE_CPU) printf(", %u threads", t->sm_count);
+    else printf(", sm_%u, %u SMs, driver %u", t->arch / 10, t->sm_count, t->driver_version);
+    printf("; %u choices at %u rows, forward %.3f -> %.3f ms; %s\n", t->n_choices, t->rows, t->default_ms,
+           t->tuned_ms, when);
+  }
 }
 
 /* The ops [from, to) counted by kind, in kind order (" linear x12 add x3"),
@@ -215,9 +242,12 @@ static int cmd_info(int argc, char **argv) {
     info_usage(stdout);
     return 0;
   }
-  if (argc < 3 || argv[2][0] == '-' || argc > 3) {
+  const char *device = NULL;
+  if (argc == 5 && !strcmp(argv[3], "--device")) device = argv[4];
+  if (argc < 3 || argv[2][0] == '-' || (argc > 3 && !device)) {
     if (argc < 3) fprintf(stderr, "dit: error: info needs PLAN\n");
     else if (argv[2][0] == '-') fprintf(stderr, "dit: error: unknown option '%s'\n", argv[2]);
+    else if (argc == 4 && !strcmp(argv[3], "--device")) fprintf(stderr, "dit: error: --device needs a value\n");
     else fprintf(stderr, "dit: error: unexpected argument '%s'\n", argv[3]);
     info_usage(stderr);
     return 2;
@@ -275,7 +305,20 @@ static int cmd_info(int argc, char **argv) {
     print_op_counts(&pv, 0, pv.n_ops, col);
   }
   if (pv.cubin.h) print_gpu_kernels(&pv);
+  print_tunings(&pv);
   plan_view_free(&pv);
+  if (!device) return 0;
+  DitOptions opt = {.device = device};
+  DitRuntime *rt = NULL;
+  DitError oe;
+  if (cli_env_options(&opt)) return 2;
+  if (dit_open(argv[2], &opt, &rt, &oe)) {
+    fprintf(stderr, "dit: error: %s\n", oe.message);
+    return 1;
+  }
+  const char *ti = dit_tuning_info(rt);
+  printf("  device      %s: %s\n", dit_device_name(rt), ti[0] ? ti : "the plan has no tuning; it runs its defaults");
+  dit_close(rt);
   return 0;
 }
 
@@ -377,6 +420,7 @@ static int cmd_forward(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
   }
+  cli_tuning_notice(rt);
   /* which device (auto: on the CPU, the runtime's last message says why) */
   if (a.device && (!strcmp(a.device, "auto") || !strcmp(a.device, "emu"))) {
     int gpu = strcmp(dit_device_name(rt), "cpu") != 0;
@@ -438,7 +482,8 @@ static CommandFn find_command(const char *name) {
     const char *name;
     CommandFn fn;
   } commands[] = {{"forward", cmd_forward}, {"sample", cmd_sample}, {"loss", cmd_loss},
-                  {"train", cmd_train},     {"data", cmd_data},     {"info", cmd_info}};
+                  {"train", cmd_train},     {"data", cmd_data},     {"info", cmd_info},
+                  {"tune", cmd_tune}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(name, commands[i].name)) return commands[i].fn;
   return NULL;
@@ -473,8 +518,8 @@ int main(int argc, char **argv) {
   int at = !strcmp(argv[1], "help") ? 2 : 1; /* the command's index */
   CommandFn fn = find_command(argv[at]);
   if (!fn) {
-    fprintf(stderr, "dit: error: unknown command '%s' (forward, sample, loss, train, data, info; "
-                    "dit --help)\n", argv[at]);
+    fprintf(stderr, "dit: error: unknown command '%s' (forward, sample, loss, train, data, info, "
+                    "tune; dit --help)\n", argv[at]);
     return 2;
   }
   int help = at == 2;

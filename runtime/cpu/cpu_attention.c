@@ -3,7 +3,8 @@
  * with a row stride of 3D), a numerically stable row softmax, then o = S v
  * written straight into the head's columns of out. The T x T scores live in
  * the calling thread's slice of the workspace. Training plans also keep each
- * query row's log-sum-exp (lse) for the backward (cpu_grad_attention.c). */
+ * query row's log-sum-exp (lse) for the backward (cpu_grad_attention.c).
+ * dit tune may split the queries into blocks (CpuCtx.q_block). */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -34,16 +35,18 @@ DIT_HOT static void softmax_rows(float *s, int64_t rows, int64_t cols, float *ls
 void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H, int64_t hd,
                    double scale, float *out, float *lse) {
   int64_t D = H * hd, ld = 3 * D;
+  int64_t qb = c->q_block > 0 && c->q_block < T ? c->q_block : T, n_qb = (T + qb - 1) / qb;
 #pragma omp parallel for num_threads(c->n_threads) schedule(dynamic, 1)
-  for (int64_t task = 0; task < N * H; task++) {
-    int64_t n = task / H, h = task % H;
-    float *s = c->scratch + (int64_t)omp_get_thread_num() * c->scratch_per_thread;  // [T, T]
+  for (int64_t task = 0; task < N * H * n_qb; task++) {
+    int64_t nh = task / n_qb, n = nh / H, h = nh % H, r0 = (task % n_qb) * qb;
+    int64_t rows = T - r0 < qb ? T - r0 : qb;
+    float *s = c->scratch + (int64_t)omp_get_thread_num() * c->scratch_per_thread;  // [rows, T]
     const float *q = qkv + n * T * ld + h * hd;       // [T, hd], row stride 3D
     const float *k = q + D, *v = q + 2 * D;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, (float)scale, q,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)T, (int)hd, (float)scale, q + r0 * ld,
                 (int)ld, k, (int)ld, 0.0f, s, (int)T);
-    softmax_rows(s, T, T, lse ? lse + task * T : NULL);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, s, (int)T,
-                v, (int)ld, 0.0f, out + n * T * D + h * hd, (int)D);
+    softmax_rows(s, rows, T, lse ? lse + nh * T + r0 : NULL);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)T, 1.0f, s, (int)T,
+                v, (int)ld, 0.0f, out + (n * T + r0) * D + h * hd, (int)D);
   }
 }

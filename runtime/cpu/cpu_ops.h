@@ -14,6 +14,9 @@ typedef struct CpuCtx {
   int n_threads;
   float *scratch;          /* attention scores: n_threads * scratch_per_thread floats */
   int64_t scratch_per_thread;
+  /* An op's tuned knobs (dit tune: PlanCpuKnob), 0 = the kernel's default. */
+  int64_t tile_rows, tile_cols; /* cpu_linear's tile */
+  int64_t q_block;              /* cpu_attention's query rows per task */
 } CpuCtx;
 
 /* x [N,C,H,W] -> out [N, (H/p)(W/p), C*p*p], patch vector order (c, i, j). */
@@ -24,7 +27,9 @@ void cpu_patchify(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t
 /* x [N, g*g, p*p*C] -> out [N, C, g*p, g*p], token vector order (i, j, c). */
 void cpu_unpatchify(const CpuCtx *c, const float *x, int64_t N, int64_t g, int64_t p, int64_t C,
                     float *out);
-/* y [rows, M] = act(x [rows, K] @ W[M, K]^T + b[M]); act: 0 none, 1 GELU(tanh), 2 SiLU. */
+/* y [rows, M] = act(x [rows, K] @ W[M, K]^T + b[M]); act: 0 none, 1 GELU(tanh), 2 SiLU.
+ * Tiles of c->tile_rows (default 256) rows; of c->tile_cols columns when set,
+ * else all M columns, or 512 when the rows fit one tile (the conditioning GEMMs). */
 void cpu_linear(const CpuCtx *c, const float *x, int64_t rows, int64_t K, const float *W, int64_t M,
                 const float *b, int act, float *y);
 /* out[i] = a[i] + b[i % nb], i < n. */
@@ -51,7 +56,8 @@ void cpu_res_gate_ln_modulate(const CpuCtx *c, const float *x, const float *h, i
  * its mean and biased variance (in double) over those channels and HW. */
 void cpu_group_norm(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t hw, int64_t groups,
                     double eps, const float *gamma, const float *beta, float *out);
-/* qkv [N, T, 3*H*hd] -> out [N, T, H*hd]: softmax(q k^T * scale) v per head.
+/* qkv [N, T, 3*H*hd] -> out [N, T, H*hd]: softmax(q k^T * scale) v per head,
+ * one task per (row, head, block of c->q_block query rows; default all T).
  * lse [N, H, T], when not NULL (training), receives the natural log of each
  * query row's sum of exp(scaled scores), for the backward. */
 void cpu_attention(const CpuCtx *c, const float *qkv, int64_t N, int64_t T, int64_t H, int64_t hd,

@@ -272,7 +272,7 @@ static DitStatus start_weights(Trainer *tr, DitErr *err) {
 /* AdamW on every trained weight, then the EMA of every weight. */
 static void update(Trainer *tr) {
   const float *g = dit_grads_flat(tr->rt);
-  CpuCtx c = {tr->o->threads > 0 ? tr->o->threads : 1, NULL, 0};
+  CpuCtx c = {.n_threads = tr->o->threads > 0 ? tr->o->threads : 1};
   AdamWParams p = {tr->s.lr, tr->s.beta1, tr->s.beta2, tr->s.eps, tr->s.weight_decay, tr->s.step};
   for (size_t i = 0; i < dit_num_weights(tr->rt); i++) {
     DitWeightView v;

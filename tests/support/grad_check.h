@@ -64,7 +64,7 @@ static inline double rel_fd(const float *a, const double *b, size_t n) {
 }
 
 static inline CpuCtx ctx(int threads, int64_t scratch) {
-  CpuCtx c = {threads, calloc((size_t)threads * (size_t)scratch, sizeof(float)), scratch};
+  CpuCtx c = {.n_threads = threads, .scratch = calloc((size_t)threads * (size_t)scratch, sizeof(float)), .scratch_per_thread = scratch};
   return c;
 }
 

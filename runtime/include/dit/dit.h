@@ -48,6 +48,7 @@ typedef struct DitOptions {
    * runtime's shared object or executable, else in the install libdir, else in the build tree. */
   const char *cuda_driver_lib;
   const char *cublaslt_lib;
+  int no_tuning;      /* 1: ignore the plan's tunings (dit tune) and run every op's defaults */
 } DitOptions;
 
 /* What a loaded plan computes. Shapes of one forward with n rows:
@@ -146,6 +147,48 @@ void dit_weights_set(DitRuntime *rt);
  * every trainable weight (grad_scale = 1/n gives the mean loss's). */
 DitStatus dit_loss(DitRuntime *rt, int64_t n, const float *x0, const int64_t *t, const int64_t *y,
                    const float *noise, int grads, float grad_scale, float *losses);
+
+/* Autotuning (`dit tune`, docs/autotune.md): each op's choices on this
+ * runtime's device, timed at the plan's real shapes on random inputs, each
+ * checked against the default's output; the fastest correct one is kept. */
+typedef struct DitTuneOptions {
+  int64_t rows;       /* the forward's rows to time at (0: the plan's max_batch) */
+  double budget_s;    /* stop after about this many seconds (0: no limit); the rest keep their defaults */
+  int repeats;        /* timed runs per choice, of which the median counts (0: 5) */
+  uint64_t seed;      /* of the random inputs */
+  void (*progress)(void *ctx, size_t done, size_t total); /* after each tuned op; may be NULL */
+  void *progress_ctx;
+} DitTuneOptions;
+
+typedef struct DitTuneOp {
+  size_t op;              /* plan op index */
+  const char *op_name;    /* "linear" */
+  char shape[64];         /* its result's, "8x256x384" */
+  char chosen[192];       /* "default", or the choice that replaced it */
+  double default_us, tuned_us; /* the op alone, median */
+  int tried, failed, wrong; /* choices tried; of those, failed to run; gave another result than the default */
+  char note[256];         /* the first failure or mismatch, if any */
+} DitTuneOp;
+
+typedef struct DitTuneReport {
+  char device[192];       /* what was tuned: "cpu: <model> (2 threads)", "cuda:0 (...)" */
+  size_t n_ops;           /* the ops that had choices */
+  DitTuneOp *ops;         /* [n_ops] */
+  double default_ms, tuned_ms; /* one forward at the tuning's rows, median */
+  double rel_err;         /* ||tuned - default|| / ||default|| of the forward's output */
+  size_t out_of_budget;   /* ops left at their defaults when the budget ran out */
+} DitTuneReport;
+
+/* Tunes rt's plan for rt's device (weights must be bound: random ones do)
+ * and keeps the result in rt, which then runs tuned; dit_save_plan writes it. */
+DitStatus dit_tune(DitRuntime *rt, const DitTuneOptions *opts, DitTuneReport *report);
+void dit_tune_report_free(DitTuneReport *report); /* accepts a zeroed report */
+/* Writes the plan, with this device's tuning (dit_tune's) in place of any
+ * earlier one for the same device, atomically. */
+DitStatus dit_save_plan(DitRuntime *rt, const char *path);
+/* One line on the plan's tunings and whether this device runs one
+ * ("" when the plan has none). */
+const char *dit_tuning_info(const DitRuntime *rt);
 
 /* The message of the last failed call on rt. */
 const char *dit_last_error(const DitRuntime *rt);
