@@ -14,4 +14,8 @@ typedef int (*AtomicWriteFn)(FILE *f, void *ctx);
 
 DitcStatus atomic_write(Diag *d, const char *path, AtomicWriteFn fn, void *ctx);
 
+/* The same, reporting nothing: on failure why (cap bytes) says why. For
+ * files whose failure is not an error (the NVRTC cache's entries). */
+DitcStatus atomic_write_quiet(const char *path, AtomicWriteFn fn, void *ctx, char *why, size_t cap);
+
 #endif

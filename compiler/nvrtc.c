@@ -88,6 +88,14 @@ void kernel_module_free(KernelModule *mod) {
   memset(mod, 0, sizeof *mod);
 }
 
+int nvrtc_fixed_options(const char *const **out) {
+  static const char *const opts[] = {"-std=c++17", "--ptxas-options=-v", "-default-device", "--fmad=true",
+                                     "-lineinfo"};
+  _Static_assert(sizeof opts / sizeof opts[0] <= 7, "nvrtc_compile_many passes at most 7");
+  *out = opts;
+  return (int)(sizeof opts / sizeof opts[0]);
+}
+
 /* Registers, shared memory, stack and spills of the entry point, from the
  * ptxas -v lines that follow "Compiling entry function '<lowered name>'". */
 static void parse_ptxas(const char *log, KernelImage *img) {
@@ -144,8 +152,10 @@ DitcStatus nvrtc_compile_many(Nvrtc *nv, Diag *d, const char *source, const char
   snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
   if (n > 1) snprintf(what, sizeof what, "%d kernels (%s, ...)", n, name_exprs[0]);
   else snprintf(what, sizeof what, "%s", n == 1 ? name_exprs[0] : "nothing");
-  const char *opts[] = {arch_opt, "-std=c++17", "--ptxas-options=-v", "-default-device",
-                        "--fmad=true", "-lineinfo"};
+  const char *const *fixed = NULL;
+  int n_fixed = nvrtc_fixed_options(&fixed);
+  const char *opts[8] = {arch_opt};
+  for (int i = 0; i < n_fixed && i < 7; i++) opts[1 + i] = fixed[i];
   bool real = strncmp(arch, "compute_", 8) != 0;
   NvResult r = nv->create(&prog, source, "ditc_kernel.cu", n_headers, headers, includes);
   if (r) {
@@ -159,7 +169,7 @@ DitcStatus nvrtc_compile_many(Nvrtc *nv, Diag *d, const char *source, const char
       goto done;
     }
   }
-  NvResult cr = nv->compile(prog, (int)(sizeof opts / sizeof opts[0]), opts);
+  NvResult cr = nv->compile(prog, 1 + n_fixed, opts);
   size_t log_bytes = 0;
   nv->log_size(prog, &log_bytes);
   log = calloc(log_bytes + 1, 1);

@@ -53,4 +53,8 @@ DitcStatus nvrtc_compile_many(Nvrtc *nv, Diag *d, const char *source, const char
                               int n, const char *arch, KernelModule *mod, KernelImage *kernels);
 void kernel_module_free(KernelModule *mod); /* accepts NULL */
 
+/* The options nvrtc_compile_many passes after --gpu-architecture=ARCH, in
+ * order (part of the NVRTC cache's key); their count. */
+int nvrtc_fixed_options(const char *const **out);
+
 #endif
