@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kfam.h"
 #include "model_names.h"
 #include "pipeline.h"
 
@@ -15,6 +16,7 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: ditc SPEC -o PLAN [--batch N] [--dtype fp32|tf32|bf16] [--arch LIST|none]\n"
+          "                 [--tune-candidates K] [--cache-dir DIR | --no-cache]\n"
           "       ditc DiT-XL/2 [--image-size 256|512] ...   (an official model: its shipped spec)\n"
           "       ditc --list-models\n"
           "       ditc SPEC --mode train --batch N [--recompute none|block] -o TRAIN_PLAN\n"
@@ -48,6 +50,12 @@ static void usage(FILE *f) {
           "               GELU_BIAS epilogue), kernel (a BIAS GEMM, then the project's GELU\n"
           "               kernel, exact tanhf) or auto (default: kernel for fp32 plans, whose\n"
           "               1e-5 an approximate tanh in the epilogue could break; cublaslt else)\n"
+          "  --tune-candidates K  with --arch: also compile up to K knob choices (1 to %d,\n"
+          "               the default first) of each kernel into the plan, the candidates\n"
+          "               dit tune times; 1 (default): the defaults only\n"
+          "  --cache-dir DIR  where NVRTC's results are cached by content hash (default:\n"
+          "               $DITC_CACHE_DIR, else $XDG_CACHE_HOME/ditc, else ~/.cache/ditc)\n"
+          "  --no-cache   compile every kernel with NVRTC, reading and writing no cache\n"
           "  --kernel-report  compile the graph's GPU kernels with NVRTC for --arch\n"
           "               (default sm_80,sm_90; emu is left out) and print registers,\n"
           "               shared memory and spills; fails on any spill\n"
@@ -62,7 +70,20 @@ static void usage(FILE *f) {
           "  -h, --help   print this help\n"
           "\n"
           "Without -o or an output option ditc prints the report.\n",
-          DITC_MAX_BATCH);
+          DITC_MAX_BATCH, KFAM_MAX_CANDIDATES);
+}
+
+/* The NVRTC cache's default directory: $DITC_CACHE_DIR, else
+ * $XDG_CACHE_HOME/ditc (an absolute one), else $HOME/.cache/ditc; NULL when
+ * none is set (then nothing is cached). */
+static const char *default_cache_dir(char *buf, size_t cap) {
+  const char *v = getenv("DITC_CACHE_DIR");
+  if (v && *v) return v;
+  v = getenv("XDG_CACHE_HOME");
+  if (v && v[0] == '/' && (size_t)snprintf(buf, cap, "%s/ditc", v) < cap) return buf;
+  v = getenv("HOME");
+  if (v && *v && (size_t)snprintf(buf, cap, "%s/.cache/ditc", v) < cap) return buf;
+  return NULL;
 }
 
 static int parse_batch(const char *s, int64_t *out) {
@@ -78,7 +99,9 @@ int main(int argc, char **argv) {
   CompileOptions o = {.emit = EMIT_REPORT, .batch = 16};
   signal(SIGXFSZ, SIG_IGN); /* past ulimit -f a write fails with EFBIG and is reported, not a death */
   int info = 0, json = 0, dump_ir = 0, kernel_report = 0, emit_cuda = 0, recompute_given = 0, batch_given = 0;
-  bool dtype_given = false;
+  bool dtype_given = false, tune_given = false, no_cache = false;
+  const char *cache_dir = NULL; /* --cache-dir */
+  char cache_buf[4096];
   long image_size = 0; /* --image-size, with an official model name */
   char resolved[1200];
   o.spec.allow_include = true;
@@ -118,9 +141,12 @@ int main(int argc, char **argv) {
       emit_cuda = 1;
     } else if (!strcmp(a, "--dump-ir")) {
       dump_ir = 1;
+    } else if (!strcmp(a, "--no-cache")) {
+      no_cache = true;
     } else if (!strcmp(a, "--batch") || !strcmp(a, "-o") || !strcmp(a, "--dump-after") ||
                !strcmp(a, "--dtype") || !strcmp(a, "--arch") || !strcmp(a, "--mode") ||
-               !strcmp(a, "--recompute") || !strcmp(a, "--gelu-epilogue")) {
+               !strcmp(a, "--recompute") || !strcmp(a, "--gelu-epilogue") || !strcmp(a, "--tune-candidates") ||
+               !strcmp(a, "--cache-dir")) {
       if (i + 1 >= argc) {
         fprintf(stderr, "ditc: error: %s needs a value\n", a);
         return 2;
@@ -151,6 +177,23 @@ int main(int argc, char **argv) {
           fprintf(stderr, "ditc: error: --gelu-epilogue takes auto, cublaslt or kernel, got '%s'\n", v);
           return 2;
         }
+      } else if (!strcmp(a, "--tune-candidates")) {
+        char *end;
+        errno = 0;
+        long k = strtol(v, &end, 10);
+        if (errno || end == v || *end || k < 1 || k > KFAM_MAX_CANDIDATES) {
+          fprintf(stderr, "ditc: error: --tune-candidates takes an integer from 1 to %d, got '%s'\n",
+                  KFAM_MAX_CANDIDATES, v);
+          return 2;
+        }
+        o.tune_candidates = (int)k;
+        tune_given = true;
+      } else if (!strcmp(a, "--cache-dir")) {
+        if (!*v) {
+          fprintf(stderr, "ditc: error: --cache-dir needs a directory\n");
+          return 2;
+        }
+        cache_dir = v;
       } else if (!strcmp(a, "--recompute")) {
         if (strcmp(v, "none") && strcmp(v, "block")) {
           fprintf(stderr, "ditc: error: --recompute takes none or block, got '%s'\n", v);
@@ -246,6 +289,19 @@ int main(int argc, char **argv) {
                     "with --arch none\n", o.arch);
     return 2;
   }
+  if (tune_given && !o.arch) {
+    fprintf(stderr, "ditc: error: --tune-candidates needs --arch LIST: the candidates are GPU kernels\n");
+    return 2;
+  }
+  if (tune_given && o.emit != EMIT_PLAN) {
+    fprintf(stderr, "ditc: error: --tune-candidates goes with -o PLAN: it compiles candidates into the plan\n");
+    return 2;
+  }
+  if (cache_dir && no_cache) {
+    fprintf(stderr, "ditc: error: choose one of --cache-dir and --no-cache\n");
+    return 2;
+  }
+  o.cache_dir = no_cache ? NULL : cache_dir ? cache_dir : default_cache_dir(cache_buf, sizeof cache_buf);
   /* GPU plans are bf16 unless told otherwise: their GEMMs and attention on tensor cores */
   if (!dtype_given && !o.train && ((o.arch && o.emit == EMIT_PLAN) || kernel_report || emit_cuda))
     o.dtype = PLAN_DT_BF16;

@@ -34,6 +34,8 @@ typedef struct CompileOptions {
   bool train;             /* --mode train: the training graph (loss and backward) */
   RecomputeMode recompute; /* --recompute none|block (training) */
   GeluEpilogue gelu;       /* --gelu-epilogue */
+  int tune_candidates;     /* --tune-candidates K (with --arch): knob choices per op; 0 or 1 = the defaults only */
+  const char *cache_dir;   /* the NVRTC cache (--cache-dir; main() picks the default); NULL = none */
 } CompileOptions;
 
 /* Whether the plan's linear ops with GELU run a BIAS GEMM and the project's

@@ -199,7 +199,7 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
     if (st) goto done;
   }
   if (opts->emit == EMIT_KERNEL_REPORT) {
-    st = kernel_report(g, opts->arch ? opts->arch : "sm_80,sm_90", &diag, out);
+    st = kernel_report(g, opts->arch ? opts->arch : "sm_80,sm_90", opts->cache_dir, &diag, out);
     goto done;
   }
   if (opts->emit == EMIT_PLAN) {
@@ -207,8 +207,9 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
     st = opts->train ? plan_build_train(arena, &diag, g, &mp, opts->dtype,
                                         (PlanRecompute)opts->recompute, &plan)
                      : plan_build(arena, &diag, g, &mp, opts->dtype, &plan);
-    if (!st && opts->arch) st = kernel_plan_build(arena, &diag, g, plan, opts->arch,
-                                                     compile_gelu_kernel(opts));
+    KernelBuildOptions ko = {opts->arch, compile_gelu_kernel(opts),
+                             opts->tune_candidates > 1 ? opts->tune_candidates : 1, opts->cache_dir};
+    if (!st && opts->arch) st = kernel_plan_build(arena, &diag, g, plan, &ko);
     if (!st && opts->out_path) st = plan_write(&diag, plan, opts->out_path);
     else if (!st && plan_write_stream(plan, out) != 0) st = DITC_ERR_IO;
     goto done;

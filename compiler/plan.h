@@ -35,6 +35,8 @@ typedef struct Plan {
   bool train;      /* a training plan: train instead of io */
   PlanTrain train_io;
   PlanBlob cuda_cubin, cuda_ptx; /* sections PLAN_SEC_CUDA_CUBIN/PTX (ditc --arch; kernel_plan.c) */
+  PlanCandidate *candidates;     /* section PLAN_SEC_CANDIDATES (--tune-candidates; kernel_plan.c) */
+  size_t n_candidates;           /* 0: no such section */
   PlanIoName io_names[8];        /* section PLAN_SEC_IO_NAMES */
   uint32_t n_io_names;
 } Plan;

@@ -1,7 +1,8 @@
 /* plan_write.c: Plan -> plan.bin. Layout: header, section table, then the
  * sections in a fixed order (model, strings, weights, values, ops, io or
- * train, then the GPU kernel images when the plan has them), each aligned to
- * DIT_PLAN_ALIGN and covered by a CRC-32. */
+ * train, then the GPU kernel images when the plan has them, then the kernel
+ * candidates when it has them), each aligned to DIT_PLAN_ALIGN and covered
+ * by a CRC-32. */
 #include <string.h>
 
 #include "atomic_file.h"
@@ -9,7 +10,7 @@
 
 #define DITC_VERSION_STRING "ditc 0.1.0"
 
-enum { MAX_SECTIONS = 9 }; /* the seven of every plan, then the two GPU kernel-image sections */
+enum { MAX_SECTIONS = 10 }; /* the seven of every plan, the two GPU kernel-image sections, the candidates */
 
 typedef struct Blob {
   uint32_t kind, count;
@@ -20,6 +21,7 @@ typedef struct Blob {
 typedef struct WriteCtx {
   const Plan *p;
   Blob blobs[MAX_SECTIONS];
+  uint32_t flags[MAX_SECTIONS]; /* PLAN_SECTION_OPTIONAL */
   uint32_t n_blobs;
 } WriteCtx;
 
@@ -51,6 +53,7 @@ static int write_plan(FILE *f, void *vctx) {
     sec[i].offset = pos;
     sec[i].bytes = b->bytes;
     sec[i].crc32 = dit_plan_crc32(0, b->data, b->bytes);
+    sec[i].flags = c->flags[i];
     pos = align_up(pos + b->bytes);
   }
   memcpy(h.magic, DIT_PLAN_MAGIC, sizeof h.magic);
@@ -80,6 +83,7 @@ static int write_plan(FILE *f, void *vctx) {
 }
 
 static void add_blob(WriteCtx *c, Blob b) {
+  c->flags[c->n_blobs] = 0;
   c->blobs[c->n_blobs++] = b;
 }
 
@@ -98,6 +102,12 @@ static void make_blobs(WriteCtx *c, const Plan *p) {
   add_blob(c, (Blob){PLAN_SEC_IO_NAMES, p->n_io_names, p->io_names, p->n_io_names * sizeof(PlanIoName)});
   if (p->cuda_cubin.bytes) add_blob(c, (Blob){PLAN_SEC_CUDA_CUBIN, 1, p->cuda_cubin.data, p->cuda_cubin.bytes});
   if (p->cuda_ptx.bytes) add_blob(c, (Blob){PLAN_SEC_CUDA_PTX, 1, p->cuda_ptx.data, p->cuda_ptx.bytes});
+  if (p->n_candidates) /* a reader that predates autotuning runs the defaults */
+  {
+    add_blob(c, (Blob){PLAN_SEC_CANDIDATES, (uint32_t)p->n_candidates, p->candidates,
+                       p->n_candidates * sizeof(PlanCandidate)});
+    c->flags[c->n_blobs - 1] = PLAN_SECTION_OPTIONAL;
+  }
 }
 
 DitcStatus plan_write(Diag *d, const Plan *p, const char *path) {
