@@ -11,7 +11,9 @@
 #   10_tests     every bundle/bin/test_gpu*: exit 0 pass, 77 skip, else fail; they get the
 #                precompiled plans (DIT_TEST_PLAN_DIR), ditc, the specs and this GPU's arch
 #   20_sanitizer compute-sanitizer memcheck on a small forward and sampling (tiny spec)
-#   30_ditc      bench_forward, random weights, DiT-XL/2-256 plans (tf32, bf16, fp32):
+#   25_tune      dit tune of the bf16 XL/2-256 plan on this GPU (its kernel candidates and
+#                cuBLASLt algorithms, at 128 rows: 64 images with guidance), into out/tuned
+#   30_ditc      bench_forward, random weights, DiT-XL/2-256 plans (bf16 tuned, bf16, tf32, fp32):
 #                forward at batch 1, 8, 64, 256; DDPM sampling with CFG 4 at 8 and 64 images
 #                (250 steps, respaced to fewer when slow: the 250-step time is then extrapolated)
 #   40_torch     bench/gpu_torch_bench.py: bf16 matmul peak, SDPA attention, eager fp32+TF32 and
@@ -111,7 +113,7 @@ for r in recs:
     elif r.get("kind") == "sample":
         smp[("torch", r["variant"], r["images"])] = dict(r, est_250_ms=r["est_250_s"] * 1e3, steps=r["steps_timed"])
 skips = [r for r in recs if r.get("kind") == "skip"]
-baseline = {"tf32": "eager_tf32", "fp32": "eager_tf32", "bf16": "bf16_sdpa"}
+baseline = {"tf32": "eager_tf32", "fp32": "eager_tf32", "bf16": "bf16_sdpa", "bf16-tuned": "bf16_sdpa"}
 def ratio(impl, prec, key, table, val):
     if impl != "ditc":
         return "", ""
@@ -146,7 +148,7 @@ L.append("### Forward (random weights)")
 L.append("")
 L.append("| implementation | precision | batch | images/s | ms / forward | TFLOP/s | MFU | vs PyTorch | vs compile |")
 L.append("|---|---|---|---|---|---|---|---|---|")
-order = [("ditc", "tf32"), ("ditc", "bf16"), ("ditc", "fp32"), ("torch", "eager_tf32"), ("torch", "bf16_sdpa"), ("torch", "compile")]
+order = [("ditc", "tf32"), ("ditc", "bf16-tuned"), ("ditc", "bf16"), ("ditc", "fp32"), ("torch", "eager_tf32"), ("torch", "bf16_sdpa"), ("torch", "compile")]
 for impl, prec in order:
     for b in sorted({k[2] for k in fwd if k[0] == impl and k[1] == prec}):
         ips, ms = fwd[(impl, prec, b)]
@@ -352,24 +354,46 @@ else
     "memcheck exit codes (0 clean, 9 errors found):$detail"
 fi
 
+# ---- 25_tune ---------------------------------------------------------------------------------
+: >"$OUT/25_tune.log"
+TUNED=$root/out/tuned
+mkdir -p "$TUNED"
+if [ $env_ok = 1 ]; then
+  t0=$(now)
+  if [ "$dry" = 1 ]; then tp=tiny_bf16 tdev=cpu trows=16; else tp=XL2_256_bf16 tdev=cuda trows=128; fi
+  if [ -f "$PL/$tp.plan" ] && [ -x "$B/bin/dit" ]; then
+    run_stage 25_tune 100 20 bash -c "brun \"\$B/bin/dit\" tune \"$PL/$tp.plan\" -o \"$TUNED/$tp.plan\" \
+      --device $tdev --batch $trows --budget 75 --repeats 5"
+    [ "$rc" != 0 ] && [ "$rc" != skip ] && failed=1
+    stage_line 25_tune "$(status_of "$rc")" $(( $(now) - t0 )) "$(grep '^forward:' "$OUT/25_tune.log" | head -1)"
+  else
+    stage_line 25_tune skipped 0 "(no $tp.plan or no dit in the bundle)"
+  fi
+else
+  stage_line 25_tune skipped 0 "(environment)"
+fi
+
 # ---- 30_ditc --------------------------------------------------------------------------------
 : >"$OUT/30_ditc.log"
 if [ $env_ok = 1 ]; then
   t0=$(now); detail=""; stage_end=$(( $(now) + 180 ))
   if [ "$dry" = 1 ]; then
-    set -- "tf32 tiny_tf32 1,8,16 2,8 300 40" "bf16 tiny_bf16 1,8,16 2,8 300 40" "fp32 tiny_fp32 1,8,16 2,8 300 40"
+    set -- "bf16-tuned tuned/tiny_bf16 1,8,16 2,8 300 40" "tf32 tiny_tf32 1,8,16 2,8 300 40" \
+           "bf16 tiny_bf16 1,8,16 2,8 300 40" "fp32 tiny_fp32 1,8,16 2,8 300 40"
     dev=cpu
   else
     # dtype plan batches images max-ms-per-sampling cap-seconds (bf16 first: the plans that can beat PyTorch)
-    set -- "bf16 XL2_256_bf16 1,8,64,256 8,64 15000 75" "tf32 XL2_256_tf32 1,8,64,256 8,64 15000 60" \
+    set -- "bf16-tuned tuned/XL2_256_bf16 1,8,64,256 8,64 15000 60" "bf16 XL2_256_bf16 1,8,64,256 8,64 15000 75" \
+           "tf32 XL2_256_tf32 1,8,64,256 8,64 15000 60" \
            "fp32 XL2_256_fp32 1,8,64,256 8,64 8000 40"
     dev=cuda
   fi
   for spec in "$@"; do
     read -r dt plan batches imgs maxms cap <<<"$spec"
-    if [ ! -f "$PL/$plan.plan" ]; then detail="$detail $dt:no-plan"; continue; fi
+    case $plan in tuned/*) pfile=$TUNED/${plan#tuned/}.plan ;; *) pfile=$PL/$plan.plan ;; esac
+    if [ ! -f "$pfile" ]; then detail="$detail $dt:no-plan"; continue; fi
     echo "== $dt: bench_forward $plan.plan --device $dev --batch $batches --sample $imgs --max-ms $maxms" >>"$OUT/30_ditc.log"
-    run_stage 30_ditc "$cap" 20 bash -c "brun \"\$B/bin/bench_forward\" \"$PL/$plan.plan\" --random-weights 1 \
+    run_stage 30_ditc "$cap" 20 bash -c "brun \"\$B/bin/bench_forward\" \"$pfile\" --random-weights 1 \
       --device $dev --batch $batches --iters 10 --sample $imgs --max-ms $maxms \
       | sed -u 's/^{/{\"src\": \"ditc\", \"dtype\": \"$dt\", /'; exit \${PIPESTATUS[0]}"
     detail="$detail $dt:$rc"
