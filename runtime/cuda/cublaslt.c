@@ -1,5 +1,5 @@
 /* cublaslt.c: finding and loading cuBLASLt (or the emulated device's) and
- * the GEMM of each linear op (see cublaslt.h). */
+ * the GEMM of each linear op, with its tuned algorithm (see cublaslt.h). */
 #define _GNU_SOURCE /* RTLD_NODELETE */
 #include "cublaslt.h"
 
@@ -239,8 +239,9 @@ DitStatus lt_gemm_run(const CublasLt *lt, LtGemm *g, int64_t rows, CUdeviceptr w
   const float alpha = 1.0f, beta = 0.0f;
   const void *pw = (const void *)(uintptr_t)w, *px = (const void *)(uintptr_t)x;
   void *py = (void *)(uintptr_t)y;
+  const cublasLtMatmulAlgo_t *algo = rows == g->tuned_rows ? &g->tuned : &g->algo;
   LT_TRY(lt, err, cublasLtMatmul(lt->handle, g->desc, &alpha, pw, g->a, px, g->b, &beta, py, g->d, py, g->d,
-                                 &g->algo, (void *)(uintptr_t)workspace, workspace_bytes, stream));
+                                 algo, (void *)(uintptr_t)workspace, workspace_bytes, stream));
   return DIT_OK;
 fail:
   return st;
@@ -254,4 +255,53 @@ void lt_gemm_free(const CublasLt *lt, LtGemm *g) {
   if (g->a) lt->cublasLtMatrixLayoutDestroy(g->a);
   if (g->desc) lt->cublasLtMatmulDescDestroy(g->desc);
   memset(g, 0, sizeof *g);
+}
+
+DitStatus lt_gemm_algos(const CublasLt *lt, LtGemm *g, int64_t rows, cublasLtMatmulAlgo_t *out, int max, int *count,
+                        size_t op_index, DitErr *err) {
+  DitStatus st = choose_algo(lt, g, rows, op_index, err); /* the layouts at `rows`; g->algo the first */
+  cublasLtMatmulHeuristicResult_t res[LT_MAX_ALGOS];
+  int found = 0;
+  *count = 0;
+  if (st) return st;
+  if (max > LT_MAX_ALGOS) max = LT_MAX_ALGOS;
+  if (max < 1) return DIT_OK;
+  memset(res, 0, sizeof res);
+  /* the preference keeps the backend's reduction schemes (lt_gemm_init): only deterministic split-K */
+  LT_TRY(lt, err, cublasLtMatmulAlgoGetHeuristic(lt->handle, g->desc, g->a, g->b, g->d, g->d, g->pref, max, res,
+                                                 &found));
+  for (int i = 0; i < found && i < max; i++)
+    if (res[i].state == CUBLAS_STATUS_SUCCESS) out[(*count)++] = res[i].algo;
+  return DIT_OK;
+fail:
+  return st;
+}
+
+DitStatus lt_gemm_tune(const CublasLt *lt, LtGemm *g, int64_t rows, const cublasLtMatmulAlgo_t *algo,
+                       size_t workspace_bytes, size_t op_index, DitErr *err) {
+  DitStatus st = choose_algo(lt, g, rows, op_index, err); /* the layouts at `rows`, which the check reads */
+  if (st) return st;
+  cublasLtMatmulHeuristicResult_t res;
+  memset(&res, 0, sizeof res);
+  cublasStatus_t rc = lt->cublasLtMatmulAlgoCheck(lt->handle, g->desc, g->a, g->b, g->d, g->d, algo, &res);
+  if (rc != CUBLAS_STATUS_SUCCESS || res.state != CUBLAS_STATUS_SUCCESS) {
+    cublasStatus_t why = rc != CUBLAS_STATUS_SUCCESS ? rc : res.state;
+    const char *name = lt->cublasLtGetStatusName ? lt->cublasLtGetStatusName(why) : NULL;
+    return dit_err(err, DIT_ERR_FORMAT,
+                   "linear op %zu: cublasLtMatmulAlgoCheck refuses the tuned cuBLASLt algorithm at %" PRId64
+                   " rows: %s",
+                   op_index, rows, name ? name : "cuBLASLt error");
+  }
+  if (res.workspaceSize > workspace_bytes)
+    return dit_err(err, DIT_ERR_FORMAT,
+                   "linear op %zu: the tuned cuBLASLt algorithm needs %zu bytes of workspace, more than the %zu "
+                   "the backend has",
+                   op_index, res.workspaceSize, workspace_bytes);
+  if (memcmp(algo, &g->algo, sizeof *algo) == 0) { /* the default: no tuning */
+    g->tuned_rows = 0;
+    return DIT_OK;
+  }
+  g->tuned = *algo;
+  g->tuned_rows = rows;
+  return DIT_OK;
 }

@@ -16,7 +16,12 @@
  * max rows) are made once at load. A forward of fewer rows changes the B and
  * D layouts' column count and asks the heuristic again, once per change of
  * rows; a captured CUDA graph never does (the sampler runs one eager step
- * with the same rows first, cuda_sample.c). */
+ * with the same rows first, cuda_sample.c).
+ *
+ * Autotuning (cuda_tune.c): lt_gemm_algos lists the heuristic's top
+ * algorithms at a row count, lt_gemm_tune makes one of them (checked with
+ * cublasLtMatmulAlgoCheck) the op's algorithm at that row count; at other
+ * row counts the heuristic's first stays in use. */
 #ifndef DIT_RUNTIME_CUDA_CUBLASLT_H
 #define DIT_RUNTIME_CUDA_CUBLASLT_H
 
@@ -31,7 +36,7 @@
   X(cublasLtMatmulDescSetAttribute) X(cublasLtMatrixLayoutCreate) X(cublasLtMatrixLayoutDestroy)     \
   X(cublasLtMatrixLayoutSetAttribute) X(cublasLtMatmulPreferenceCreate)                              \
   X(cublasLtMatmulPreferenceDestroy) X(cublasLtMatmulPreferenceSetAttribute)                         \
-  X(cublasLtMatmulAlgoGetHeuristic) X(cublasLtMatmul)
+  X(cublasLtMatmulAlgoGetHeuristic) X(cublasLtMatmulAlgoCheck) X(cublasLtMatmul)
 
 typedef struct CublasLt {
   void *lib;
@@ -61,7 +66,9 @@ typedef struct LtGemm {
   cublasLtMatmulPreference_t pref;
   int64_t K, M;
   int64_t rows;                   /* the rows the layouts and algo are set for */
-  cublasLtMatmulAlgo_t algo;
+  cublasLtMatmulAlgo_t algo;      /* the heuristic's first at `rows` */
+  int64_t tuned_rows;             /* > 0: at these rows lt_gemm_run runs `tuned` instead */
+  cublasLtMatmulAlgo_t tuned;
 } LtGemm;
 
 typedef struct LtGemmConfig {
@@ -82,5 +89,19 @@ DitStatus lt_gemm_run(const CublasLt *lt, LtGemm *g, int64_t rows, CUdeviceptr w
                       CUdeviceptr y, CUdeviceptr workspace, size_t workspace_bytes, CUstream stream,
                       int capturing, size_t op_index, DitErr *err);
 void lt_gemm_free(const CublasLt *lt, LtGemm *g); /* accepts a zeroed struct */
+
+enum { LT_MAX_ALGOS = 8 }; /* lt_gemm_algos' requestedAlgoCount at most */
+
+/* The heuristic's algorithms for `rows` rows (at most max, <= LT_MAX_ALGOS)
+ * with the GEMM's descriptors and preference (its workspace and reduction
+ * schemes), in its order: out[0] is the one lt_gemm_run uses by default. */
+DitStatus lt_gemm_algos(const CublasLt *lt, LtGemm *g, int64_t rows, cublasLtMatmulAlgo_t *out, int max, int *count,
+                        size_t op_index, DitErr *err);
+/* Runs `algo` at `rows` rows from now on, once cublasLtMatmulAlgoCheck
+ * accepts it for the GEMM's descriptors at those rows and its workspace
+ * fits workspace_bytes; else DIT_ERR_FORMAT (the algorithm unchanged). The
+ * heuristic's first algorithm at those rows clears the tuning. */
+DitStatus lt_gemm_tune(const CublasLt *lt, LtGemm *g, int64_t rows, const cublasLtMatmulAlgo_t *algo,
+                       size_t workspace_bytes, size_t op_index, DitErr *err);
 
 #endif

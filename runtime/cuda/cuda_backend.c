@@ -1,6 +1,7 @@
 /* cuda_backend.c: opening and closing the CUDA backend (the driver and
  * cuBLASLt libraries, or the emulated device's; device, primary context,
- * stream, kernel modules, cuBLASLt GEMMs, every device buffer) and the
+ * stream, kernel modules, each op's slot, cuBLASLt GEMMs, every device
+ * buffer, the timing events) and the
  * debug poison, and its table of the backend interface (backend.h; the
  * weights and the values' way in and out in cuda_weights.c, staging and ops
  * in cuda_exec.c, the sampler step in cuda_sample.c). */
@@ -124,7 +125,14 @@ static DitStatus load_kernels(CudaBackend *cb, DitErr *err) {
     free(images);
     return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   }
-  for (uint32_t s = 0; s < n_slots; s++) {
+  cb->op_slot = malloc((pv->n_ops ? pv->n_ops : 1) * sizeof *cb->op_slot);
+  cb->tune_rows = calloc(pv->n_ops ? pv->n_ops : 1, sizeof *cb->tune_rows);
+  if (!cb->op_slot || !cb->tune_rows) {
+    free(images);
+    return dit_err(err, DIT_ERR_NOMEM, "out of memory");
+  }
+  if (pv->n_ops) memcpy(cb->op_slot, cb->cv->op_slot, pv->n_ops * sizeof *cb->op_slot);
+  for (uint32_t s = 0; s < n_slots; s++) { /* the candidates' slots too: apply() may pick them */
     DitStatus st = load_slot(cb, s, images, err);
     if (st) {
       free(images);
@@ -302,6 +310,8 @@ DitStatus backend_cuda_open(const PlanView *pv, const DitOptions *opts, Backend 
   CU_TRY(&cb->drv, err, cuCtxSetCurrent(cb->ctx));
   CU_TRY(&cb->drv, err, cuStreamCreate(&cb->stream, CU_STREAM_NON_BLOCKING));
   CU_TRY(&cb->drv, err, cuEventCreate(&cb->staged, CU_EVENT_DISABLE_TIMING));
+  CU_TRY(&cb->drv, err, cuEventCreate(&cb->tick, CU_EVENT_DEFAULT));
+  CU_TRY(&cb->drv, err, cuEventCreate(&cb->tock, CU_EVENT_DEFAULT));
   int version = 0;
   CU_TRY(&cb->drv, err, cuDriverGetVersion(&version));
   st = cublaslt_open(&cb->lt, lt_lib, version, err);
@@ -344,6 +354,8 @@ static void cuda_close(Backend *b) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
       if (bufs[i]) d->cuMemFree(bufs[i]);
     if (cb->host_stage) d->cuMemFreeHost(cb->host_stage);
+    if (cb->tock) d->cuEventDestroy(cb->tock);
+    if (cb->tick) d->cuEventDestroy(cb->tick);
     if (cb->staged) d->cuEventDestroy(cb->staged);
     if (cb->stream) d->cuStreamDestroy(cb->stream);
     if (!cb->ctx_kept) d->cuDevicePrimaryCtxRelease(cb->dev);
@@ -351,6 +363,8 @@ static void cuda_close(Backend *b) {
   free(cb->gemms);
   free(cb->modules);
   free(cb->funcs);
+  free(cb->op_slot);
+  free(cb->tune_rows);
   free(cb->freq_offset);
   free(cb->wdev_offset);
   cuda_driver_close(d);
@@ -388,6 +402,8 @@ fail:
 static const BackendVt *cuda_vt(void) {
   static const BackendVt vt = {.name = cuda_name, .upload_weights = cuda_upload_weights, .stage = cuda_stage,
                                .run = cuda_run, .fetch = cuda_fetch, .put = cuda_put, .step = cuda_step,
-                               .end_steps = cuda_end_steps, .poison = cuda_poison, .close = cuda_close};
+                               .end_steps = cuda_end_steps, .poison = cuda_poison, .close = cuda_close,
+                               .device_key = cuda_device_key, .choices = cuda_choices, .apply = cuda_apply,
+                               .time_ops = cuda_time_ops};
   return &vt;
 }

@@ -51,6 +51,9 @@ DitStatus cuda_driver_open(CudaDriver *d, const char *path, DitErr *err) {
       return st;
     }
   }
+  void **elapsed = (void **)&d->cuEventElapsedTime; /* optional: the _v2 ABI, else the older one */
+  *elapsed = dlsym(d->lib, CUDA_SYMBOL(cuEventElapsedTime));
+  if (!*elapsed) *elapsed = dlsym(d->lib, "cuEventElapsedTime");
   CUresult rc = d->cuInit(0);
   if (rc != CUDA_SUCCESS) {
     const char *name = NULL, *text = NULL;

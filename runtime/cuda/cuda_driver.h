@@ -35,6 +35,10 @@ typedef struct CudaDriver {
 #define CUDA_DRIVER_MEMBER(fn) __typeof__(&fn) fn;
   CUDA_DRIVER_FUNCTIONS(CUDA_DRIVER_MEMBER)
 #undef CUDA_DRIVER_MEMBER
+  /* optional (autotuning's timing, cuda_tune.c): NULL when the driver has
+   * neither cuEventElapsedTime_v2 (CUDA 12.8 on, what cuda.h names) nor the
+   * older cuEventElapsedTime of the same prototype */
+  __typeof__(&cuEventElapsedTime) cuEventElapsedTime;
 } CudaDriver;
 
 /* Loads the driver library `path` (NULL: libcuda.so.1; the emulated

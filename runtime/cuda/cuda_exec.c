@@ -1,7 +1,8 @@
 /* cuda_exec.c: the plan's ops on the device, and the forward entry points
  * of the CUDA backend. Each op launches its kernel slot's template
  * instantiation with its family's parameter struct (kernels/kernel_abi.h),
- * on a grid computed from the op's shapes at this run's rows
+ * (cb->op_slot: the plan's, or a tuned candidate, cuda_tune.c), on a grid
+ * computed from the op's shapes at this run's rows
  * (cuda_launch.h); a linear op is a cuBLASLt GEMM (cublaslt.h), followed by
  * the SiLU kernel when its activation is SiLU, and by the GELU kernel when
  * the plan gives it one (else GELU is the GEMM's epilogue). Values move to
@@ -50,7 +51,7 @@ static DitStatus run_linear(CudaBackend *cb, size_t i, int64_t n, DitErr *err) {
   DitStatus st = lt_gemm_run(&cb->lt, &cb->gemms[i], rows, cuda_value_ptr(cb, op->in[1]),
                              cuda_value_ptr(cb, op->in[0]), z, cb->workspace, CUDA_WORKSPACE_BYTES, cb->stream,
                              cb->capturing, i, err);
-  uint32_t s = cb->cv->op_slot[i];
+  uint32_t s = cb->op_slot[i];
   long long count = rows * cb->gemms[i].M;
   if (st || s == DIT_PLAN_NONE) return st;
   if (plan_attrs_LINEAR(op).act == PLAN_ACT_GELU_TANH) { /* a BIAS GEMM, then the plan's GELU kernel */
@@ -68,7 +69,7 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
   const PlanOp *op = &cb->pv->ops[i];
   const uint32_t *in = op->in;
   if (op->kind == PLAN_OP_LINEAR) return run_linear(cb, i, n, err);
-  uint32_t s = cb->cv->op_slot[i];
+  uint32_t s = cb->op_slot[i];
   CUdeviceptr a = cuda_value_ptr(cb, in[0]), out = cuda_value_ptr(cb, op->out);
   long long count = vnumel(cb, op->out, n); /* one thread per output element */
   /* each family takes one struct by value (kernels/kernel_abi.h) */

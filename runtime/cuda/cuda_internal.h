@@ -1,6 +1,7 @@
 /* cuda_internal.h: the CudaBackend object, shared by the files of the CUDA
  * backend (cuda_backend.c: open, close, weights, debug reads; cuda_exec.c:
- * op launches and forwards; cuda_sample.c: the graph-captured sampler).
+ * op launches and forwards; cuda_sample.c: the graph-captured sampler;
+ * cuda_tune.c: autotuning's device key, choices, apply and timing).
  * Nothing outside runtime/cuda/ includes it. */
 #ifndef DIT_RUNTIME_CUDA_INTERNAL_H
 #define DIT_RUNTIME_CUDA_INTERNAL_H
@@ -31,6 +32,7 @@ struct CudaBackend {
   const PlanCudaView *cv; /* the section the kernels came from (cubin, else PTX) */
   CUmodule *modules;   /* [n_slots] */
   CUfunction *funcs;   /* [n_slots] */
+  uint32_t *op_slot;   /* [n_ops]: the slot each op launches (DIT_PLAN_NONE: none): cv->op_slot, until apply() */
   LtGemm *gemms;       /* [n_ops]: set for linear ops */
   uint64_t *freq_offset; /* [n_ops]: timestep_freq ops' table, bytes into `freqs` */
   CUdeviceptr arena;   /* arena_bytes */
@@ -50,6 +52,9 @@ struct CudaBackend {
   CUgraph step_graph;  /* the sampler step recorded at step 1 of a run, and its executable */
   CUgraphExec step_exec;
   int64_t step_rows;   /* the rows it was recorded for */
+  int regraph;         /* apply() dropped the graph mid-run: 1 the next step runs eagerly, 2 the one after records it */
+  CUevent tick, tock;  /* time_ops' events (timing enabled) */
+  int64_t *tune_rows;  /* [n_ops]: the rows of the op's last GEMM-algorithm choices() (cuda_tune.c), 0 none */
 };
 
 /* The interface's calls (backend.h): cuda_exec.c and cuda_sample.c. */
@@ -59,6 +64,13 @@ DitStatus cuda_fetch(Backend *b, uint32_t value, int64_t n, void *dst, DitErr *e
 DitStatus cuda_put(Backend *b, uint32_t value, int64_t n, const void *src, DitErr *err);
 DitStatus cuda_step(Backend *b, const BackendStep *s, int *finite, DitErr *err);
 void cuda_end_steps(Backend *b);
+
+/* cuda_tune.c: the interface's autotuning calls (backend.h). */
+void cuda_device_key(Backend *b, PlanTuning *key);
+DitStatus cuda_choices(Backend *b, size_t op, uint32_t kind, int64_t n, PlanTuneChoice *out, int max, int *count,
+                       DitErr *err);
+DitStatus cuda_apply(Backend *b, const PlanTuneChoice *c, DitErr *err);
+DitStatus cuda_time_ops(Backend *b, size_t first, size_t end, int64_t n, double *ms, DitErr *err);
 
 /* cuda_weights.c: the device layout of the weights (wdev_offset, wdev_bytes);
  * the interface's upload (backend.h), which narrows a bf16 plan's bf16

@@ -6,7 +6,8 @@
  *   DDPM/DDIM update (DitStepParams read from the staging buffer); x = x_next.
  * Step 0 runs eagerly (it also settles every cuBLASLt algorithm for this
  * run's rows); step 1 is captured into a CUDA graph, which then serves every
- * later step of the run. Before each step the host writes the step's t, y,
+ * later step of the run (a choice applied mid-run, cuda_tune.c, drops it:
+ * the next step runs eagerly and the one after records it again). Before each step the host writes the step's t, y,
  * noise and DitStepParams into the pinned staging buffer and one async copy
  * moves them to the device, outside the graph, so the host can prepare step
  * s+1 while the device runs step s. Nothing is allocated here but the graph. */
@@ -65,7 +66,10 @@ DitStatus cuda_step(Backend *b, const BackendStep *s, int *finite, DitErr *err) 
   uint64_t xbytes = (uint64_t)(s->n * m->in_channels * m->latent_size * m->latent_size) * sizeof(float);
   unsigned char *h = cb->host_stage;
   *finite = -1; /* the state stays on the device: checked when it is fetched */
-  if (s->index == 0) cuda_end_steps(b); /* a new run: its rows may differ */
+  if (s->index == 0) { /* a new run: its rows may differ */
+    cuda_end_steps(b);
+    cb->regraph = 0;
+  }
   DitStatus st = cuda_enter(cb, err);
   if (!st) st = cuda_wait_stage(cb, err); /* the last copy has read the staging buffer */
   if (st) return st;
@@ -74,7 +78,11 @@ DitStatus cuda_step(Backend *b, const BackendStep *s, int *finite, DitErr *err) 
   memcpy(h + l->noise, s->noise, xbytes);
   memcpy(h + l->params, s->params, sizeof *s->params);
   st = cuda_push_stage(cb, l->x, err); /* everything before the state's slot */
-  if (!st && s->index == 1 && cb->use_graph) st = capture_step(cb, s->n, s->rows, err);
+  /* recorded at step 1; again one eager step after apply() dropped it (that step settles cuBLASLt's
+   * layouts for this run's rows, which the capture cannot) */
+  int record = cb->use_graph && (s->index == 1 || cb->regraph == 2);
+  if (cb->regraph) cb->regraph = cb->regraph == 1 ? 2 : 0;
+  if (!st && record) st = capture_step(cb, s->n, s->rows, err);
   if (st) return st;
   if (cb->step_exec && cb->step_rows == s->rows) {
     CUresult rc = cb->drv.cuGraphLaunch(cb->step_exec, cb->stream);
