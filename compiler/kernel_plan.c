@@ -191,8 +191,8 @@ static void report_compile(Diag *d, int n_k, int n_cand, bool emu, const Arch *a
              c->misses == 1 ? "" : "es");
   else
     snprintf(cache, sizeof cache, "NVRTC cache off");
-  fprintf(d->out, "ditc: %d kernel%s%s for %s in %.1f s (%s)\n", n_k, n_k == 1 ? "" : "s", cand, list, secs,
-          cache);
+  fprintf(d->out, "ditc: %d kernel%s%s for %s in %.*f s (%s)\n", n_k, n_k == 1 ? "" : "s", cand, list,
+          secs < 1 ? 2 : 1, secs, cache);
 }
 
 void kernel_emit_source(const Graph *g, const char *spec_path, FILE *out) {
