@@ -172,7 +172,7 @@ static void print_tunings(const PlanView *pv) {
     if (gmtime_r(&at, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
     printf("  tuning %zu    %s: %s", i, be[t->backend <= 3 ? t->backend : 0], t->device);
     if (t->backend == PLAN_TUNE_CPU) printf(", %u threads", t->sm_count);
-    else printf(", sm_%u, %u SMs, driver %u", t->arch / 10, t->sm_count, t->driver_version);
+    else printf(", sm_%u, %u SMs, driver %u", t->arch, t->sm_count, t->driver_version);
     printf("; %u choices at %u rows, forward %.3f -> %.3f ms; %s\n", t->n_choices, t->rows, t->default_ms,
            t->tuned_ms, when);
   }

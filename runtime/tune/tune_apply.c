@@ -23,7 +23,7 @@ static const char *backend_name(uint32_t b) {
 static void key_text(const PlanTuning *k, char *b, size_t cap) {
   if (k->backend == PLAN_TUNE_CPU) snprintf(b, cap, "cpu: %s, %u threads", k->device, k->sm_count);
   else
-    snprintf(b, cap, "%s: %s, sm_%u, %u SMs, driver %u", backend_name(k->backend), k->device, k->arch / 10,
+    snprintf(b, cap, "%s: %s, sm_%u, %u SMs, driver %u", backend_name(k->backend), k->device, k->arch,
              k->sm_count, k->driver_version);
 }
 

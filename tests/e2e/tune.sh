@@ -8,7 +8,7 @@
 #  - tunings for several devices live side by side, a device's new tuning
 #    replaces its old one, the plan may be tuned in place;
 #  - a forged candidate that computes something else is rejected, never
-#    chosen; an injected launch failure of a candidate is skipped and reported;
+#    chosen; an injected failure of a candidate's GEMM is skipped and reported;
 #  - --budget, usage errors and a training plan.
 # Usage: tune.sh BUILD_DIR
 set -euo pipefail
@@ -102,7 +102,7 @@ if [ ! -e "$build/runtime/libdit_emu.so" ]; then
   exit 0
 fi
 echo "== emu"
-"$ditc" "$spec" --batch 4 --arch emu --tune-candidates 4 -o "$work/e.plan" 2>"$work/ditc.err" ||
+"$ditc" "$spec" --batch 4 --arch emu --dtype fp32 --tune-candidates 4 -o "$work/e.plan" 2>"$work/ditc.err" ||
   { fail "ditc --tune-candidates"; cat "$work/ditc.err"; }
 "$dit" info "$work/e.plan" | grep -q "kernel candidates" || fail "the emu plan has no kernel candidates"
 DIT_EMU_CALLS=$work/calls.txt "$dit" tune "$work/e.plan" -o "$work/et.plan" --device emu --repeats 2 >"$work/etune.txt" ||
@@ -127,21 +127,31 @@ op=${forged% *}
 has "$work/wtune.txt" "op $op: .* rejected: its result differs from the default's" "the forged candidate rejected"
 fwd "$work/wt.plan" "$work/wt.npy" --device emu 2>/dev/null
 rel "$work/wt.npy" "$work/eu.npy" "emu: tuned with a forged candidate vs untuned" 1e-5
-# an injected launch failure of a candidate: skipped and reported (or, when it hits a
-# default's launch, a clean failure that writes nothing)
-launches=$(awk '$1 == "cuLaunchKernel" {print $2}' "$work/calls.txt")
+# a bf16 plan (GPU plans' default: bf16 GEMMs, the tensor-core attention's candidates)
+"$ditc" "$spec" --batch 4 --arch emu --tune-candidates 4 -o "$work/eb.plan" 2>/dev/null
+"$dit" tune "$work/eb.plan" -o "$work/ebt.plan" --device emu --repeats 2 >"$work/ebtune.txt" ||
+  { fail "dit tune of a bf16 plan on emu"; cat "$work/ebtune.txt"; }
+fwd "$work/eb.plan" "$work/ebu.npy" --device emu 2>/dev/null
+fwd "$work/ebt.plan" "$work/ebt.npy" --device emu 2>/dev/null
+rel "$work/ebt.npy" "$work/ebu.npy" "emu bf16: tuned vs untuned forward" 1e-2
+# an injected failure of a cuBLASLt GEMM: four calls in a row from the middle of the run, at
+# least one of them a candidate's (a default's runs are three in a row: one, then --repeats 2),
+# which is skipped and reported; one that hits a default's ends cleanly and writes nothing
+calls=$(awk '$1 == "cublasLtMatmul" {print $2}' "$work/calls.txt")
 skipped=0
-for frac in 3 2; do
-  k=$((launches / frac))
+for d in 0 1 2 3; do
+  k=$((calls / 2 + d))
   set +e
-  DIT_EMU_FAIL=cuLaunchKernel:$k "$dit" tune "$work/e.plan" -o "$work/ft.plan" --device emu --repeats 2 \
+  DIT_EMU_FAIL=cublasLtMatmul:$k "$dit" tune "$work/e.plan" -o "$work/ft.plan" --device emu --repeats 2 \
     >"$work/ftune.txt" 2>"$work/ftune.err"
   r=$?
   set -e
-  if [ $r = 0 ] && grep -q "failed: " "$work/ftune.txt"; then skipped=$((skipped + 1));
-  elif [ $r = 1 ] && grep -q "cuLaunchKernel" "$work/ftune.err"; then echo "launch $k hit a default: clean failure";
-  else fail "an injected failure of launch $k: exit $r"; cat "$work/ftune.txt" "$work/ftune.err"; fi
+  if [ $r = 0 ] && grep -q "failed: " "$work/ftune.txt"; then skipped=$((skipped + 1))
+  elif [ $r = 1 ] && grep -q "cublasLtMatmul" "$work/ftune.err" && [ ! -e "$work/ft.plan" ]; then
+    echo "GEMM call $k was a default's: a clean failure"
+  else fail "an injected failure of GEMM call $k: exit $r"; cat "$work/ftune.txt" "$work/ftune.err"; fi
   rm -f "$work/ft.plan"
 done
-[ $skipped -ge 1 ] || fail "no injected launch failure was skipped as a failed candidate"
+[ $skipped -ge 1 ] && echo "ok   $skipped injected GEMM failures skipped as failed candidates" ||
+  fail "no injected GEMM failure was skipped as a failed candidate"
 [ $fails = 0 ] && echo "ALL OK" || { echo "$fails failure(s)"; exit 1; }

@@ -272,7 +272,7 @@ typedef enum PlanTuneBackend { PLAN_TUNE_CPU = 1, PLAN_TUNE_CUDA = 2, PLAN_TUNE_
 typedef struct PlanTuning {
   char device[128];        /* NUL-terminated: "NVIDIA H100 80GB HBM3"; the CPU's model name */
   uint32_t backend;        /* PlanTuneBackend */
-  uint32_t arch;           /* compute capability x 10 (cuda, emu); 0 on the CPU */
+  uint32_t arch;           /* compute capability x 10, 90 for sm_90 (cuda, emu); 0 on the CPU */
   uint32_t sm_count;       /* multiprocessors; on the CPU, the threads the runtime uses */
   uint32_t driver_version; /* cuDriverGetVersion; 0 on the CPU */
   uint32_t rows;           /* the forward's rows the ops were timed at */
