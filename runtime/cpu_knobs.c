@@ -37,17 +37,18 @@ void cpu_knob_choices(const Executor *e, size_t i, int64_t n, CpuKnobList *out) 
     uint32_t r = pv->values[op->in[0]].rank;
     int64_t K = exec_dim(e, op->in[0], r - 1, n), rows = exec_numel(e, op->in[0], n) / K;
     int64_t M = exec_dim(e, op->in[1], 0, n);
-    static const int32_t trs[] = {0, 64, 128, 512, 1024}, tcs[] = {0, 128, 256, 512, 1024};
+    /* the tile's rows alone, its columns alone, a few shapes of both; fewer threads at the default tile */
+    static const int32_t tiles[][2] = {{0, 0},    {64, 0},    {128, 0},  {512, 0},   {1024, 0}, {0, 128},
+                                       {0, 256},  {0, 512},   {0, 1024}, {64, 256},  {128, 512}, {512, 128}};
     for (int t = 0; t < 3; t++)
-      for (size_t a = 0; a < sizeof trs / sizeof trs[0]; a++)
-        for (size_t b = 0; b < sizeof tcs / sizeof tcs[0]; b++) {
-          if (t && !threads[t]) continue;
-          int32_t k[4] = {threads[t], trs[a], tcs[b], 0};
-          int64_t eff[3];
-          linear_tile(rows, M, trs[a], tcs[b], &eff[0], &eff[1]);
-          eff[2] = threads[t] ? threads[t] : T;
-          add(out, k, eff);
-        }
+      for (size_t a = 0; a < sizeof tiles / sizeof tiles[0]; a++) {
+        if ((t && !threads[t]) || (t && a)) continue;
+        int32_t k[4] = {threads[t], tiles[a][0], tiles[a][1], 0};
+        int64_t eff[3];
+        linear_tile(rows, M, tiles[a][0], tiles[a][1], &eff[0], &eff[1]);
+        eff[2] = threads[t] ? threads[t] : T;
+        add(out, k, eff);
+      }
     return;
   }
   if (op->kind == PLAN_OP_ATTENTION) {
