@@ -92,13 +92,13 @@ DitStatus dit_save_plan(DitRuntime *rt, const char *path) {
     if (rt->tuned && same_device(t, &rt->tuning)) continue;
     ts[n_t] = *t;
     ts[n_t++].first_choice = (uint32_t)n_c;
-    memcpy(cs + n_c, pv->tune_choices + t->first_choice, t->n_choices * sizeof *cs);
+    if (t->n_choices) memcpy(cs + n_c, pv->tune_choices + t->first_choice, t->n_choices * sizeof *cs);
     n_c += t->n_choices;
   }
   if (rt->tuned) {
     ts[n_t] = rt->tuning;
     ts[n_t++].first_choice = (uint32_t)n_c;
-    memcpy(cs + n_c, rt->tune_choices, rt->tuning.n_choices * sizeof *cs);
+    if (rt->tuning.n_choices) memcpy(cs + n_c, rt->tune_choices, rt->tuning.n_choices * sizeof *cs);
     n_c += rt->tuning.n_choices;
   }
   st = plan_write_with_tunings(pv, ts, n_t, cs, n_c, path, &rt->err);
