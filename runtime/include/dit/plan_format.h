@@ -78,8 +78,16 @@ typedef struct PlanModel {
   double mlp_ratio, class_dropout, layernorm_eps, max_period;
   uint32_t family;       /* string offset: the model family, "dit" (the fields above are its) */
   uint32_t reserved32;
-  int64_t reserved[7];
+  /* family "vae" (docs/plan-format.md, "Model"): which parts the plan holds,
+   * its GroupNorm groups and the latent scaling factor; 0 in DiT plans */
+  int64_t parts;          /* PLAN_VAE_DECODER | PLAN_VAE_ENCODER */
+  int64_t norm_groups;
+  double scaling_factor;  /* DiT-space latent = scaling_factor * the VAE's: 0.18215 */
+  int64_t reserved[4];
 } PlanModel;
+
+#define PLAN_VAE_DECODER 1
+#define PLAN_VAE_ENCODER 2
 
 /* What a named input or output is for. */
 typedef enum PlanIoRole {
