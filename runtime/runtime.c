@@ -68,6 +68,7 @@ DitStatus dit_open(const char *plan_path, const DitOptions *opts, DitRuntime **o
   }
   st = plan_load(plan_path, &rt->pv, &e);
   if (st) goto fail;
+  if (strcmp(plan_string(&rt->pv, rt->pv.model->family), "vae") == 0) rt_vae_init(rt);
   if (want_cuda || want_auto) {
     /* auto: the GPU when there is one and the plan has its kernels, else the CPU
      * (dit_last_error then says why) */
@@ -151,7 +152,7 @@ DitStatus dit_load_weights(DitRuntime *rt, const char *checkpoint_path) {
     req[i].dst = (float *)(rt->ex.weights + w->offset);
   }
   DitGeometry geo = {pv->model->depth, pv->model->hidden_size, pv->model->grid};
-  st = dit_weights_bind(ck, req, pv->n_weights, &geo, &rt->err);
+  st = rt->vae ? rt_vae_bind(rt, ck, req, pv->n_weights) : dit_weights_bind(ck, req, pv->n_weights, &geo, &rt->err);
   if (!st) st = rt_check_weights_finite(pv, rt->ex.weights, &rt->err);
   if (st) dit_err_context(&rt->err, "%s", checkpoint_path);
   if (!st) st = rt->be->vt->upload_weights(rt->be, rt->ex.weights, &rt->err);
@@ -177,6 +178,9 @@ DitStatus rt_check_labels(DitRuntime *rt, const int64_t *y, int64_t n) {
 }
 
 DitStatus rt_check_ready(DitRuntime *rt, int64_t rows) {
+  if (rt->vae)
+    return dit_err(&rt->err, DIT_ERR_ARG, "this is a VAE plan (family vae): it decodes and encodes images "
+                   "(dit decode, dit encode, dit_vae_decode), it does not run DiT forwards or sample");
   if (rt->pv.train)
     return dit_err(&rt->err, DIT_ERR_ARG,
                    "this is a training plan (ditc --mode train): it computes losses and gradients; "

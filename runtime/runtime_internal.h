@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "dit/dit.h"
 #include "executor.h"
+#include "weights/dit_weights.h"
 
 struct DitRuntime {
   PlanView pv;
@@ -27,7 +28,13 @@ struct DitRuntime {
   PlanTuneChoice *tune_choices; /* owned */
   int tuned;               /* the device runs this tuning */
   char tuning_info[640];   /* dit_tuning_info's line */
+  int vae;                 /* a plan of the vae family (vae.c) */
+  DitVaeInfo vae_info;
 };
+
+/* VAE plans: their info, and the checkpoint binding (vae.c). */
+void rt_vae_init(DitRuntime *rt);
+DitStatus rt_vae_bind(DitRuntime *rt, const Checkpoint *ck, const WeightRequest *req, size_t n);
 
 /* Applies the plan's tuning for rt's device, if it has one (tune/tune_apply.c). */
 DitStatus rt_tuning_open(DitRuntime *rt, int ignore, DitErr *err);

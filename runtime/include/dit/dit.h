@@ -148,6 +148,29 @@ void dit_weights_set(DitRuntime *rt);
 DitStatus dit_loss(DitRuntime *rt, int64_t n, const float *x0, const int64_t *t, const int64_t *y,
                    const float *noise, int grads, float grad_scale, float *losses);
 
+/* VAE plans (family "vae", docs/vae.md: `ditc specs/vae/sd-vae-ft-mse.dit -o vae.plan`):
+ * the Stable Diffusion KL-f8 autoencoder that DiT's latents come from.
+ * dit_open and dit_load_weights take them too (diffusers, legacy or LDM
+ * names); dit_forward and the samplers refuse them. */
+typedef struct DitVaeInfo {
+  int has_decoder, has_encoder;
+  int64_t image_size, latent_size;         /* H = W of the image; of the latent (image_size / 8) */
+  int64_t image_channels, latent_channels; /* 3, 4 */
+  double scaling_factor;                   /* DiT-space latent = scaling_factor * the VAE's (0.18215) */
+  int64_t max_batch;                       /* images one run of the plan takes; the calls below split more */
+} DitVaeInfo;
+
+/* The plan's VAE shapes, or NULL when it is not a VAE plan. */
+const DitVaeInfo *dit_vae_info(const DitRuntime *rt);
+/* images [n, 3, H, W] (the decoder's range, about [-1, 1]) from DiT-space
+ * latents z [n, 4, h, w]: the decoder of z / scaling_factor, as sample.py's
+ * vae.decode(samples / 0.18215). Any n >= 1 (runs of max_batch). */
+DitStatus dit_vae_decode(DitRuntime *rt, int64_t n, const float *z, float *images);
+/* DiT-space latents [n, 4, h, w] of images [n, 3, H, W] in [-1, 1]:
+ * scaling_factor * (mean + exp(logvar / 2) * noise), logvar clamped to
+ * [-30, 20]; noise [n, 4, h, w], or NULL for scaling_factor * mean. */
+DitStatus dit_vae_encode(DitRuntime *rt, int64_t n, const float *images, const float *noise, float *latents);
+
 /* Autotuning (`dit tune`, docs/autotune.md): each op's choices on this
  * runtime's device, timed at the plan's real shapes on random inputs, each
  * checked against the default's output; the fastest correct one is kept. */
