@@ -47,7 +47,7 @@ static void sample_usage(FILE *f) {
           "                  [--png GRID.png [--png-scale S] [--grid-cols N] [--label-names A,B,...]]\n"
           "                  [--per-class K] [--noise Z.npy] [--step-noise S.npy]\n"
           "                  [--num-samples M (--npz OUT.npz | --sample-dir DIR)] [--device D]\n"
-          "                  [--threads N]\n"
+          "                  [--vae VAE_PLAN --vae-weights W] [--threads N]\n"
           "\n"
           "The official sampler from noise: DDPM (learned or fixed variance) or DDIM (--eta, DDIM\n"
           "only), respaced steps as \"250\", \"25\", \"10,20,30\" or \"ddim50\"; guidance when\n"
@@ -78,6 +78,11 @@ static void sample_usage(FILE *f) {
           "               different one (plan, weights, labels, seed, sampler, cfg) is refused\n"
           "  --sample-dir D  the set also as D/000000.png, D/000001.png, ... (sample_ddp.py's\n"
           "               folder); without --npz the set is D.npz, as sample_ddp.py names it\n"
+          "  --vae P --vae-weights W  a latent model's samples decoded by the compiled VAE P\n"
+          "               (ditc specs/vae/sd-vae-ft-mse.dit -o P; W: sd-vae-ft-mse's or -ema's weights),\n"
+          "               as sample.py and sample_ddp.py do: --png shows the images (sample.py's\n"
+          "               save_image mapping, 4 per row by default) and --npz holds them; -o still\n"
+          "               writes the latents\n"
           "  --device D   cpu (default), cuda, emu (the emulated device, libdit_emu.so: a plan\n"
           "               compiled with ditc --arch emu; slow) or auto (the GPU when there is one);\n"
           "               the libraries' paths: DIT_CUDA_DRIVER_LIB, DIT_CUBLASLT_LIB, DIT_EMU_LIB\n"
@@ -111,7 +116,7 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     static const char *const known[] = {"--weights", "-o", "--png", "--npz", "--sample-dir", "--noise", "--step-noise", "--steps",
                                         "--device", "--sampler", "--labels", "--label-names", "-n",
                                         "--num-samples", "--threads", "--seed", "--per-class", "--grid-cols",
-                                        "--png-scale", "--eta", "--cfg-scale", "--order"};
+                                        "--png-scale", "--eta", "--cfg-scale", "--order", "--vae", "--vae-weights"};
     size_t k = 0;
     while (k < sizeof known / sizeof *known && strcmp(s, known[k])) k++;
     if (k == sizeof known / sizeof *known) {
@@ -129,6 +134,15 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     else if (!strcmp(s, "-o")) a->out = v;
     else if (!strcmp(s, "--png")) a->png = v;
     else if (!strcmp(s, "--npz")) a->npz = v;
+    else if (!strcmp(s, "--vae")) {
+      if (!strcmp(v, "ema") || !strcmp(v, "mse")) {
+        fprintf(stderr, "dit: error: --vae takes a compiled VAE plan (ditc specs/vae/sd-vae-ft-%s.dit -o vae.plan) "
+                        "with --vae-weights W; sample.py's --vae %s names hub weights, which dit does not download\n",
+                v, v);
+        return -1;
+      }
+      a->vae = v;
+    } else if (!strcmp(s, "--vae-weights")) a->vae_weights = v;
     else if (!strcmp(s, "--sample-dir")) a->sample_dir = v;
     else if (!strcmp(s, "--noise")) a->noise = v;
     else if (!strcmp(s, "--step-noise")) a->step_noise = v;
@@ -193,6 +207,10 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
   }
   if (!a->plan || !a->weights) {
     fprintf(stderr, "dit: error: sample needs %s\n", !a->plan ? "PLAN" : "--weights");
+    return -1;
+  }
+  if ((a->vae != NULL) != (a->vae_weights != NULL)) {
+    fprintf(stderr, "dit: error: --vae VAE_PLAN and --vae-weights W go together\n");
     return -1;
   }
   if (a->sample_dir && !a->npz) { /* sample_ddp.py: the folder, then FOLDER.npz */
@@ -373,7 +391,8 @@ int cmd_sample(int argc, char **argv) {
   DitError oe;
   NpyArray z = {0}, sn = {0};
   DitErr e = {0};
-  float *out = NULL;
+  float *out = NULL, *img = NULL;
+  DitRuntime *vae = NULL; /* --vae */
   uint8_t *rgb = NULL;
   char staged[4200] = ""; /* the .npy's staged name while the PNG is written */
   int staged_ok = 0;
@@ -407,8 +426,8 @@ int cmd_sample(int argc, char **argv) {
   /* every output checked before the first write: none is an input, each can be written */
   const char *outs[] = {a.out ? a.out : (a.png || a.npz) ? NULL : "samples.npy", a.png, a.npz};
   if (a.sample_dir && cli_check_output_dir(a.sample_dir)) goto done;
-  const char *ins[] = {a.plan, a.weights, a.noise, a.step_noise};
-  if (cli_check_outputs(outs, 3, ins, 4)) goto done;
+  const char *ins[] = {a.plan, a.weights, a.noise, a.step_noise, a.vae, a.vae_weights};
+  if (cli_check_outputs(outs, 3, ins, 6)) goto done;
   if (a.npz) {
     char partial[4200];
     snprintf(partial, sizeof partial, "%s.partial", a.npz);
@@ -425,6 +444,16 @@ int cmd_sample(int argc, char **argv) {
     fprintf(stderr, "dit: note: running on %s%s\n", gpu ? dit_device_name(rt) : "the CPU: ", gpu ? "" : dit_last_error(rt));
   }
   const DitModelInfo *mi = dit_model_info(rt);
+  if (a.vae) { /* the decoder of the latents, checked against them before any sampling */
+    if (mi->image_size == mi->latent_size) {
+      fprintf(stderr, "dit: error: --vae: %s is a pixel-space model (latent_scale 1); its samples are images\n",
+              a.plan);
+      goto done;
+    }
+    if (cli_vae_open(a.vae, NULL, a.device, a.threads, true, false, &vae) ||
+        cli_vae_check_latents(dit_vae_info(vae), mi->in_channels, mi->latent_size, mi->latent_size, a.plan))
+      goto done;
+  }
   int steps = a.sampler == DIT_DPM_SOLVER ? atoi(a.steps) : dit_sample_steps(rt, a.steps); /* dpm++: checked */
   if (steps < 0) {
     fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
@@ -435,7 +464,11 @@ int cmd_sample(int argc, char **argv) {
       fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
       goto done;
     }
-    rc = cmd_sample_set(a.plan, &(SampleSetCtx){&a, rt, steps, dist});
+    if (vae && dit_load_weights(vae, a.vae_weights)) {
+      fprintf(stderr, "dit: error: %s\n", dit_last_error(vae));
+      goto done;
+    }
+    rc = cmd_sample_set(a.plan, &(SampleSetCtx){&a, rt, vae, steps, dist});
     goto done;
   }
   if (a.per_class) { /* K of class 0, then K of class 1, ... */
@@ -448,7 +481,7 @@ int cmd_sample(int argc, char **argv) {
     a.n_labels = (int)a.n;
     for (int64_t i = 0; i < a.n; i++) a.labels[i] = i / a.per_class;
   }
-  if (a.label_names && mi->image_size == mi->latent_size && /* else --png fails below */
+  if (a.label_names && (mi->image_size == mi->latent_size || vae) && /* else --png fails below */
       parse_label_names(a.label_names, mi->num_classes, &names_buf, &names, &n_names))
     goto done;
   int64_t L = mi->latent_size, C = mi->in_channels, per = C * L * L;
@@ -492,9 +525,9 @@ int cmd_sample(int argc, char **argv) {
       goto done;
     }
   }
-  if (a.png && mi->image_size != L) {
-    fprintf(stderr, "dit: error: --png needs a pixel-space model (latent_scale 1); latent models need the VAE "
-                    "decoder, which this version does not have\n");
+  if (a.png && mi->image_size != L && !vae) {
+    fprintf(stderr, "dit: error: --png of a latent model's samples needs its VAE: --vae VAE_PLAN --vae-weights W "
+                    "(ditc specs/vae/sd-vae-ft-mse.dit -o VAE_PLAN)\n");
     goto done;
   }
   int64_t labels[SAMPLE_MAX_LABELS];
@@ -504,6 +537,10 @@ int cmd_sample(int argc, char **argv) {
   }
   if (dit_load_weights(rt, a.weights)) { /* every argument checked: now the checkpoint */
     fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
+    goto done;
+  }
+  if (vae && dit_load_weights(vae, a.vae_weights)) {
+    fprintf(stderr, "dit: error: %s\n", dit_last_error(vae));
     goto done;
   }
   sample_labels(&a, mi, a.seed, 0, a.n, labels);
@@ -522,13 +559,22 @@ int cmd_sample(int argc, char **argv) {
   if (!a.png) {
     if (npy_write_f32(npy_path, out, 4, shape, &e)) goto npy_fail;
   } else { /* both or neither: the .npy is staged until the PNG is written */
-    rgb = malloc((size_t)(a.n * L * L * 3));
+    int64_t S = vae ? dit_vae_info(vae)->image_size : L; /* the images' side */
+    rgb = malloc((size_t)(a.n * S * S * 3));
     if (!rgb) goto done;
-    images_to_rgb8(out, a.n, C, L, L, rgb);
+    if (vae) { /* decoded, then sample.py's save_image mapping */
+      const DitVaeInfo *v = dit_vae_info(vae);
+      if (!(img = malloc((size_t)(a.n * v->image_channels * S * S) * sizeof *img))) goto done;
+      if (cli_vae_run(vae, true, a.n, out, NULL, img, true)) goto done;
+      images_to_rgb8_save_image(img, a.n, v->image_channels, S, S, rgb);
+      if (!a.grid_cols && !a.per_class) a.grid_cols = 4; /* sample.py's nrow */
+    } else {
+      images_to_rgb8(out, a.n, C, L, L, rgb);
+    }
     if (npy_path && (atomic_stage(npy_path, staged, sizeof staged, &e) ||
                      (staged_ok = 1, npy_write_f32(staged, out, 4, shape, &e))))
       goto npy_fail;
-    if (write_sample_png(&a, names, n_names, rgb, labels, L)) goto done;
+    if (write_sample_png(&a, names, n_names, rgb, labels, S)) goto done;
     staged_ok = 0;
     if (npy_path && atomic_commit(staged, npy_path, &e)) goto npy_fail;
   }
@@ -539,11 +585,13 @@ npy_fail:
 done:
   if (staged_ok) atomic_unstage(staged, npy_path);
   free(out);
+  free(img);
   free(rgb);
   free(names);
   free(names_buf);
   npy_free(&z);
   npy_free(&sn);
+  dit_close(vae);
   dit_close(rt);
   dist_finalize(dist);
   return rc;

@@ -37,6 +37,8 @@ static void usage(FILE *f) {
           "       dit train PLAN --data DATA [--steps N] [--lr 1e-4] ... -o RUN_DIR   (dit train --help)\n"
           "       dit data fashion-mnist|images|latents ... -o OUT.ditdata   (dit data --help)\n"
           "       dit data info FILE\n"
+          "       dit decode VAE_PLAN --weights W --z Z.npy -o X.npy [--png GRID.png]   (dit decode --help)\n"
+          "       dit encode VAE_PLAN --weights W --x X.npy -o Z.npy [--mean | --noise E.npy | --seed S]\n"
           "       dit tune PLAN -o TUNED [--device cpu|cuda|emu] [--budget SECONDS]   (dit tune --help)\n"
           "       dit info PLAN [--device cpu|cuda|emu]\n"
           "       dit CMD --help, dit help CMD: a command's usage\n"
@@ -71,6 +73,8 @@ static void usage(FILE *f) {
           "             checkpoints, bit-exact --resume, and data parallelism under mpirun\n"
           "  data       build a training set (DITDATA) from Fashion-MNIST IDX files, a folder of\n"
           "             PNGs per class, or pre-extracted latents; describe one (docs/dataset-format.md)\n"
+          "  decode     images from DiT-space latents with a compiled VAE (ditc specs/vae/sd-vae-ft-mse.dit)\n"
+          "  encode     DiT-space latents of images with a compiled VAE encoder (--part encoder|both)\n"
           "  tune       time each op's choices on this device, keep the fastest correct ones in the plan\n"
           "  info       what a plan holds (with --device: whether that device runs its tuning)\n");
 }
@@ -483,7 +487,7 @@ static CommandFn find_command(const char *name) {
     CommandFn fn;
   } commands[] = {{"forward", cmd_forward}, {"sample", cmd_sample}, {"loss", cmd_loss},
                   {"train", cmd_train},     {"data", cmd_data},     {"info", cmd_info},
-                  {"tune", cmd_tune}};
+                  {"tune", cmd_tune},       {"decode", cmd_decode}, {"encode", cmd_encode}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(name, commands[i].name)) return commands[i].fn;
   return NULL;
@@ -519,7 +523,7 @@ int main(int argc, char **argv) {
   CommandFn fn = find_command(argv[at]);
   if (!fn) {
     fprintf(stderr, "dit: error: unknown command '%s' (forward, sample, loss, train, data, info, "
-                    "tune; dit --help)\n", argv[at]);
+                    "tune, decode, encode; dit --help)\n", argv[at]);
     return 2;
   }
   int help = at == 2;

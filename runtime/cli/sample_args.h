@@ -11,6 +11,7 @@
 
 typedef struct SampleArgs {
   const char *plan, *weights, *out, *png, *npz, *noise, *step_noise, *steps, *device;
+  const char *vae, *vae_weights; /* --vae VAE_PLAN --vae-weights W: decode the latents (latent models) */
   const char *sample_dir;  /* --sample-dir: the set also as DIR/000000.png ... (sample_ddp.py's) */
   char npz_default[4200];  /* DIR.npz, sample_ddp.py's name, when --sample-dir comes without --npz */
   int64_t n;             /* images per batch (0: default) */
@@ -43,6 +44,7 @@ struct Dist;
 typedef struct SampleSetCtx {
   SampleArgs *args;
   DitRuntime *rt;
+  DitRuntime *vae;   /* --vae: the decoder of a latent model's samples, weights bound; else NULL */
   int steps;
   struct Dist *dist; /* the ranks of mpirun (train/dist.h): each samples its share of the batches */
 } SampleSetCtx;

@@ -58,6 +58,18 @@ static int manifest_text(const SetRun *r, char *buf, size_t n) {
            sampler, a->steps, a->eta, a->cfg_scale,
            (unsigned long long)a->seed, a->n_labels ? "given " : "drawn ", a->n_labels,
            (unsigned long long)labels_digest);
+  if (r->c->vae) { /* the decoder's plan and weights make the images too */
+    uint64_t vae_plan = 0;
+    int64_t vn = 0;
+    const float *vw = dit_weights_flat(r->c->vae, &vn);
+    if (digest64_file(a->vae, &vae_plan, &e)) {
+      fprintf(stderr, "dit: error: %s\n", e.msg);
+      return -1;
+    }
+    size_t len = strlen(buf);
+    snprintf(buf + len, n - len, "vae %016llx\nvae_weights %016llx\n", (unsigned long long)vae_plan,
+             (unsigned long long)digest64(vw, (size_t)vn * sizeof(float), 0));
+  }
   return 0;
 }
 
@@ -175,13 +187,15 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
   SampleSetCtx *c = vctx;
   SampleArgs *a = c->args;
   const DitModelInfo *mi = dit_model_info(c->rt);
-  SetRun r = {.c = c, .H = mi->latent_size, .W = mi->latent_size};
+  const DitVaeInfo *v = c->vae ? dit_vae_info(c->vae) : NULL;
+  int64_t side = v ? v->image_size : mi->latent_size; /* a latent model's images: decoded */
+  SetRun r = {.c = c, .H = side, .W = side};
   int rc = 1;
-  float *lat = NULL;
+  float *lat = NULL, *img = NULL;
   uint8_t *rgb = NULL;
-  if (mi->image_size != mi->latent_size) {
-    fprintf(stderr, "dit: error: --npz needs a pixel-space model (latent_scale 1); latent models need the VAE "
-                    "decoder, which this version does not have\n");
+  if (mi->image_size != mi->latent_size && !v) {
+    fprintf(stderr, "dit: error: --npz of a latent model's samples needs its VAE: --vae VAE_PLAN --vae-weights W "
+                    "(ditc specs/vae/sd-vae-ft-mse.dit -o VAE_PLAN)\n");
     return 1;
   }
   int64_t rows_per_image = a->cfg_scale > 1.0f ? 2 : 1;
@@ -211,11 +225,12 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
     return 1;
   }
   int failed = 1; /* this rank's batches: until they are all written */
-  int64_t C = mi->in_channels, per = C * r.H * r.W;
+  int64_t C = mi->in_channels, per = C * mi->latent_size * mi->latent_size;
   lat = malloc((size_t)(r.per_batch * per) * sizeof(float));
+  if (v) img = malloc((size_t)(r.per_batch * v->image_channels * r.H * r.W) * sizeof(float));
   rgb = malloc((size_t)(r.per_batch * r.H * r.W * 3));
   int64_t *labels = malloc((size_t)r.per_batch * sizeof(int64_t));
-  if (!lat || !rgb || !labels) goto done;
+  if (!lat || !rgb || !labels || (v && !img)) goto done;
   SampleProgress prog = {0, 0, r.per_batch, r.n_batches * r.per_batch};
   const char *abort_after = getenv("DIT_TEST_ABORT_AFTER_BATCHES"); /* tests: simulate a kill */
   for (int64_t b = rank; b < r.n_batches; b += ranks) {
@@ -232,7 +247,12 @@ int cmd_sample_set(const char *plan_path, void *vctx) {
       fprintf(stderr, "dit: error: %s\n", dit_last_error(c->rt));
       goto done;
     }
-    images_to_rgb8(lat, r.per_batch, C, r.H, r.W, rgb);
+    if (v) { /* sample_ddp.py: vae.decode(samples / 0.18215), then its byte mapping */
+      if (cli_vae_run(c->vae, true, r.per_batch, lat, NULL, img, false)) goto done;
+      images_to_rgb8(img, r.per_batch, v->image_channels, r.H, r.W, rgb);
+    } else {
+      images_to_rgb8(lat, r.per_batch, C, r.H, r.W, rgb);
+    }
 
     DitErr e = {0};
     if (atomic_write_bytes(path, rgb, (size_t)(r.per_batch * r.H * r.W * 3), &e)) {
@@ -264,6 +284,7 @@ done:
   }
   if (rc && created && !written) remove_partial(&r); /* a run that failed before its first batch leaves nothing */
   free(lat);
+  free(img);
   free(rgb);
   free(labels);
   return rc;

@@ -24,6 +24,21 @@ void images_to_rgb8(const float *x, int64_t n, int64_t C, int64_t H, int64_t W, 
         }
 }
 
+void images_to_rgb8_save_image(const float *x, int64_t n, int64_t C, int64_t H, int64_t W, uint8_t *out) {
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t r = 0; r < H; r++)
+      for (int64_t c = 0; c < W; c++)
+        for (int64_t ch = 0; ch < 3; ch++) {
+          int64_t src = C == 1 ? 0 : (ch < C ? ch : C - 1);
+          float v = x[((i * C + src) * H + r) * W + c]; /* each step rounded to float32, as torch's ops */
+          v = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;  /* make_grid(normalize, value_range=(-1, 1)) */
+          v = (v - -1.0f) / 2.0f;
+          v = v * 255.0f + 0.5f;                        /* save_image: mul(255).add_(0.5).clamp_(0, 255) */
+          v = v > 0.0f ? (v > 255.0f ? 255.0f : v) : 0.0f; /* (a NaN, which decoding refuses, as 0) */
+          out[((i * H + r) * W + c) * 3 + ch] = (uint8_t)v;
+        }
+}
+
 DitStatus png_grid_layout(int64_t n, int64_t H, int64_t W, int64_t cols, int64_t scale,
                           const char *const *row_labels, PngGridLayout *out, DitErr *err) {
   const int64_t pad = PNG_GRID_PAD, max_side = 1 << 24;

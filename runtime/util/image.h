@@ -12,6 +12,11 @@
  * byte = trunc(clamp(127.5 x + 128, 0, 255)); one channel is repeated to RGB. */
 void images_to_rgb8(const float *x, int64_t n, int64_t C, int64_t H, int64_t W, uint8_t *out);
 
+/* The same as sample.py's save_image(normalize=True, value_range=(-1, 1)):
+ * byte = trunc(clamp(((clamp(x, -1, 1) + 1) / 2) * 255 + 0.5, 0, 255)), in
+ * float32 step by step as torch computes it (a decoded VAE image's PNG). */
+void images_to_rgb8_save_image(const float *x, int64_t n, int64_t C, int64_t H, int64_t W, uint8_t *out);
+
 /* One RGB image [H, W, 3] as an 8-bit RGB PNG, written atomically. */
 DitStatus png_write_rgb(const char *path, const uint8_t *rgb, int64_t H, int64_t W, DitErr *err);
 
