@@ -16,8 +16,11 @@ typedef enum {
   VAL_BOOL,   /* true, false */
   VAL_STRING, /* "DiT-XL/2" */
   VAL_IDENT,  /* a bare word where a value belongs: yes; sema rejects it */
+  VAL_LIST,   /* [128, 256, 512, 512], ["DownEncoderBlock2D", ...]: scalars only, no nesting */
   VAL_BAD     /* a literal the lexer already reported (out of range) */
 } ValueKind;
+
+struct AstList;
 
 typedef struct AstValue {
   ValueKind kind;
@@ -25,8 +28,16 @@ typedef struct AstValue {
   double f;
   bool b;
   const char *s; /* string contents (escapes resolved) or identifier */
-  SrcSpan loc;
+  const struct AstList *list; /* VAL_LIST: its elements, in order (empty: n 0) */
+  SrcSpan loc;   /* of the whole value: a list's from '[' to ']' */
 } AstValue;
+
+/* The elements of a list value, as written; sema checks their number
+ * (SPEC_MAX_LIST), that they share one type and each one's range. */
+typedef struct AstList {
+  AstValue *items;
+  size_t n, cap;
+} AstList;
 
 /* hidden_size = 1152 */
 typedef struct AstAssign {

@@ -64,6 +64,24 @@ static void add_stmt(ParseCtx *ctx, AstAssign *as) {
   ctx->body_tail = as;
 }
 
+/* list: the list value being built, or a fresh one (kind VAL_LIST) when
+ * NULL; appends item to it. The list and its items live in the arena. */
+static AstValue list_add(ParseCtx *ctx, const AstValue *list, AstValue item) {
+  AstValue v = list ? *list : (AstValue){.kind = VAL_LIST};
+  AstList *l = (AstList *)v.list;
+  if (!l) {
+    l = new_node(ctx, sizeof *l);
+    if (!l) return v;
+    v.list = l;
+  }
+  if (arena_grow(ctx->arena, (void **)&l->items, &l->cap, l->n + 1, sizeof *l->items)) {
+    ctx->oom = 1;
+    return v;
+  }
+  l->items[l->n++] = item;
+  return v;
+}
+
 static AstDecl *make_block(ParseCtx *ctx, DeclKind kind, SrcSpan kw, AstValue name,
                            AstValue *parent, AstAssign *body) {
   AstDecl *d = new_node(ctx, sizeof *d);
@@ -90,7 +108,7 @@ static AstDecl *make_block(ParseCtx *ctx, DeclKind kind, SrcSpan kw, AstValue na
 %token <val> KW_TRUE "'true'" KW_FALSE "'false'"
 %token <val> IDENT "identifier" INT "integer" FLOAT "number" STRING "string"
 
-%type <val> value parent_opt
+%type <val> value scalar items parent_opt
 
 %%
 
@@ -159,6 +177,22 @@ stmt
   ;
 
 value
+  : scalar       { $$ = $1; }
+  /* block_out_channels = [128, 256, 512, 512]; a list may span lines */
+  | '[' nls_opt ']' {
+      $$ = (AstValue){.kind = VAL_LIST, .loc = @$};
+      $$.list = new_node(ctx, sizeof(AstList));
+    }
+  | '[' nls_opt items nls_opt ']' { $$ = $3; $$.loc = @$; }
+  ;
+
+/* 128, 256 or "DownEncoderBlock2D", "DownEncoderBlock2D" */
+items
+  : scalar                           { $$ = list_add(ctx, NULL, $1); }
+  | items nls_opt ',' nls_opt scalar { $$ = list_add(ctx, &$1, $5); }
+  ;
+
+scalar
   : INT          { $$ = $1; }
   | FLOAT        { $$ = $1; }
   | '-' INT      { $$ = $2; $$.i = -$2.i; $$.loc = @$; }
@@ -172,6 +206,11 @@ value
 seps_opt
   : %empty
   | seps
+  ;
+
+nls_opt
+  : %empty
+  | nls_opt NEWLINE
   ;
 
 seps

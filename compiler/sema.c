@@ -77,7 +77,10 @@ static const char *suggest(const char *s, const void *first, size_t n, size_t st
 static const char *span_text(Sema *S, SrcSpan s) {
   const SourceFile *f = &S->d->sm->files[s.file];
   uint32_t len = s.end - s.begin;
+  const char *nl = memchr(f->text + s.begin, '\n', len); /* a list over lines: its first line */
+  if (nl) len = (uint32_t)(nl - (f->text + s.begin));
   if (len > 40) return arena_printf(S->a, "%.37s...", f->text + s.begin);
+  if (nl) return arena_printf(S->a, "%.*s ...", (int)len, f->text + s.begin);
   return arena_strndup(S->a, f->text + s.begin, len);
 }
 
@@ -243,6 +246,57 @@ static DitcStatus assign_families(Sema *S, const AstDecl *model) {
 
 /* ---- checking assignments ---------------------------------------------- */
 
+/* "an integer", "a string": what one element of a list is, for messages. */
+static const char *value_kind_name(ValueKind k) {
+  switch (k) {
+  case VAL_INT: return "an integer";
+  case VAL_FLOAT: return "a number";
+  case VAL_BOOL: return "true or false";
+  case VAL_STRING: return "a string";
+  case VAL_IDENT: return "an identifier";
+  case VAL_LIST: return "a list";
+  case VAL_BAD: return "a bad literal";
+  }
+  return "a value";
+}
+
+static const char *value_kind_plural(ValueKind k) {
+  switch (k) {
+  case VAL_INT: return "integers";
+  case VAL_FLOAT: return "numbers";
+  case VAL_BOOL: return "true or false";
+  case VAL_STRING: return "strings";
+  case VAL_IDENT: return "identifiers";
+  case VAL_LIST: return "lists";
+  case VAL_BAD: return "bad literals";
+  }
+  return "values";
+}
+
+/* A list value's own rules, whatever its key: at most SPEC_MAX_LIST
+ * elements, all of one type (an integer among numbers is a number).
+ * Reports the first problem; false when there is one. */
+static bool check_list(Sema *S, const SpecKey *k, const AstValue *v) {
+  size_t n = v->list ? v->list->n : 0;
+  if (n > SPEC_MAX_LIST) {
+    diag_error(S->d, v->loc, "'%s' has %zu elements; a list holds at most %d", k->name, n, SPEC_MAX_LIST);
+    return false;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (v->list->items[i].kind == VAL_BAD) return false; /* the lexer reported it */
+  ValueKind first = n ? v->list->items[0].kind : VAL_BAD;
+  for (size_t i = 1; i < n; i++) {
+    ValueKind e = v->list->items[i].kind;
+    bool numbers = (e == VAL_INT || e == VAL_FLOAT) && (first == VAL_INT || first == VAL_FLOAT);
+    if (e == first || numbers) continue;
+    diag_error(S->d, v->list->items[i].loc,
+               "the elements of a list must have one type: element 1 of '%s' is %s, element %zu %s", k->name,
+               value_kind_name(first), i + 1, value_kind_name(e));
+    return false;
+  }
+  return true;
+}
+
 /* key_index of `family`, which names the model family (family.h) rather than a ModelConfig field */
 enum { FAMILY_KEY = -2 };
 
@@ -286,17 +340,27 @@ static void check_assign(Sema *S, const ModelFamily *fam, AstAssign *as) {
   }
   const SpecKey *k = &keys[as->key_index];
   const AstValue *v = &as->value;
-  if (v->kind == VAL_BAD) {
-    as->invalid = true; /* the lexer reported it */
+  if (v->kind == VAL_BAD || (v->kind == VAL_LIST && !check_list(S, k, v))) {
+    as->invalid = true; /* the lexer reported it, or check_list */
     return;
   }
+  size_t n_items = v->kind == VAL_LIST && v->list ? v->list->n : 0;
+  ValueKind elem = n_items ? v->list->items[0].kind : VAL_BAD;
   bool ok = (k->type == KEY_INT && v->kind == VAL_INT) ||
             (k->type == KEY_FLOAT && (v->kind == VAL_INT || v->kind == VAL_FLOAT)) ||
-            (k->type == KEY_BOOL && v->kind == VAL_BOOL);
+            (k->type == KEY_BOOL && v->kind == VAL_BOOL) ||
+            (k->type == KEY_STRING && v->kind == VAL_STRING) ||
+            (k->type == KEY_INT_LIST && v->kind == VAL_LIST && (!n_items || elem == VAL_INT)) ||
+            (k->type == KEY_STRING_LIST && v->kind == VAL_LIST && (!n_items || elem == VAL_STRING));
   if (ok) return;
   as->invalid = true;
   const char *got = span_text(S, v->loc);
-  if (v->kind == VAL_STRING)
+  if (v->kind == VAL_LIST && (k->type == KEY_INT_LIST || k->type == KEY_STRING_LIST))
+    diag_error(S->d, v->list->items[0].loc, "'%s' expects %s, but its elements are %s", k->name,
+               spec_key_type_name(k->type), value_kind_plural(elem));
+  else if (v->kind == VAL_LIST)
+    diag_error(S->d, v->loc, "'%s' expects %s, got the list %s", k->name, spec_key_type_name(k->type), got);
+  else if (v->kind == VAL_STRING)
     diag_error(S->d, v->loc, "'%s' expects %s, got the string %s", k->name,
                spec_key_type_name(k->type), got);
   else if (v->kind == VAL_IDENT)
@@ -359,36 +423,81 @@ static int resolve_chain(Sema *S, AstDecl *model, AstDecl **chain, int max) {
   return n;
 }
 
-static void set_field(ModelConfig *c, const SpecKey *k, double f, int64_t i, bool b) {
+/* Writes a value (v: NULL for the key's default) into k's field of c. */
+static void set_field(ModelConfig *c, const SpecKey *k, const AstValue *v) {
   char *p = (char *)c + k->offset;
+  double f = !v ? k->def : v->kind == VAL_FLOAT ? v->f : (double)v->i;
+  int64_t i = v ? v->i : (int64_t)k->def;
+  bool b = v ? v->b : k->def != 0;
+  const char *str = v ? v->s : k->def_str;
+  size_t n = v && v->list ? v->list->n : 0;
   switch (k->type) {
   case KEY_INT: memcpy(p, &i, sizeof i); break;
   case KEY_FLOAT: memcpy(p, &f, sizeof f); break;
   case KEY_BOOL: memcpy(p, &b, sizeof b); break;
+  case KEY_STRING: memcpy(p, &str, sizeof str); break;
+  case KEY_INT_LIST: {
+    SpecIntList l = {.n = (int64_t)n};
+    for (size_t j = 0; j < n && j < SPEC_MAX_LIST; j++) l.v[j] = v->list->items[j].i;
+    memcpy(p, &l, sizeof l);
+    break;
+  }
+  case KEY_STRING_LIST: {
+    SpecStrList l = {.n = (int64_t)n};
+    for (size_t j = 0; j < n && j < SPEC_MAX_LIST; j++) l.v[j] = v->list->items[j].s;
+    memcpy(p, &l, sizeof l);
+    break;
+  }
   }
 }
 
-/* Range check of one effective value; reports and returns false when out of range. */
-static bool check_range(Sema *S, const SpecKey *k, const AstValue *v) {
+/* Range check of one number, the value of k or its element elem (from 1;
+ * 0: a scalar); reports and returns false when out of range. */
+static bool check_number(Sema *S, const SpecKey *k, const AstValue *v, size_t elem) {
   double x = k->type == KEY_FLOAT && v->kind == VAL_FLOAT ? v->f : (double)v->i;
-  if (k->type == KEY_BOOL) return true;
   const char *txt = span_text(S, v->loc);
+  const char *what = elem ? arena_printf(S->a, "element %zu of '%s'", elem, k->name)
+                          : arena_printf(S->a, "'%s'", k->name);
+  if (!what) what = k->name;
   bool low = k->min_exclusive ? !(x > k->min) : !(x >= k->min);
   bool high = k->max_exclusive ? !(x < k->max) : !(x <= k->max);
+  bool is_int = k->type == KEY_INT || k->type == KEY_INT_LIST;
   if (low) {
-    if ((k->min == 0 && k->min_exclusive) || (k->min == 1 && k->type == KEY_INT && x <= 0))
-      diag_error(S->d, v->loc, "'%s' must be positive, got %s", k->name, txt);
+    if ((k->min == 0 && k->min_exclusive) || (k->min == 1 && is_int && x <= 0))
+      diag_error(S->d, v->loc, "%s must be positive, got %s", what, txt);
     else
-      diag_error(S->d, v->loc, "'%s' must be %s %g, got %s", k->name,
+      diag_error(S->d, v->loc, "%s must be %s %g, got %s", what,
                  k->min_exclusive ? "greater than" : "at least", k->min, txt);
     return false;
   }
   if (high) {
-    diag_error(S->d, v->loc, "'%s' is too large: %s (%s %g)", k->name, txt,
+    diag_error(S->d, v->loc, "%s is too large: %s (%s %g)", what, txt,
                k->max_exclusive ? "must be less than" : "at most", k->max);
     return false;
   }
   return true;
+}
+
+/* Range check of one effective value; reports and returns false when out of
+ * range: a number, each element of a list of integers, a list's length. */
+static bool check_range(Sema *S, const SpecKey *k, const AstValue *v) {
+  switch (k->type) {
+  case KEY_BOOL: case KEY_STRING: return true;
+  case KEY_INT: case KEY_FLOAT: return check_number(S, k, v, 0);
+  case KEY_INT_LIST: case KEY_STRING_LIST: break;
+  }
+  size_t n = v->list ? v->list->n : 0;
+  if ((int64_t)n < k->min_len) {
+    if (n == 0)
+      diag_error(S->d, v->loc, "'%s' must not be an empty list", k->name);
+    else
+      diag_error(S->d, v->loc, "'%s' needs at least %lld elements, got %zu", k->name, (long long)k->min_len, n);
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; k->type == KEY_INT_LIST && i < n; i++)
+    if (!check_number(S, k, &v->list->items[i], i + 1)) ok = false;
+  return ok;
 }
 
 static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
@@ -441,14 +550,13 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
         ok = false;
         continue;
       }
-      double f = as->value.kind == VAL_FLOAT ? as->value.f : (double)as->value.i;
-      set_field(&sp->cfg, &keys[k], f, as->value.i, as->value.b);
+      set_field(&sp->cfg, &keys[k], &as->value);
       have[k] = true;
     } else if (keys[k].required) {
       ok = false;
       missing[n_missing++] = keys[k].name;
     } else if (!keys[k].def_derived) {
-      set_field(&sp->cfg, &keys[k], keys[k].def, (int64_t)keys[k].def, keys[k].def != 0);
+      set_field(&sp->cfg, &keys[k], NULL);
       have[k] = true;
     }
   }

@@ -15,8 +15,23 @@ const char *spec_key_type_name(SpecKeyType t) {
   case KEY_INT: return "an integer";
   case KEY_FLOAT: return "a number";
   case KEY_BOOL: return "true or false";
+  case KEY_STRING: return "a string";
+  case KEY_INT_LIST: return "a list of integers";
+  case KEY_STRING_LIST: return "a list of strings";
   }
   return "a value";
+}
+
+size_t spec_key_bytes(SpecKeyType t) {
+  switch (t) {
+  case KEY_INT: return sizeof(int64_t);
+  case KEY_FLOAT: return sizeof(double);
+  case KEY_BOOL: return sizeof(bool);
+  case KEY_STRING: return sizeof(const char *);
+  case KEY_INT_LIST: return sizeof(SpecIntList);
+  case KEY_STRING_LIST: return sizeof(SpecStrList);
+  }
+  return 0;
 }
 
 bool spec_key_in_range(const SpecKey *k, double x) {

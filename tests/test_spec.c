@@ -214,14 +214,7 @@ static bool key_name_ok(const char *s) {
   return true;
 }
 
-static size_t key_bytes(SpecKeyType t) {
-  switch (t) {
-  case KEY_INT: return sizeof(int64_t);
-  case KEY_FLOAT: return sizeof(double);
-  case KEY_BOOL: return sizeof(bool);
-  }
-  return 0;
-}
+static size_t key_bytes(SpecKeyType t) { return spec_key_bytes(t); }
 
 /* The whole of a text file, NUL-terminated (the caller frees it). */
 static char *read_text(const char *path) {
