@@ -3,6 +3,7 @@
  *   dit data fashion-mnist [--split train|t10k | --images F --labels F] [--pad-to P]
  *                          [--num-classes K] -o OUT.ditdata
  *   dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata
+ *                   [--vae VAE_PLAN --vae-weights W [--flips] [--seed S] [--device D]]
  *   dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)
  *                    [--flipped-included | --flip-latents] [--num-classes K] -o OUT.ditdata
  *   dit data info FILE [--no-verify]
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_paths.h"
@@ -33,9 +35,12 @@ static const struct {
      "                              [--num-classes 10] -o OUT.ditdata\n",
      "  fashion-mnist  IDX files (.gz or plain); by default Debian's dataset-fashion-mnist in\n"
      "                 " FASHION_MNIST_DEBIAN_DIR "; --pad-to 32 pads 28x28 with zeros\n"},
-    {"images", SUB_IMAGES, "dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata\n",
+    {"images", SUB_IMAGES, "dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata\n"
+     "                       [--vae VAE_PLAN --vae-weights W [--flips] [--seed S] [--device D]]\n",
      "  images         an ImageFolder tree of JPEGs and PNGs (root/<class>/...), decoded as PIL\n"
-     "                 does, RGB, ADM center crop to S\n"},
+     "                 does, RGB, ADM center crop to S; with --vae, their latents (a compiled VAE\n"
+     "                 encoder: 0.18215 * a posterior sample, noise from --seed; --flips also the\n"
+     "                 mirrored image's, for training flips), as fast-DiT's extract_features.py\n"},
     {"latents", SUB_LATENTS,
      "dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)\n"
      "                        [--flipped-included | --flip-latents] [--num-classes K] -o OUT.ditdata\n",
@@ -72,8 +77,9 @@ static int parse_count(const char *opt, const char *s, long lo, long hi, int64_t
 
 typedef struct DataArgs {
   const char *out, *images, *labels, *split, *root, *x, *y, *features_dir, *labels_dir, *file;
-  int64_t pad_to, num_classes, image_size, threads;
-  int flipped_included, flip_latents, no_verify;
+  const char *vae, *vae_weights, *device; /* images --vae */
+  int64_t pad_to, num_classes, image_size, threads, seed;
+  int flipped_included, flip_latents, no_verify, flips;
 } DataArgs;
 
 /* The options of subcommand `sub` (one of subs[]) from argv[3]; each
@@ -95,6 +101,11 @@ static int parse_data_args(int argc, char **argv, size_t sub, DataArgs *a) {
     else if (!strcmp(s, "--labels")) slot = &a->labels, takes = SUB_FASHION;
     else if (!strcmp(s, "--split")) slot = &a->split, takes = SUB_FASHION;
     else if (!strcmp(s, "--root")) slot = &a->root, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--vae")) slot = &a->vae, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--vae-weights")) slot = &a->vae_weights, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--device")) slot = &a->device, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--flips")) flag = &a->flips, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--seed")) num = &a->seed, lo = 0, hi = 2147483647L, takes = SUB_IMAGES;
     else if (!strcmp(s, "--x")) slot = &a->x, takes = SUB_LATENTS;
     else if (!strcmp(s, "--y")) slot = &a->y, takes = SUB_LATENTS;
     else if (!strcmp(s, "--features-dir")) slot = &a->features_dir, takes = SUB_LATENTS;
@@ -232,7 +243,28 @@ int cmd_data(int argc, char **argv) {
     st = import_idx(a.images, a.labels, a.pad_to, a.num_classes ? a.num_classes : 10, a.out, &e);
   } else if (!strcmp(sub, "images")) {
     if (need("--root DIR", a.root) || need("--image-size S", a.image_size ? "" : NULL)) return 2;
-    if (cli_check_outputs(&a.out, 1, NULL, 0)) return 1;
+    if ((a.vae != NULL) != (a.vae_weights != NULL) || (!a.vae && (a.flips || a.seed || a.device))) {
+      fprintf(stderr, "dit: error: --vae VAE_PLAN and --vae-weights W go together, and --flips, --seed and --device "
+                      "are theirs\n");
+      return 2;
+    }
+    const char *ins[] = {a.vae, a.vae_weights};
+    if (cli_check_outputs(&a.out, 1, ins, 2)) return 1;
+    if (a.vae) { /* the pixels first, into a temporary beside OUT, then their latents */
+      char pixels[4200];
+      snprintf(pixels, sizeof pixels, "%s.pixels.%ld.tmp", a.out, (long)getpid());
+      st = import_image_folder(a.root, a.image_size, (int)a.threads, pixels, &e);
+      int erc = st ? 1 : cli_data_encode(pixels, a.vae, a.vae_weights, a.device, (int)a.threads, a.flips,
+                                         (uint64_t)a.seed, a.out);
+      unlink(pixels);
+      if (st) {
+        fprintf(stderr, "dit: error: %s\n", e.msg);
+        return 1;
+      }
+      if (erc) return erc;
+      printf("wrote ");
+      return print_info(a.out, 0, 0);
+    }
     st = import_image_folder(a.root, a.image_size, (int)a.threads, a.out, &e); /* 0: all cores */
   } else { /* latents */
     int stacked = a.x || a.y, dirs = a.features_dir || a.labels_dir;
