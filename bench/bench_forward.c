@@ -5,7 +5,7 @@
  *                 [--threads T] [--device cpu|cuda|auto]
  *                 [--sample N[,N...] [--steps S] [--cfg-scale G] [--max-ms T]]
  * --random-weights binds deterministic random weights of O(1) activations
- * (no checkpoint needed; the scales of tests/ref/dit_ref.py's random_state_dict).
+ * (dit_random_weights: no checkpoint needed; dit_ref.py's scales).
  * --sample times dit_sample of N images (DDPM, respaced to S steps, default
  * 250; guidance G, default 4, doubles the rows), after the forwards when
  * --batch is given too; --max-ms respaces to fewer steps when S steps would
@@ -30,44 +30,6 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* uniform in [-1, 1) from a counter (splitmix64): the same values whatever the order */
-static float unit_rand(uint64_t seed, uint64_t i) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ull + i + 1;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (float)((double)(z >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
-
-static int ends_with(const char *s, const char *suf) {
-  size_t n = strlen(s), m = strlen(suf);
-  return n >= m && !strcmp(s + n - m, suf);
-}
-
-/* Every weight uniform with the standard deviation dit_ref.py's random
- * weights use: 1/sqrt(fan_in) for linear and conv weights, 0.3/sqrt(D) and 0.1
- * for the adaLN linears, 1 for the label table, bound 0.2 for other biases. */
-static int random_weights(DitRuntime *rt, uint64_t seed) {
-  float *w = dit_weights_flat(rt, NULL);
-  const double sqrt3 = sqrt(3.0), d = (double)dit_model_info(rt)->hidden_size;
-  size_t nw = dit_num_weights(rt);
-  for (size_t i = 0; i < nw; i++) {
-    DitWeightView v;
-    if (dit_weight_view(rt, i, &v)) return 1;
-    double bound;
-    if (strstr(v.name, "adaLN_modulation"))
-      bound = sqrt3 * (ends_with(v.name, "weight") ? 0.3 / sqrt(d) : 0.1);
-    else if (strstr(v.name, "embedding_table")) bound = sqrt3;
-    else if (!strcmp(v.name, "pos_embed")) bound = 1.0;
-    else if (ends_with(v.name, "weight") && v.rank >= 2 && v.dims[0] > 0)
-      bound = sqrt(3.0 * (double)v.dims[0] / (double)v.numel);
-    else bound = 0.2;
-    float *dst = w + v.offset;
-    for (int64_t k = 0; k < v.numel; k++) dst[k] = (float)bound * unit_rand(seed, ((uint64_t)i << 40) + (uint64_t)k);
-  }
-  dit_weights_set(rt);
-  return 0;
-}
 
 int main(int argc, char **argv) {
   if (argc < 3) {
@@ -110,7 +72,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   double t_load = now_ms();
-  if (ckpt ? dit_load_weights(rt, ckpt) != DIT_OK : random_weights(rt, (uint64_t)seed) != 0) {
+  if (ckpt ? dit_load_weights(rt, ckpt) != DIT_OK : dit_random_weights(rt, (uint64_t)seed) != DIT_OK) {
     fprintf(stderr, "bench_forward: %s\n", dit_last_error(rt));
     dit_close(rt);
     return 1;

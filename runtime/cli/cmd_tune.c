@@ -109,15 +109,6 @@ static int parse_tune(int argc, char **argv, TuneArgs *a) {
   return 0;
 }
 
-/* Random weights at the official init's scale, every tensor (zero-init ones too). */
-static void random_weights(DitRuntime *rt, uint64_t seed) {
-  int64_t n;
-  float *w = dit_weights_flat(rt, &n);
-  dit_randn_stream(seed, 1000003, w, n);
-  for (int64_t i = 0; i < n; i++) w[i] *= 0.02f;
-  dit_weights_set(rt);
-}
-
 typedef struct TuneProgress {
   double t0;
 } TuneProgress;
@@ -182,7 +173,10 @@ int cmd_tune(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
     goto done;
   }
-  if (!a.weights) random_weights(rt, a.seed);
+  if (!a.weights && dit_random_weights(rt, a.seed)) {
+    fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
+    goto done;
+  }
   TuneProgress prog = {0};
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

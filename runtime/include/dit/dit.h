@@ -137,6 +137,10 @@ DitStatus dit_weight_view(const DitRuntime *rt, size_t i, DitWeightView *out);
  * included) and, for training plans, the gradient buffer of the same layout. */
 float *dit_weights_flat(DitRuntime *rt, int64_t *n_floats);
 float *dit_grads_flat(DitRuntime *rt);
+/* Binds deterministic random weights instead of a checkpoint (benchmarks,
+ * demos): every tensor, at scales that keep activations O(1) (1/sqrt(fan_in)
+ * for linear and conv weights, GroupNorm gains near 1), from the seed alone. */
+DitStatus dit_random_weights(DitRuntime *rt, uint64_t seed);
 /* Marks the weights as set by the caller (who wrote dit_weights_flat). */
 void dit_weights_set(DitRuntime *rt);
 
