@@ -48,6 +48,7 @@ static void sample_usage(FILE *f) {
           "                  [--per-class K] [--noise Z.npy] [--step-noise S.npy]\n"
           "                  [--num-samples M (--npz OUT.npz | --sample-dir DIR)] [--device D]\n"
           "                  [--vae VAE_PLAN --vae-weights W] [--threads N]\n"
+          "                  (--random-weights S instead of --weights; --vae-random-weights S)\n"
           "\n"
           "The official sampler from noise: DDPM (learned or fixed variance) or DDIM (--eta, DDIM\n"
           "only), respaced steps as \"250\", \"25\", \"10,20,30\" or \"ddim50\"; guidance when\n"
@@ -78,6 +79,8 @@ static void sample_usage(FILE *f) {
           "               different one (plan, weights, labels, seed, sampler, cfg) is refused\n"
           "  --sample-dir D  the set also as D/000000.png, D/000001.png, ... (sample_ddp.py's\n"
           "               folder); without --npz the set is D.npz, as sample_ddp.py names it\n"
+          "  --random-weights S, --vae-random-weights S  deterministic random weights of seed S\n"
+          "               instead of a checkpoint (demos, benchmarks: the images are noise)\n"
           "  --vae P --vae-weights W  a latent model's samples decoded by the compiled VAE P\n"
           "               (ditc specs/vae/sd-vae-ft-mse.dit -o P; W: sd-vae-ft-mse's or -ema's weights),\n"
           "               as sample.py and sample_ddp.py do: --png shows the images (sample.py's\n"
@@ -116,7 +119,8 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
     static const char *const known[] = {"--weights", "-o", "--png", "--npz", "--sample-dir", "--noise", "--step-noise", "--steps",
                                         "--device", "--sampler", "--labels", "--label-names", "-n",
                                         "--num-samples", "--threads", "--seed", "--per-class", "--grid-cols",
-                                        "--png-scale", "--eta", "--cfg-scale", "--order", "--vae", "--vae-weights"};
+                                        "--png-scale", "--eta", "--cfg-scale", "--order", "--vae", "--vae-weights",
+                                        "--random-weights", "--vae-random-weights"};
     size_t k = 0;
     while (k < sizeof known / sizeof *known && strcmp(s, known[k])) k++;
     if (k == sizeof known / sizeof *known) {
@@ -143,6 +147,15 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
       }
       a->vae = v;
     } else if (!strcmp(s, "--vae-weights")) a->vae_weights = v;
+    else if (!strcmp(s, "--random-weights") || !strcmp(s, "--vae-random-weights")) {
+      long long x = strtoll(v, &end, 10);
+      if (errno || end == v || *end || x < 0 || x > (1LL << 40)) {
+        fprintf(stderr, "dit: error: %s takes a seed from 0 to %lld, got '%s'\n", s, 1LL << 40, v);
+        return -1;
+      }
+      if (!strcmp(s, "--random-weights")) a->random_weights = x + 1;
+      else a->vae_random_weights = x + 1;
+    }
     else if (!strcmp(s, "--sample-dir")) a->sample_dir = v;
     else if (!strcmp(s, "--noise")) a->noise = v;
     else if (!strcmp(s, "--step-noise")) a->step_noise = v;
@@ -205,12 +218,16 @@ int sample_parse_args(int argc, char **argv, SampleArgs *a) {
       else a->cfg_scale = (float)x;
     }
   }
-  if (!a->plan || !a->weights) {
-    fprintf(stderr, "dit: error: sample needs %s\n", !a->plan ? "PLAN" : "--weights");
+  if (!a->plan || (!a->weights == !a->random_weights)) {
+    fprintf(stderr, "dit: error: sample needs %s\n", !a->plan ? "PLAN" : "--weights CKPT or --random-weights SEED (one)");
     return -1;
   }
-  if ((a->vae != NULL) != (a->vae_weights != NULL)) {
-    fprintf(stderr, "dit: error: --vae VAE_PLAN and --vae-weights W go together\n");
+  if (a->vae_weights && a->vae_random_weights) {
+    fprintf(stderr, "dit: error: give --vae-weights W or --vae-random-weights SEED, not both\n");
+    return -1;
+  }
+  if ((a->vae != NULL) != (a->vae_weights != NULL || a->vae_random_weights)) {
+    fprintf(stderr, "dit: error: --vae VAE_PLAN goes with --vae-weights W (or --vae-random-weights SEED)\n");
     return -1;
   }
   if (a->sample_dir && !a->npz) { /* sample_ddp.py: the folder, then FOLDER.npz */
@@ -378,6 +395,15 @@ done:
   return rc;
 }
 
+/* A checkpoint, or random weights of seed random - 1 (random > 0); 0, or -1 after a message. */
+static int load_weights(DitRuntime *rt, const char *path, int64_t random) {
+  if (random ? dit_random_weights(rt, (uint64_t)(random - 1)) : dit_load_weights(rt, path)) {
+    fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
+    return -1;
+  }
+  return 0;
+}
+
 int cmd_sample(int argc, char **argv) {
   SampleArgs a;
   int pr = sample_parse_args(argc, argv, &a);
@@ -460,14 +486,8 @@ int cmd_sample(int argc, char **argv) {
     goto done;
   }
   if (a.npz) {
-    if (dit_load_weights(rt, a.weights)) {
-      fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
+    if (load_weights(rt, a.weights, a.random_weights) || (vae && load_weights(vae, a.vae_weights, a.vae_random_weights)))
       goto done;
-    }
-    if (vae && dit_load_weights(vae, a.vae_weights)) {
-      fprintf(stderr, "dit: error: %s\n", dit_last_error(vae));
-      goto done;
-    }
     rc = cmd_sample_set(a.plan, &(SampleSetCtx){&a, rt, vae, steps, dist});
     goto done;
   }
@@ -535,14 +555,9 @@ int cmd_sample(int argc, char **argv) {
     fprintf(stderr, "dit: error: at most %d images per run\n", SAMPLE_MAX_LABELS);
     goto done;
   }
-  if (dit_load_weights(rt, a.weights)) { /* every argument checked: now the checkpoint */
-    fprintf(stderr, "dit: error: %s\n", dit_last_error(rt));
+  /* every argument checked: now the checkpoints */
+  if (load_weights(rt, a.weights, a.random_weights) || (vae && load_weights(vae, a.vae_weights, a.vae_random_weights)))
     goto done;
-  }
-  if (vae && dit_load_weights(vae, a.vae_weights)) {
-    fprintf(stderr, "dit: error: %s\n", dit_last_error(vae));
-    goto done;
-  }
   sample_labels(&a, mi, a.seed, 0, a.n, labels);
   out = malloc((size_t)(a.n * per) * sizeof(float));
   if (!out) goto done;

@@ -31,7 +31,8 @@ static void vae_usage(FILE *f, bool decode) {
             "[N,3,H,W] in the decoder's range (about [-1, 1]). --png: a grid as sample.py's save_image\n"
             "(clamp((x + 1) / 2, 0, 1) * 255, rounded; --grid-cols per row, default 4 as sample.py).\n"
             "W: diffusers' diffusion_pytorch_model.safetensors or .bin (current or legacy attention\n"
-            "names), or an LDM/CompVis VAE (.ckpt, .safetensors; also under first_stage_model.).\n");
+            "names), or an LDM/CompVis VAE (.ckpt, .safetensors; also under first_stage_model.);\n"
+            "--random-weights S instead: deterministic random weights (demos, benchmarks).\n");
   else
     fprintf(f,
             "usage: dit encode VAE_PLAN --weights W --x X.npy -o Z.npy [--mean | --noise E.npy | --seed S]\n"
@@ -124,7 +125,7 @@ int cli_vae_check_latents(const DitVaeInfo *v, int64_t C, int64_t H, int64_t W, 
 typedef struct VaeArgs {
   const char *plan, *weights, *in, *out, *png, *noise, *device;
   long threads, grid_cols;
-  unsigned long long seed;
+  unsigned long long seed, random_weights; /* --random-weights S: S + 1 */
   bool mean, seed_given;
 } VaeArgs;
 
@@ -140,7 +141,8 @@ static int parse_vae(int argc, char **argv, bool decode, VaeArgs *a) {
     const char **slot = !strcmp(s, "--weights") ? &a->weights : !strcmp(s, decode ? "--z" : "--x") ? &a->in
                         : !strcmp(s, "-o") ? &a->out : !strcmp(s, "--device") ? &a->device
                         : decode && !strcmp(s, "--png") ? &a->png : !decode && !strcmp(s, "--noise") ? &a->noise : NULL;
-    bool num = !strcmp(s, "--threads") || (decode && !strcmp(s, "--grid-cols")) || (!decode && !strcmp(s, "--seed"));
+    bool num = !strcmp(s, "--threads") || (decode && !strcmp(s, "--grid-cols")) || (!decode && !strcmp(s, "--seed")) ||
+               !strcmp(s, "--random-weights");
     if (slot || num) {
       if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)) {
         fprintf(stderr, "dit: error: %s needs a value\n", s);
@@ -154,13 +156,15 @@ static int parse_vae(int argc, char **argv, bool decode, VaeArgs *a) {
       char *end;
       errno = 0;
       long long x = strtoll(v, &end, 10);
-      long long lo = !strcmp(s, "--seed") ? 0 : 1, hi = !strcmp(s, "--seed") ? (1LL << 62) : 4096;
+      bool seedlike = !strcmp(s, "--seed") || !strcmp(s, "--random-weights");
+      long long lo = seedlike ? 0 : 1, hi = seedlike ? (1LL << 40) : 4096;
       if (errno || end == v || *end || x < lo || x > hi) {
         fprintf(stderr, "dit: error: %s takes an integer from %lld to %lld, got '%s'\n", s, lo, hi, v);
         return -1;
       }
       if (!strcmp(s, "--threads")) a->threads = (long)x;
       else if (!strcmp(s, "--grid-cols")) a->grid_cols = (long)x;
+      else if (!strcmp(s, "--random-weights")) a->random_weights = (unsigned long long)x + 1;
       else a->seed = (unsigned long long)x, a->seed_given = true;
     } else if (s[0] == '-') {
       fprintf(stderr, "dit: error: unknown option '%s' (dit %s --help)\n", s, decode ? "decode" : "encode");
@@ -172,7 +176,11 @@ static int parse_vae(int argc, char **argv, bool decode, VaeArgs *a) {
       a->plan = s;
     }
   }
-  const char *missing = !a->plan ? "VAE_PLAN" : !a->weights ? "--weights" : !a->in ? (decode ? "--z" : "--x")
+  if (a->weights && a->random_weights) {
+    fprintf(stderr, "dit: error: give --weights W or --random-weights SEED, not both\n");
+    return -1;
+  }
+  const char *missing = !a->plan ? "VAE_PLAN" : !a->weights && !a->random_weights ? "--weights" : !a->in ? (decode ? "--z" : "--x")
                         : !a->out ? "-o" : NULL;
   if (missing) {
     fprintf(stderr, "dit: error: %s needs %s\n", decode ? "decode" : "encode", missing);
@@ -238,7 +246,8 @@ static int cmd_vae(int argc, char **argv, bool decode) {
     if (!(noise = malloc((size_t)(n * zs) * sizeof *noise))) goto nomem;
     dit_randn_stream(a.seed, 0, noise, n * zs);
   }
-  if (dit_load_weights(vae, a.weights)) { /* every argument checked: now the checkpoint */
+  if (a.random_weights ? dit_random_weights(vae, a.random_weights - 1) : dit_load_weights(vae, a.weights)) {
+    /* every argument checked: now the checkpoint */
     fprintf(stderr, "dit: error: %s\n", dit_last_error(vae));
     goto done;
   }

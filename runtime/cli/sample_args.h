@@ -12,6 +12,7 @@
 typedef struct SampleArgs {
   const char *plan, *weights, *out, *png, *npz, *noise, *step_noise, *steps, *device;
   const char *vae, *vae_weights; /* --vae VAE_PLAN --vae-weights W: decode the latents (latent models) */
+  int64_t random_weights, vae_random_weights; /* --random-weights S, --vae-random-weights S: seed + 1, else 0 */
   const char *sample_dir;  /* --sample-dir: the set also as DIR/000000.png ... (sample_ddp.py's) */
   char npz_default[4200];  /* DIR.npz, sample_ddp.py's name, when --sample-dir comes without --npz */
   int64_t n;             /* images per batch (0: default) */
