@@ -136,7 +136,8 @@ static DitcStatus rule(AD *ad, ValueId i) {
   case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD:
   case OP_LINEAR_GRAD_X: case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD: case OP_RESIDUAL_GATE_GRAD:
   case OP_ATTENTION_GRAD: case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS:
-  case OP_PARAM_GRAD: case OP_GROUP_NORM: case OP_COUNT: break;
+  case OP_PARAM_GRAD: case OP_GROUP_NORM: case OP_CONV2D: case OP_TO_TOKENS: case OP_FROM_TOKENS:
+  case OP_LATENT_SAMPLE: case OP_COUNT: break;
   }
   if (orig.op == OP_RES_GATE_LN_MODULATE) {
     /* r = x + gate*h (the aux), out = LN(r) modulated: dr = d(aux) + LN'(dout) */
@@ -252,7 +253,7 @@ static DitcStatus rule(AD *ad, ValueId i) {
   case OP_DIFFUSION_LOSS: case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X:
   case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD: case OP_RESIDUAL_GATE_GRAD: case OP_ATTENTION_GRAD:
   case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_GROUP_NORM:
-  case OP_COUNT:
+  case OP_CONV2D: case OP_TO_TOKENS: case OP_FROM_TOKENS: case OP_LATENT_SAMPLE: case OP_COUNT:
     return fail(ad, "no gradient rule for a value that needs one", &orig);
   }
   return g->status;

@@ -26,6 +26,12 @@ void cost_node(const Graph *g, const Node *n, double *macs, double *flops) {
   } else if (n->op == OP_RESIDUAL_GATE) { /* x + gate * h: one multiply-accumulate per element */
     *macs = out;
     *flops = 2.0 * *macs;
+  } else if (n->op == OP_CONV2D) { /* each output sums Cin*k*k products, then its bias (ops.def's 1) */
+    const TensorType *w = &g->nodes[n->src[1]].type; /* [Cout, Cin, k, k] */
+    *macs = out * (double)w->dims[1] * (double)w->dims[2] * (double)w->dims[3];
+    *flops += 2.0 * *macs;
+  } else if (n->op == OP_GROUP_NORM && n->attr.gnorm.act == ACT_SILU) { /* the fused SiLU */
+    *flops += out * op_elementwise_flops(OP_SILU);
   }
 }
 

@@ -176,9 +176,41 @@ ValueId ir_layernorm(Graph *g, ValueId x, double eps) {
 }
 
 ValueId ir_group_norm(Graph *g, ValueId x, ValueId gamma, ValueId beta, int64_t groups, double eps) {
+  return ir_group_norm_act(g, x, gamma, beta, groups, eps, ACT_NONE);
+}
+
+ValueId ir_group_norm_act(Graph *g, ValueId x, ValueId gamma, ValueId beta, int64_t groups, double eps,
+                          Activation act) {
   Node n = proto_of(OP_GROUP_NORM, 3, x, gamma, beta);
   n.attr.gnorm.groups = groups;
   n.attr.gnorm.eps = eps;
+  n.attr.gnorm.act = act;
+  return ir_append(g, &n);
+}
+
+ValueId ir_conv2d(Graph *g, ValueId x, ValueId w, ValueId b, int64_t stride, const int64_t pad[4], int64_t up,
+                  double alpha) {
+  Node n = proto_of(OP_CONV2D, 3, x, w, b);
+  n.attr.conv.stride = stride;
+  for (int i = 0; i < 4; i++) n.attr.conv.pad[i] = pad[i];
+  n.attr.conv.up = up;
+  n.attr.conv.alpha = alpha;
+  return ir_append(g, &n);
+}
+
+ValueId ir_to_tokens(Graph *g, ValueId x) {
+  Node n = proto_of(OP_TO_TOKENS, 1, x, 0, 0);
+  return ir_append(g, &n);
+}
+
+ValueId ir_from_tokens(Graph *g, ValueId o, ValueId residual) {
+  Node n = proto_of(OP_FROM_TOKENS, 2, o, residual, 0);
+  return ir_append(g, &n);
+}
+
+ValueId ir_latent_sample(Graph *g, ValueId moments, ValueId noise, double scale) {
+  Node n = proto_of(OP_LATENT_SAMPLE, 2, moments, noise, 0);
+  n.attr.latent.scale = scale;
   return ir_append(g, &n);
 }
 

@@ -50,7 +50,14 @@ typedef union NodeAttr {
   struct { bool trans_b; } bmm;                     /* BMM */
   struct { double value; } scale;                   /* SCALE */
   struct { double eps; } norm;                      /* LAYERNORM */
-  struct { int64_t groups; double eps; } gnorm;     /* GROUP_NORM */
+  struct { int64_t groups; double eps; Activation act; } gnorm; /* GROUP_NORM: act none or silu */
+  struct {                                          /* CONV2D (the kernel size is the weight's) */
+    int64_t stride;  /* 1 or 2 */
+    int64_t pad[4];  /* top, left, bottom, right: 0 or 1 each */
+    int64_t up;      /* nearest upsampling of the input first: 1 or 2 */
+    double alpha;    /* out = alpha * (w * x') + b */
+  } conv;
+  struct { double scale; } latent;                  /* LATENT_SAMPLE */
   struct { int64_t dim; double max_period; } tfreq; /* TIMESTEP_FREQ */
   struct { bool frozen; } param;                    /* PARAM: excluded from training */
   struct { Activation act; } linear;                /* LINEAR */
@@ -118,6 +125,23 @@ ValueId ir_scale(Graph *g, ValueId x, double value);
 ValueId ir_layernorm(Graph *g, ValueId x, double eps);
 /* torch.nn.GroupNorm(groups, C, eps) of x [N,C,H,W] with weights gamma, beta [C]. */
 ValueId ir_group_norm(Graph *g, ValueId x, ValueId gamma, ValueId beta, int64_t groups, double eps);
+/* The same followed by act (ACT_NONE or ACT_SILU), fused. */
+ValueId ir_group_norm_act(Graph *g, ValueId x, ValueId gamma, ValueId beta, int64_t groups, double eps,
+                          Activation act);
+/* nn.Conv2d with bias: x [N,Cin,H,W], w [Cout,Cin,k,k] (k 1 or 3), b [Cout] -> [N,Cout,Ho,Wo].
+ * x is first nearest-upsampled by up (1 or 2: x'[y][x] = x[y/up][x/up]), then
+ * zero-padded by pad = {top, left, bottom, right} (each 0 or 1), then
+ * convolved with stride 1 or 2: out = alpha * (w * x') + b,
+ * Ho = (H*up + pad[0] + pad[2] - k) / stride + 1, Wo likewise. */
+ValueId ir_conv2d(Graph *g, ValueId x, ValueId w, ValueId b, int64_t stride, const int64_t pad[4], int64_t up,
+                  double alpha);
+/* x [N,C,H,W] -> [N,H*W,C]: an image's positions as tokens. */
+ValueId ir_to_tokens(Graph *g, ValueId x);
+/* o [N,H*W,C], residual [N,C,H,W] -> residual + o transposed back, [N,C,H,W]. */
+ValueId ir_from_tokens(Graph *g, ValueId o, ValueId residual);
+/* moments [N,2C,h,w] (mean: channels [0,C), logvar: [C,2C)), noise [N,C,h,w] ->
+ * scale * (mean + exp(0.5 * clamp(logvar, -30, 20)) * noise), [N,C,h,w]. */
+ValueId ir_latent_sample(Graph *g, ValueId moments, ValueId noise, double scale);
 ValueId ir_bmm(Graph *g, ValueId a, ValueId b, bool trans_b);
 ValueId ir_patchify(Graph *g, ValueId x, int64_t p);
 ValueId ir_unpatchify(Graph *g, ValueId x, int64_t p, int64_t channels);

@@ -157,7 +157,68 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
       FAIL("gamma and beta must be [C] = [%lld]", (long long)x->dims[1]);
     if (G < 1 || x->dims[1] % G) FAIL("%lld groups do not divide %lld channels", (long long)G, (long long)x->dims[1]);
     if (!(n->attr.gnorm.eps > 0)) FAIL("eps must be positive");
+    if (n->attr.gnorm.act != ACT_NONE && n->attr.gnorm.act != ACT_SILU) FAIL("activation must be none or silu");
     t = *x;
+    break;
+  }
+  case OP_CONV2D: {
+    /* (x [N,Cin,H,W], w [Cout,Cin,k,k], b [Cout]) */
+    const TensorType *x = s[0], *w = s[1], *b = s[2];
+    const int64_t *pad = n->attr.conv.pad, st = n->attr.conv.stride, up = n->attr.conv.up;
+    if (x->rank != 4) FAIL("expects x [N,Cin,H,W]");
+    if (w->rank != 4 || w->dims[1] != x->dims[1] || w->dims[2] != w->dims[3] || (w->dims[2] != 1 && w->dims[2] != 3))
+      FAIL("weight must be [Cout,%lld,k,k] with k 1 or 3", (long long)x->dims[1]);
+    if (b->rank != 1 || b->dims[0] != w->dims[0]) FAIL("bias must be [Cout] = [%lld]", (long long)w->dims[0]);
+    if (st != 1 && st != 2) FAIL("stride must be 1 or 2");
+    if (up != 1 && up != 2) FAIL("upsampling must be 1 or 2");
+    for (int i = 0; i < 4; i++)
+      if (pad[i] != 0 && pad[i] != 1) FAIL("padding must be 0 or 1 on each side");
+    if (!isfinite(n->attr.conv.alpha)) FAIL("alpha must be finite");
+    int64_t k = w->dims[2], hp, wp;
+    if (__builtin_mul_overflow(x->dims[2], up, &hp) || __builtin_mul_overflow(x->dims[3], up, &wp))
+      return fail(err, err_bytes, DITC_ERR_LIMIT, n, "size overflows");
+    hp += pad[0] + pad[2];
+    wp += pad[1] + pad[3];
+    if (hp < k || wp < k) FAIL("a %lldx%lld kernel does not fit a %lldx%lld input", (long long)k, (long long)k,
+                               (long long)hp, (long long)wp);
+    t.rank = 4;
+    t.dims[0] = x->dims[0];
+    t.dims[1] = w->dims[0];
+    t.dims[2] = (hp - k) / st + 1;
+    t.dims[3] = (wp - k) / st + 1;
+    break;
+  }
+  case OP_TO_TOKENS: {
+    int64_t tok;
+    if (s[0]->rank != 4) FAIL("expects x [N,C,H,W]");
+    if (__builtin_mul_overflow(s[0]->dims[2], s[0]->dims[3], &tok))
+      return fail(err, err_bytes, DITC_ERR_LIMIT, n, "size overflows");
+    t.rank = 3;
+    t.dims[0] = s[0]->dims[0];
+    t.dims[1] = tok;
+    t.dims[2] = s[0]->dims[1];
+    break;
+  }
+  case OP_FROM_TOKENS: {
+    /* (o [N,H*W,C], residual [N,C,H,W]) */
+    const TensorType *o = s[0], *r = s[1];
+    if (r->rank != 4) FAIL("expects a residual [N,C,H,W]");
+    TensorType want = {DT_F32, 3, {r->dims[0], r->dims[2] * r->dims[3], r->dims[1], 0}};
+    if (!same_dims(o, &want))
+      FAIL("tokens must be [N,H*W,C] = [%lld,%lld,%lld]", (long long)want.dims[0], (long long)want.dims[1],
+           (long long)want.dims[2]);
+    t = *r;
+    break;
+  }
+  case OP_LATENT_SAMPLE: {
+    /* (moments [N,2C,h,w], noise [N,C,h,w]) */
+    const TensorType *m = s[0], *z = s[1];
+    if (m->rank != 4 || z->rank != 4) FAIL("expects moments [N,2C,h,w] and noise [N,C,h,w]");
+    if (m->dims[0] != z->dims[0] || m->dims[1] != 2 * z->dims[1] || m->dims[2] != z->dims[2] ||
+        m->dims[3] != z->dims[3])
+      FAIL("moments must be [N,2C,h,w] for noise [N,C,h,w]");
+    if (!isfinite(n->attr.latent.scale)) FAIL("scale must be finite");
+    t = *z;
     break;
   }
   case OP_MODULATE:
@@ -280,7 +341,7 @@ DitcStatus ir_infer_type(const Graph *g, const Node *n, TensorType *out, char *e
     case OP_AUX: case OP_CFG_MIX: case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_DIFFUSION_LOSS:
     case OP_LOSS_GRAD: case OP_ZEROS: case OP_ACT_GRAD: case OP_LINEAR_GRAD_X: case OP_ATTENTION_GRAD:
     case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_GROUP_NORM:
-    case OP_COUNT:
+    case OP_CONV2D: case OP_TO_TOKENS: case OP_FROM_TOKENS: case OP_LATENT_SAMPLE: case OP_COUNT:
       FAIL("source has no second result");
     }
     break;

@@ -32,7 +32,17 @@ static void print_attrs(const Node *n, FILE *out) {
     break;
   case OP_SCALE: fprintf(out, " {value=%.9g}", a->scale.value); break;
   case OP_LAYERNORM: fprintf(out, " {eps=%.9g}", a->norm.eps); break;
-  case OP_GROUP_NORM: fprintf(out, " {groups=%lld, eps=%.9g}", (long long)a->gnorm.groups, a->gnorm.eps); break;
+  case OP_GROUP_NORM:
+    fprintf(out, " {groups=%lld, eps=%.9g", (long long)a->gnorm.groups, a->gnorm.eps);
+    if (a->gnorm.act != ACT_NONE) fprintf(out, ", act=%s", activation_name(a->gnorm.act));
+    fputc('}', out);
+    break;
+  case OP_CONV2D:
+    fprintf(out, " {stride=%lld, pad=%lld,%lld,%lld,%lld, up=%lld, alpha=%.9g}", (long long)a->conv.stride,
+            (long long)a->conv.pad[0], (long long)a->conv.pad[1], (long long)a->conv.pad[2],
+            (long long)a->conv.pad[3], (long long)a->conv.up, a->conv.alpha);
+    break;
+  case OP_LATENT_SAMPLE: fprintf(out, " {scale=%.9g}", a->latent.scale); break;
   case OP_TIMESTEP_FREQ:
     fprintf(out, " {dim=%lld, max_period=%.9g}", (long long)a->tfreq.dim, a->tfreq.max_period);
     break;
@@ -71,7 +81,8 @@ static void print_attrs(const Node *n, FILE *out) {
   case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_MATMUL: case OP_ADD: case OP_SILU:
   case OP_GELU_TANH: case OP_SOFTMAX: case OP_MODULATE: case OP_RESIDUAL_GATE: case OP_EMBEDDING:
   case OP_OUTPUT: case OP_AUX: case OP_ZEROS: case OP_LINEAR_GRAD_X: case OP_LINEAR_GRAD_W:
-  case OP_EMBEDDING_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_COUNT: break;
+  case OP_EMBEDDING_GRAD: case OP_SUM_ROWS: case OP_PARAM_GRAD: case OP_TO_TOKENS: case OP_FROM_TOKENS:
+  case OP_COUNT: break;
   }
 }
 

@@ -151,7 +151,20 @@ static bool to_plan_op(const Node *n, ValueId self, const Graph *g, PlanOp *op) 
   case OP_EMBEDDING_GRAD: plan_set_attrs_EMBEDDING_GRAD(op, (PlanAttrs_EMBEDDING_GRAD){0}); break;
   case OP_SUM_ROWS: plan_set_attrs_SUM_ROWS(op, (PlanAttrs_SUM_ROWS){0}); break;
   case OP_GROUP_NORM:
-    plan_set_attrs_GROUP_NORM(op, (PlanAttrs_GROUP_NORM){.groups = at->gnorm.groups, .eps = at->gnorm.eps});
+    plan_set_attrs_GROUP_NORM(op, (PlanAttrs_GROUP_NORM){.groups = at->gnorm.groups, .eps = at->gnorm.eps,
+                                                         .act = (int64_t)at->gnorm.act});
+    break;
+  case OP_CONV2D:
+    plan_set_attrs_CONV2D(op, (PlanAttrs_CONV2D){.kernel = g->nodes[n->src[1]].type.dims[2], /* w [Cout,Cin,k,k] */
+                                                 .stride = at->conv.stride, .pad_top = at->conv.pad[0],
+                                                 .pad_left = at->conv.pad[1], .pad_bottom = at->conv.pad[2],
+                                                 .pad_right = at->conv.pad[3], .upsample = at->conv.up,
+                                                 .alpha = at->conv.alpha});
+    break;
+  case OP_TO_TOKENS: plan_set_attrs_TO_TOKENS(op, (PlanAttrs_TO_TOKENS){0}); break;
+  case OP_FROM_TOKENS: plan_set_attrs_FROM_TOKENS(op, (PlanAttrs_FROM_TOKENS){0}); break;
+  case OP_LATENT_SAMPLE:
+    plan_set_attrs_LATENT_SAMPLE(op, (PlanAttrs_LATENT_SAMPLE){.scale = at->latent.scale});
     break;
   case OP_INPUT: case OP_PARAM: case OP_RESHAPE: case OP_PERMUTE: case OP_SLICE: case OP_MATMUL: case OP_BMM:
   case OP_SCALE: case OP_GELU_TANH: case OP_SOFTMAX: case OP_LAYERNORM: case OP_MODULATE:
@@ -197,7 +210,8 @@ static DitcStatus build_common(Arena *a, Diag *d, const Graph *g, const MemPlan 
     case OP_DIFFUSION_STEP: case OP_Q_SAMPLE: case OP_DIFFUSION_LOSS: case OP_LOSS_GRAD: case OP_ZEROS:
     case OP_ACT_GRAD: case OP_LINEAR_GRAD_X: case OP_LINEAR_GRAD_W: case OP_LN_MODULATE_GRAD:
     case OP_RESIDUAL_GATE_GRAD: case OP_ATTENTION_GRAD: case OP_EMBEDDING_GRAD: case OP_UNPATCHIFY_GRAD:
-    case OP_SUM_ROWS: case OP_GROUP_NORM: case OP_COUNT:
+    case OP_SUM_ROWS: case OP_GROUP_NORM: case OP_CONV2D: case OP_TO_TOKENS: case OP_FROM_TOKENS:
+    case OP_LATENT_SAMPLE: case OP_COUNT:
       if (!to_plan_op(n, (ValueId)i, g, &p->ops[p->n_ops])) {
         diag_error(d, span_none(), "internal error: op %%%zu (%s) has no runtime implementation",
                    i, op_name(n->op));

@@ -91,7 +91,38 @@ void exec_op_group_norm(const Executor *e, const PlanOp *op, int64_t n, const Di
   const uint32_t *in = op->in; /* x [N,C,H,W], gamma [C], beta [C] -> [N,C,H,W] */
   PlanAttrs_GROUP_NORM at = plan_attrs_GROUP_NORM(op);
   cpu_group_norm(&e->cpu, val(e, in[0]), n, dim(e, in[0], 1, n), dim(e, in[0], 2, n) * dim(e, in[0], 3, n),
-                 at.groups, at.eps, val(e, in[1]), val(e, in[2]), val(e, op->out));
+                 at.groups, at.eps, val(e, in[1]), val(e, in[2]), (int)at.act, val(e, op->out));
+}
+
+void exec_op_conv2d(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
+  (void)sp;
+  const uint32_t *in = op->in; /* x [N,Cin,H,W], w [Cout,Cin,k,k], b [Cout] -> [N,Cout,Ho,Wo] */
+  CpuConvShape s = exec_conv_shape(e->pv, op);
+  s.N = n;
+  cpu_conv2d(&e->cpu, val(e, in[0]), &s, val(e, in[1]), val(e, in[2]), plan_attrs_CONV2D(op).alpha,
+             val(e, op->out));
+}
+
+void exec_op_to_tokens(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
+  (void)sp;
+  const uint32_t *in = op->in; /* x [N,C,H,W] -> [N,H*W,C] */
+  cpu_to_tokens(&e->cpu, val(e, in[0]), n, dim(e, in[0], 1, n), dim(e, in[0], 2, n) * dim(e, in[0], 3, n),
+                val(e, op->out));
+}
+
+void exec_op_from_tokens(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
+  (void)sp;
+  const uint32_t *in = op->in; /* o [N,H*W,C], residual [N,C,H,W] -> [N,C,H,W] */
+  cpu_from_tokens(&e->cpu, val(e, in[0]), val(e, in[1]), n, dim(e, in[1], 1, n),
+                  dim(e, in[1], 2, n) * dim(e, in[1], 3, n), val(e, op->out));
+}
+
+void exec_op_latent_sample(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {
+  (void)sp;
+  const uint32_t *in = op->in; /* moments [N,2C,h,w], noise [N,C,h,w] -> [N,C,h,w] */
+  cpu_latent_sample(&e->cpu, val(e, in[0]), val(e, in[1]), n, dim(e, in[1], 1, n),
+                    dim(e, in[1], 2, n) * dim(e, in[1], 3, n), plan_attrs_LATENT_SAMPLE(op).scale,
+                    val(e, op->out));
 }
 
 void exec_op_cfg_mix(const Executor *e, const PlanOp *op, int64_t n, const DitStepParams *sp) {

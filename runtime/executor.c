@@ -15,8 +15,21 @@ int64_t exec_scratch_per_thread(const PlanView *pv) {
     }
     if (op->kind == PLAN_OP_TIMESTEP_FREQ && plan_attrs_TIMESTEP_FREQ(op).freq_dim / 2 > need)
       need = plan_attrs_TIMESTEP_FREQ(op).freq_dim / 2;
+    if (op->kind == PLAN_OP_CONV2D) { /* the im2col block */
+      CpuConvShape s = exec_conv_shape(pv, op);
+      if (cpu_conv2d_scratch(&s) > need) need = cpu_conv2d_scratch(&s);
+    }
   }
   return need;
+}
+
+CpuConvShape exec_conv_shape(const PlanView *pv, const PlanOp *op) {
+  const PlanValue *x = &pv->values[op->in[0]], *o = &pv->values[op->out]; /* [N,Cin,H,W], [N,Cout,Ho,Wo] */
+  PlanAttrs_CONV2D at = plan_attrs_CONV2D(op);
+  CpuConvShape s = {.N = x->dims[0], .Cin = x->dims[1], .H = x->dims[2], .W = x->dims[3], .Cout = o->dims[1],
+                    .Ho = o->dims[2], .Wo = o->dims[3], .k = at.kernel, .stride = at.stride, .up = at.upsample,
+                    .pad = {at.pad_top, at.pad_left, at.pad_bottom, at.pad_right}};
+  return s;
 }
 
 static void run_op(const Executor *e, size_t i, int64_t n, const DitStepParams *sp);

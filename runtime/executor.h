@@ -79,4 +79,7 @@ DIT_PLAN_OPS(EXEC_OP_DECL)
 /* Floats of scratch per thread the plan's ops need. */
 int64_t exec_scratch_per_thread(const PlanView *pv);
 
+/* A conv2d op's shapes at the plan's max batch (its adapter sets N). */
+CpuConvShape exec_conv_shape(const PlanView *pv, const PlanOp *op);
+
 #endif

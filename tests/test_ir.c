@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "autodiff.h"
 #include "cost.h"
 #include "ir_print.h"
 #include "lower.h"
@@ -252,6 +253,134 @@ static void test_group_norm_node(void **state) {
   assert_non_null(strstr(g2->error, "gamma and beta must be [C] = [64]"));
 }
 
+static char *dump(const Graph *g) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  ir_print(g, mem);
+  fclose(mem);
+  return text;
+}
+
+#define ASSERT_DIMS(g, v, d0, d1, d2, d3)                                  \
+  do {                                                                     \
+    const int64_t want_[4] = {d0, d1, d2, d3};                             \
+    assert_true((v) >= 0);                                                 \
+    assert_int_equal((g)->nodes[v].type.rank, 4);                          \
+    assert_memory_equal((g)->nodes[v].type.dims, want_, sizeof want_);     \
+  } while (0)
+
+/* The VAE's ops: conv2d (3x3, 1x1, stride 2 with the asymmetric padding,
+ * fused upsampling), group_norm with SiLU, the token transposes and the
+ * posterior sample: type rules, refusals, dump, cost, and autodiff's clean
+ * refusal of a trainable weight behind them. */
+static void test_vae_op_nodes(void **state) {
+  Fixture *f = *state;
+  Graph *g = graph_new(f->arena, NULL, 2);
+  const int64_t same[4] = {1, 1, 1, 1}, none[4] = {0, 0, 0, 0}, down[4] = {0, 0, 1, 1};
+  int64_t xd[4] = {2, 8, 9, 7}, w3d[4] = {16, 8, 3, 3}, w1d[4] = {16, 8, 1, 1}, bd[1] = {16}, cd[1] = {16};
+  ValueId x = ir_input(g, "x", DT_F32, 4, xd);
+  ValueId w3 = ir_param(g, "conv.weight", 4, w3d, true), b = ir_param(g, "conv.bias", 1, bd, true);
+  ValueId w1 = ir_param(g, "nin.weight", 4, w1d, true);
+  ValueId c1 = ir_conv2d(g, x, w3, b, 1, same, 1, 1.0);
+  ASSERT_DIMS(g, c1, 2, 16, 9, 7);
+  ValueId c2 = ir_conv2d(g, x, w3, b, 2, down, 1, 1.0); /* (9 + 1 - 3) / 2 + 1 = 4, (7 + 1 - 3) / 2 + 1 = 3 */
+  ASSERT_DIMS(g, c2, 2, 16, 4, 3);
+  ValueId c3 = ir_conv2d(g, x, w3, b, 1, same, 2, 0.5); /* the decoder's upsampler */
+  ASSERT_DIMS(g, c3, 2, 16, 18, 14);
+  ValueId c4 = ir_conv2d(g, x, w1, b, 1, none, 1, 1.0);
+  ASSERT_DIMS(g, c4, 2, 16, 9, 7);
+  double macs, flops;
+  cost_node(g, &g->nodes[c3], &macs, &flops);
+  assert_true(macs == 2.0 * 16 * 18 * 14 * 8 * 9 && flops == 2 * macs + 2.0 * 16 * 18 * 14);
+  cost_node(g, &g->nodes[c4], &macs, &flops);
+  assert_true(macs == 2.0 * 16 * 9 * 7 * 8);
+  ValueId gam = ir_param(g, "norm.weight", 1, cd, true), bet = ir_param(g, "norm.bias", 1, cd, true);
+  ValueId gn = ir_group_norm_act(g, c1, gam, bet, 4, 1e-6, ACT_SILU);
+  ASSERT_DIMS(g, gn, 2, 16, 9, 7);
+  cost_node(g, &g->nodes[gn], &macs, &flops);
+  assert_true(macs == 0 && flops == 11.0 * 2 * 16 * 9 * 7);
+  ValueId tok = ir_to_tokens(g, gn);
+  assert_true(tok >= 0);
+  assert_int_equal(g->nodes[tok].type.rank, 3);
+  assert_true(g->nodes[tok].type.dims[0] == 2 && g->nodes[tok].type.dims[1] == 63 && g->nodes[tok].type.dims[2] == 16);
+  ValueId back = ir_from_tokens(g, tok, c1);
+  ASSERT_DIMS(g, back, 2, 16, 9, 7);
+  ValueId mom = ir_slice(g, back, 1, 0, 8); /* [2,8,9,7] as moments of 4 channels */
+  int64_t zd[4] = {2, 4, 9, 7};
+  ValueId z = ir_input(g, "noise", DT_F32, 4, zd);
+  ValueId lat = ir_latent_sample(g, mom, z, 0.18215);
+  ASSERT_DIMS(g, lat, 2, 4, 9, 7);
+  char *text = dump(g);
+  const char *want[] = {
+      "conv2d %0, %1, %2 {stride=1, pad=1,1,1,1, up=1, alpha=1} : f32[2,16,9,7]",
+      "conv2d %0, %1, %2 {stride=2, pad=0,0,1,1, up=1, alpha=1} : f32[2,16,4,3]",
+      "conv2d %0, %1, %2 {stride=1, pad=1,1,1,1, up=2, alpha=0.5} : f32[2,16,18,14]",
+      "{groups=4, eps=1e-06, act=silu} : f32[2,16,9,7]",
+      "to_tokens %10 : f32[2,63,16]",
+      "from_tokens %11, %4 : f32[2,16,9,7]",
+      "{scale=0.18215} : f32[2,4,9,7]",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    if (!strstr(text, want[i])) fail_msg("no '%s' in the dump:\n%s", want[i], text);
+  free(text);
+  assert_int_equal(g->status, DITC_OK);
+
+  /* refusals, each in a fresh graph (the first error sticks) */
+  struct { int64_t wk, cin, stride, pad, up; const char *msg; } bad[] = {
+      {5, 8, 1, 1, 1, "weight must be [Cout,8,k,k] with k 1 or 3"},
+      {3, 4, 1, 1, 1, "weight must be [Cout,8,k,k] with k 1 or 3"},
+      {3, 8, 3, 1, 1, "stride must be 1 or 2"},
+      {3, 8, 1, 2, 1, "padding must be 0 or 1 on each side"},
+      {3, 8, 1, 1, 3, "upsampling must be 1 or 2"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    Graph *h = graph_new(f->arena, NULL, 2);
+    int64_t wd[4] = {16, bad[i].cin, bad[i].wk, bad[i].wk}, pad[4] = {bad[i].pad, 0, 0, 0};
+    ValueId hx = ir_input(h, "x", DT_F32, 4, xd);
+    ValueId hw = ir_param(h, "w", 4, wd, true), hb = ir_param(h, "b", 1, bd, true);
+    assert_int_equal(ir_conv2d(h, hx, hw, hb, bad[i].stride, pad, bad[i].up, 1.0), -1);
+    if (!strstr(h->error, bad[i].msg)) fail_msg("case %zu: '%s'", i, h->error);
+  }
+  Graph *h = graph_new(f->arena, NULL, 2);
+  int64_t tiny[4] = {1, 8, 1, 1};
+  ValueId hx = ir_input(h, "x", DT_F32, 4, tiny);
+  ValueId hw = ir_param(h, "w", 4, w3d, true), hb = ir_param(h, "b", 1, bd, true);
+  assert_int_equal(ir_conv2d(h, hx, hw, hb, 1, none, 1, 1.0), -1);
+  assert_non_null(strstr(h->error, "a 3x3 kernel does not fit a 1x1 input"));
+  h = graph_new(f->arena, NULL, 2);
+  hx = ir_input(h, "x", DT_F32, 4, xd);
+  ValueId hz = ir_input(h, "z", DT_F32, 4, xd); /* 8 noise channels need 16 moments */
+  assert_int_equal(ir_latent_sample(h, hx, hz, 1.0), -1);
+  assert_non_null(strstr(h->error, "moments must be [N,2C,h,w] for noise [N,C,h,w]"));
+  h = graph_new(f->arena, NULL, 2);
+  int64_t td[3] = {2, 62, 8};
+  ValueId ht = ir_input(h, "t", DT_F32, 3, td);
+  hx = ir_input(h, "x", DT_F32, 4, xd);
+  assert_int_equal(ir_from_tokens(h, ht, hx), -1);
+  assert_non_null(strstr(h->error, "tokens must be [N,H*W,C] = [2,63,8]"));
+  h = graph_new(f->arena, NULL, 2);
+  hx = ir_input(h, "x", DT_F32, 4, xd);
+  ValueId g8 = ir_param(h, "g", 1, (int64_t[]){8}, true);
+  assert_int_equal(ir_group_norm_act(h, hx, g8, g8, 4, 1e-6, ACT_GELU_TANH), -1);
+  assert_non_null(strstr(h->error, "activation must be none or silu"));
+
+  /* autodiff: a trainable weight whose only path to the loss is through a
+   * conv2d gets no gradient: a clean error, not a crash */
+  h = graph_new(f->arena, NULL, 2);
+  int64_t sd[4] = {2, 4, 8, 8}, wd[4] = {4, 4, 3, 3}, b4[1] = {4}, nd[1] = {2};
+  ValueId x0 = ir_input(h, "x0", DT_F32, 4, sd), xt = ir_input(h, "xt", DT_F32, 4, sd);
+  ValueId e = ir_input(h, "noise", DT_F32, 4, sd), t = ir_input(h, "t", DT_I64, 1, nd);
+  ValueId cw = ir_param(h, "conv.weight", 4, wd, false), cb = ir_param(h, "conv.bias", 1, b4, false);
+  ValueId mo = ir_conv2d(h, xt, cw, cb, 1, same, 1, 1.0);
+  Node loss = {.op = OP_DIFFUSION_LOSS, .n_src = 5, .src = {x0, xt, mo, e, t}};
+  loss.attr.step.channels = 4;
+  assert_true(ir_append(h, &loss) >= 0);
+  char why[256] = "";
+  assert_int_not_equal(autodiff(h, RECOMPUTE_NONE, why, sizeof why), DITC_OK);
+  if (!strstr(why, "a trainable parameter got no gradient")) fail_msg("autodiff: '%s'", why);
+}
+
 static void test_numel_limit(void **state) {
   (void)state;
   TensorType ok = {DT_F32, 3, {1024, 1024, 1024, 0}};
@@ -294,6 +423,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_builder_records_first_error, setup, teardown),
       cmocka_unit_test(test_numel_limit),
       cmocka_unit_test_setup_teardown(test_group_norm_node, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_vae_op_nodes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cost_walk_tiny, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

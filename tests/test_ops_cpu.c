@@ -206,8 +206,8 @@ static void test_group_norm(void **state) {
   const int64_t groups[] = {4, 1, C};
   for (size_t k = 0; k < sizeof groups / sizeof groups[0]; k++) {
     group_norm_ref(x, N, C, hw, groups[k], eps, gam, bet, ref);
-    cpu_group_norm(&c2, x, N, C, hw, groups[k], eps, gam, bet, out);
-    cpu_group_norm(&c1, x, N, C, hw, groups[k], eps, gam, bet, out1);
+    cpu_group_norm(&c2, x, N, C, hw, groups[k], eps, gam, bet, 0, out);
+    cpu_group_norm(&c1, x, N, C, hw, groups[k], eps, gam, bet, 0, out1);
     ASSERT_REL(out, ref, len, 1e-6);
     assert_memory_equal(out, out1, len * sizeof(float)); /* thread count does not matter */
   }

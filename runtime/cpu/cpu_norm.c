@@ -1,7 +1,9 @@
 /* cpu_norm.c: LayerNorm + adaLN modulate, alone or after the gated residual
  * (one task per token row: statistics in double, biased variance, no
- * affine, then one pass that writes the modulated row), and GroupNorm (one
- * task per (image, group)). */
+ * affine, then one pass that writes the modulated row), and GroupNorm with
+ * an optional SiLU (one task per (image, group): its statistics in one pass
+ * in double, then one pass that normalises, applies the affine weights and
+ * the activation). */
 #include <math.h>
 
 #include "cpu_math.h"
@@ -41,22 +43,45 @@ void cpu_res_gate_ln_modulate(const CpuCtx *c, const float *x, const float *h, i
   }
 }
 
+/* The mean and 1/sqrt(var + eps) of v [len] in one pass, in double: sums of
+ * v - v[0] and of its square (the shift keeps E[d^2] - E[d]^2 free of
+ * cancellation when the mean is large against the spread). */
+DIT_HOT static void group_stats(const float *v, int64_t len, double eps, double *mean, double *rstd) {
+  const double pivot = v[0];
+  double s = 0, sq = 0;
+#pragma omp simd reduction(+ : s, sq)
+  for (int64_t i = 0; i < len; i++) {
+    double d = (double)v[i] - pivot;
+    s += d;
+    sq += d * d;
+  }
+  double m = s / (double)len, var = sq / (double)len - m * m;
+  *mean = pivot + m;
+  *rstd = 1.0 / sqrt((var > 0 ? var : 0) + eps);
+}
+
+/* o[i] = act((v[i] - mean) * a + b), i < n */
+DIT_HOT static void affine_act(const float *v, int64_t n, float mean, float a, float b, int act, float *o) {
+  if (act == 2) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) o[i] = dit_silu((v[i] - mean) * a + b);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) o[i] = (v[i] - mean) * a + b;
+  }
+}
+
 void cpu_group_norm(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t hw, int64_t groups,
-                    double eps, const float *gamma, const float *beta, float *out) {
+                    double eps, const float *gamma, const float *beta, int act, float *out) {
   const int64_t cg = C / groups, len = cg * hw; /* channels and elements of one group */
 #pragma omp parallel for num_threads(c->n_threads) schedule(static)
   for (int64_t task = 0; task < N * groups; task++) {
     const float *v = x + task * len; /* [cg, hw]: group g of image n is contiguous */
     float *o = out + task * len;
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < len; i++) sum += v[i];
-    double mean = sum / (double)len;
-    for (int64_t i = 0; i < len; i++) sq += (v[i] - mean) * (v[i] - mean);
-    float fmean = (float)mean, rstd = (float)(1.0 / sqrt(sq / (double)len + eps));
+    double mean, rstd;
+    group_stats(v, len, eps, &mean, &rstd);
     int64_t c0 = (task % groups) * cg;
-    for (int64_t ch = 0; ch < cg; ch++) {
-      float a = rstd * gamma[c0 + ch], b = beta[c0 + ch];
-      for (int64_t i = 0; i < hw; i++) o[ch * hw + i] = (v[ch * hw + i] - fmean) * a + b;
-    }
+    for (int64_t ch = 0; ch < cg; ch++)
+      affine_act(v + ch * hw, hw, (float)mean, (float)(rstd * gamma[c0 + ch]), beta[c0 + ch], act, o + ch * hw);
   }
 }

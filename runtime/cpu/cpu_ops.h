@@ -53,9 +53,36 @@ void cpu_res_gate_ln_modulate(const CpuCtx *c, const float *x, const float *h, i
                               int64_t scale_col, double eps, float *r, float *out);
 /* x [N, C, HW] -> out [N, C, HW]: torch.nn.GroupNorm(groups, C, eps) with its
  * affine gamma, beta [C]: each group of C/groups channels is normalised by
- * its mean and biased variance (in double) over those channels and HW. */
+ * its mean and biased variance (in double) over those channels and HW; then
+ * act (0 none, 2 SiLU). */
 void cpu_group_norm(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t hw, int64_t groups,
-                    double eps, const float *gamma, const float *beta, float *out);
+                    double eps, const float *gamma, const float *beta, int act, float *out);
+
+/* conv2d's shapes: x [N, Cin, H, W] -> out [N, Cout, Ho, Wo], a k x k kernel
+ * (1 or 3), stride 1 or 2, padding {top, left, bottom, right} of 0 or 1 each,
+ * after a nearest upsampling by up (1 or 2). */
+typedef struct CpuConvShape {
+  int64_t N, Cin, H, W, Cout, Ho, Wo;
+  int64_t k, stride, up, pad[4];
+} CpuConvShape;
+/* Output pixels per task of cpu_conv2d (its im2col block is [Cin*k*k, this]). */
+#define CPU_CONV_TILE_PIXELS 256
+/* out = alpha * (w [Cout, Cin, k, k] * x') + b [Cout], x' the upsampled and
+ * padded x: im2col tiles of CPU_CONV_TILE_PIXELS pixels in the thread's
+ * scratch, one sgemm each (none for a plain 1x1 convolution). */
+void cpu_conv2d(const CpuCtx *c, const float *x, const CpuConvShape *s, const float *w, const float *b,
+                double alpha, float *out);
+/* Floats of scratch per thread that cpu_conv2d needs for these shapes. */
+int64_t cpu_conv2d_scratch(const CpuConvShape *s);
+/* x [N, C, hw] -> out [N, hw, C]. */
+void cpu_to_tokens(const CpuCtx *c, const float *x, int64_t N, int64_t C, int64_t hw, float *out);
+/* out [N, C, hw] = res [N, C, hw] + o [N, hw, C] transposed. */
+void cpu_from_tokens(const CpuCtx *c, const float *o, const float *res, int64_t N, int64_t C, int64_t hw,
+                     float *out);
+/* out [N, C, hw] = scale * (mean + exp(clamp(logvar, -30, 20) / 2) * noise [N, C, hw]),
+ * mean and logvar the two halves of moments [N, 2C, hw]. */
+void cpu_latent_sample(const CpuCtx *c, const float *moments, const float *noise, int64_t N, int64_t C,
+                       int64_t hw, double scale, float *out);
 /* qkv [N, T, 3*H*hd] -> out [N, T, H*hd]: softmax(q k^T * scale) v per head,
  * one task per (row, head, block of c->q_block query rows; default all T).
  * lse [N, H, T], when not NULL (training), receives the natural log of each

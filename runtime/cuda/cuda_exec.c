@@ -148,6 +148,7 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
   case PLAN_OP_ZEROS: case PLAN_OP_ACT_GRAD: case PLAN_OP_LINEAR_GRAD_X: case PLAN_OP_LINEAR_GRAD_W:
   case PLAN_OP_LN_MODULATE_GRAD: case PLAN_OP_RESIDUAL_GATE_GRAD: case PLAN_OP_ATTENTION_GRAD:
   case PLAN_OP_EMBEDDING_GRAD: case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS: case PLAN_OP_GROUP_NORM:
+  case PLAN_OP_CONV2D: case PLAN_OP_TO_TOKENS: case PLAN_OP_FROM_TOKENS: case PLAN_OP_LATENT_SAMPLE:
     break;
   }
   return dit_err(err, DIT_ERR_INTERNAL, "op %zu: kind %u does not run on the CUDA backend", i, op->kind);

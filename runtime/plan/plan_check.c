@@ -68,6 +68,35 @@ static int acc_operand(const PlanOp *op) {
 
 static DitStatus check_train_shapes(const Check *c);
 
+/* conv2d: x [N,Cin,H,W], w [Cout,Cin,k,k], b [Cout] -> [N,Cout,Ho,Wo], with
+ * Ho = (H*up + pad_top + pad_bottom - k) / stride + 1 (likewise Wo); the
+ * GEMM dimensions must fit an int (cblas). */
+static DitStatus check_conv2d(const Check *c) {
+  const PlanOp *op = c->op;
+  const PlanValue *x = val(c, op->in[0]), *w = val(c, op->in[1]), *b = val(c, op->in[2]), *o = val(c, op->out);
+  PlanAttrs_CONV2D at = plan_attrs_CONV2D(op);
+  int64_t k = at.kernel, s = at.stride, up = at.upsample;
+  bool pads_ok = true;
+  const int64_t pad[4] = {at.pad_top, at.pad_left, at.pad_bottom, at.pad_right};
+  for (int i = 0; i < 4; i++) pads_ok = pads_ok && (pad[i] == 0 || pad[i] == 1);
+  if ((k != 1 && k != 3) || (s != 1 && s != 2) || (up != 1 && up != 2) || !pads_ok || !isfinite(at.alpha))
+    return bad(c, "conv2d attributes");
+  if (!is_f32(x, 4) || !is_f32(w, 4) || !is_f32(b, 1) || !is_f32(o, 4) || !x->batch_major || !o->batch_major)
+    return bad(c, "conv2d operand types");
+  int64_t hp = mul3(x->dims[2], up, 1), wp = mul3(x->dims[3], up, 1);
+  if (hp < 0 || wp < 0 || hp > INT32_MAX || wp > INT32_MAX) return bad(c, "conv2d shapes");
+  hp += pad[0] + pad[2];
+  wp += pad[1] + pad[3];
+  int64_t cin = x->dims[1], cout = w->dims[0];
+  if (w->dims[1] != cin || w->dims[2] != k || w->dims[3] != k || b->dims[0] != cout || o->dims[0] != x->dims[0] ||
+      o->dims[1] != cout || hp < k || wp < k || o->dims[2] != (hp - k) / s + 1 || o->dims[3] != (wp - k) / s + 1)
+    return bad(c, "conv2d shapes");
+  int64_t kk = mul3(cin, k, k), pix = mul3(o->dims[2], o->dims[3], 1);
+  if (kk < 0 || kk > INT32_MAX || cout > INT32_MAX || pix < 0 || pix > INT32_MAX)
+    return bad(c, "conv2d too large for the CPU backend's GEMMs");
+  return DIT_OK;
+}
+
 static DitStatus check_shapes(const Check *c) {
   const PlanOp *op = c->op;
   const PlanValue *o = val(c, op->out), *a = op->n_in ? val(c, op->in[0]) : o;
@@ -189,8 +218,35 @@ static DitStatus check_shapes(const Check *c) {
     const PlanValue *gam = val(c, op->in[1]), *bet = val(c, op->in[2]);
     PlanAttrs_GROUP_NORM at = plan_attrs_GROUP_NORM(op);
     if (!is_f32(a, 4) || !dims_eq(a, o) || !is_f32(gam, 1) || !is_f32(bet, 1) || gam->dims[0] != a->dims[1] ||
-        bet->dims[0] != a->dims[1] || at.groups < 1 || a->dims[1] % at.groups || !(at.eps > 0) || !isfinite(at.eps))
-      return bad(c, "group_norm shapes, groups or eps");
+        bet->dims[0] != a->dims[1] || at.groups < 1 || a->dims[1] % at.groups || !(at.eps > 0) ||
+        !isfinite(at.eps) || (at.act != PLAN_ACT_NONE && at.act != PLAN_ACT_SILU) || !a->batch_major ||
+        !o->batch_major)
+      return bad(c, "group_norm shapes, groups, eps or activation");
+    return DIT_OK;
+  }
+  case PLAN_OP_CONV2D: return check_conv2d(c);
+  case PLAN_OP_TO_TOKENS:
+    /* [N,C,H,W] -> [N,H*W,C] */
+    if (!is_f32(a, 4) || !is_f32(o, 3) || o->dims[0] != a->dims[0] || o->dims[1] != mul3(a->dims[2], a->dims[3], 1) ||
+        o->dims[2] != a->dims[1] || !a->batch_major || !o->batch_major)
+      return bad(c, "to_tokens shapes");
+    return DIT_OK;
+  case PLAN_OP_FROM_TOKENS: {
+    /* o [N,H*W,C], residual [N,C,H,W] -> [N,C,H,W] */
+    const PlanValue *r = val(c, op->in[1]);
+    if (!is_f32(a, 3) || !is_f32(r, 4) || !dims_eq(r, o) || a->dims[0] != r->dims[0] ||
+        a->dims[1] != mul3(r->dims[2], r->dims[3], 1) || a->dims[2] != r->dims[1] || !a->batch_major ||
+        !r->batch_major || !o->batch_major)
+      return bad(c, "from_tokens shapes");
+    return DIT_OK;
+  }
+  case PLAN_OP_LATENT_SAMPLE: {
+    /* moments [N,2C,h,w], noise [N,C,h,w] -> [N,C,h,w] */
+    const PlanValue *z = val(c, op->in[1]);
+    if (!is_f32(a, 4) || !is_f32(z, 4) || !dims_eq(z, o) || a->dims[0] != z->dims[0] ||
+        a->dims[1] != mul3(z->dims[1], 2, 1) || a->dims[2] != z->dims[2] || a->dims[3] != z->dims[3] ||
+        !isfinite(plan_attrs_LATENT_SAMPLE(op).scale) || !a->batch_major || !z->batch_major || !o->batch_major)
+      return bad(c, "latent_sample shapes");
     return DIT_OK;
   }
   case PLAN_OP_Q_SAMPLE: case PLAN_OP_DIFFUSION_LOSS: case PLAN_OP_LOSS_GRAD: case PLAN_OP_ZEROS:
@@ -321,6 +377,7 @@ static DitStatus check_train_shapes(const Check *c) {
   case PLAN_OP_PATCHIFY: case PLAN_OP_LINEAR: case PLAN_OP_ADD: case PLAN_OP_TIMESTEP_FREQ: case PLAN_OP_EMBEDDING:
   case PLAN_OP_SILU: case PLAN_OP_LN_MODULATE: case PLAN_OP_RES_GATE_LN_MODULATE: case PLAN_OP_ATTENTION:
   case PLAN_OP_UNPATCHIFY: case PLAN_OP_CFG_MIX: case PLAN_OP_DIFFUSION_STEP: case PLAN_OP_GROUP_NORM:
+  case PLAN_OP_CONV2D: case PLAN_OP_TO_TOKENS: case PLAN_OP_FROM_TOKENS: case PLAN_OP_LATENT_SAMPLE:
     break; /* check_shapes' */
   }
   return bad(c, "unknown op kind (the plan needs a newer runtime)");

@@ -51,6 +51,7 @@ static bool knobs_fit(const PlanView *pv, const PlanOp *op, const PlanKernelSlot
   case PLAN_OP_ZEROS: case PLAN_OP_ACT_GRAD: case PLAN_OP_LINEAR_GRAD_X: case PLAN_OP_LINEAR_GRAD_W:
   case PLAN_OP_LN_MODULATE_GRAD: case PLAN_OP_RESIDUAL_GATE_GRAD: case PLAN_OP_ATTENTION_GRAD:
   case PLAN_OP_EMBEDDING_GRAD: case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS: case PLAN_OP_GROUP_NORM:
+  case PLAN_OP_CONV2D: case PLAN_OP_TO_TOKENS: case PLAN_OP_FROM_TOKENS: case PLAN_OP_LATENT_SAMPLE:
     return true; /* one thread per element: the grid follows from the element count */
   }
   return false; /* not a PlanOpKind */

@@ -138,9 +138,23 @@ typedef enum PlanKernelFamily {
   /* in: dy; out: dy summed over leading rows to out's shape */ \
   X(SUM_ROWS, 25, sum_rows, 1, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_TRAIN, ) \
   /* convolutional models (the VAE) */ \
-  /* in: x [N,C,H,W], gamma [C], beta [C]; out like x: torch.nn.GroupNorm (biased variance per group) */ \
+  /* in: x [N,C,H,W], gamma [C], beta [C]; out like x: torch.nn.GroupNorm (biased variance per group), \
+   * then act (PLAN_ACT_NONE or PLAN_ACT_SILU) */ \
   X(GROUP_NORM, 26, group_norm, 3, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, \
-    PLAN_AI(0, groups) PLAN_AF(0, eps))
+    PLAN_AI(0, groups) PLAN_AI(1, act) PLAN_AF(0, eps)) \
+  /* in: x [N,Cin,H,W], w [Cout,Cin,k,k], b [Cout]; x nearest-upsampled by `upsample`, zero-padded, \
+   * convolved with `stride`; out alpha * (w * x') + b [N,Cout,Ho,Wo] */ \
+  X(CONV2D, 27, conv2d, 3, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, \
+    PLAN_AI(0, kernel) PLAN_AI(1, stride) PLAN_AI(2, pad_top) PLAN_AI(3, pad_left) PLAN_AI(4, pad_bottom) \
+    PLAN_AI(5, pad_right) PLAN_AI(6, upsample) PLAN_AF(0, alpha)) \
+  /* in: x [N,C,H,W]; out [N,H*W,C] */ \
+  X(TO_TOKENS, 28, to_tokens, 1, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, ) \
+  /* in: o [N,H*W,C], residual [N,C,H,W]; out residual + o transposed back [N,C,H,W] */ \
+  X(FROM_TOKENS, 29, from_tokens, 2, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, ) \
+  /* in: moments [N,2C,h,w] (mean, logvar), noise [N,C,h,w]; \
+   * out scale * (mean + exp(clamp(logvar, -30, 20) / 2) * noise) [N,C,h,w] */ \
+  X(LATENT_SAMPLE, 30, latent_sample, 2, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, \
+    PLAN_AF(0, scale))
 
 typedef enum PlanOpKind {
 #define DIT_OP_ENUM(ID, value, name, ...) PLAN_OP_##ID = value,
@@ -150,7 +164,7 @@ typedef enum PlanOpKind {
 
 /* The highest op number: tables indexed by kind have PLAN_OP_MAX + 1 rows.
  * An op numbered above it fails to build. */
-#define PLAN_OP_MAX 26
+#define PLAN_OP_MAX 30
 #define DIT_OP_LE_MAX(ID, value, ...) _Static_assert(value <= PLAN_OP_MAX, "PLAN_OP_MAX is below op " #ID);
 DIT_PLAN_OPS(DIT_OP_LE_MAX)
 #undef DIT_OP_LE_MAX
