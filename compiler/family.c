@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "families/dit/dit_family.h"
+#include "families/vae/vae_family.h"
 
 /* The default family first: a spec that names none is a DiT. */
 static const ModelFamily *(*const FAMILIES[])(void) = {
     dit_family,
+    vae_family,
 };
 enum { N_FAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 

@@ -3,14 +3,14 @@
  * about the model that is not the spec language itself: the keys a model
  * block may set, the checks that make a model possible, its lowering for
  * inference and for training, and its part of the plan's model section.
- * The DiT family is the one today (families/dit/); the compiled VAE (#10) is
- * the next. docs/spec-language.md, "Adding a model family", is the checklist. */
+ * The families: the DiT (families/dit/) and the VAE (families/vae/). docs/spec-language.md, "Adding a model family", is the checklist. */
 #ifndef DIT_COMPILER_FAMILY_H
 #define DIT_COMPILER_FAMILY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "arena.h"
 #include "diag.h"
@@ -21,6 +21,8 @@
 
 struct Spec;
 struct Plan;
+struct MemPlan;
+struct ReportInput;
 
 typedef struct ModelFamily {
   const char *name;  /* as specs name it: "dit" */
@@ -46,6 +48,15 @@ typedef struct ModelFamily {
   /* Its part of the plan's model section (PlanModel): every field but the
    * model's name and family, which plan_build adds first. */
   DitcStatus (*fill_plan_model)(Arena *a, struct Plan *p, const ModelConfig *cfg);
+  /* Optional (NULL: the DiT's, in plan_build.c): the plan's PlanIO and its
+   * named inputs and outputs, from the inference graph g and its plan p. */
+  DitcStatus (*fill_plan_io)(Arena *a, Diag *d, const Graph *g, const struct MemPlan *mp, struct Plan *p);
+  /* Optional: the whole model, for a report when a spec compiles part of it
+   * (the VAE's --part): lowered at batch 1, never planned. */
+  DitcStatus (*lower_whole)(Arena *a, Diag *d, const struct Spec *spec, Graph **out);
+  /* Optional (NULL: the DiT's, report.c): its --info report and its JSON. */
+  void (*report_text)(const struct ReportInput *r, FILE *out);
+  void (*report_json)(const struct ReportInput *r, FILE *out);
 } ModelFamily;
 
 /* The family of that name, or NULL. */

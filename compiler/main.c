@@ -18,6 +18,7 @@ static void usage(FILE *f) {
           "usage: ditc SPEC -o PLAN [--batch N] [--dtype fp32|tf32|bf16] [--arch LIST|none]\n"
           "                 [--tune-candidates K] [--cache-dir DIR | --no-cache]\n"
           "       ditc DiT-XL/2 [--image-size 256|512] ...   (an official model: its shipped spec)\n"
+          "       ditc VAE_SPEC|config.json -o PLAN [--part decoder|encoder|both] [--image-size S]\n"
           "       ditc --list-models\n"
           "       ditc SPEC --mode train --batch N [--recompute none|block] -o TRAIN_PLAN\n"
           "       ditc SPEC [--info [--json] | --dump-ir [--dump-after STAGE]] [--batch N] [-o FILE]\n"
@@ -29,6 +30,10 @@ static void usage(FILE *f) {
           "next to ditc and in the install prefix (ditc --list-models shows where).\n"
           "\n"
           "  -o PLAN      write the compiled plan (atomically)\n"
+          "  SPEC         a .dit spec, or a diffusers config.json (AutoencoderKL,\n"
+          "               DiTTransformer2DModel) read as one\n"
+          "  --image-size S  the plan's image side: specialises the spec's image_size (a VAE\n"
+          "               at 512 from a config of 256); with an official name, 256 or 512\n"
           "  --batch N    the most rows one forward may run (default 16, sample.py's 8 images with\n"
           "               guidance; at most %d);\n"
           "               the runtime runs any batch from 1 to N\n"
@@ -41,6 +46,10 @@ static void usage(FILE *f) {
           "  --recompute R  with --mode train: none (default) keeps the activations the\n"
           "               backward needs; block keeps block inputs only and recomputes\n"
           "               each block before its backward (--info shows both peaks)\n"
+          "  --part P     a VAE's part to compile: decoder (default), encoder or both\n"
+          "               (the decoder's ops first)\n",
+          DITC_MAX_BATCH);
+  fprintf(f,
           "  --arch LIST  also compile the plan's GPU kernels with NVRTC into it, for\n"
           "               each architecture of LIST (sm_80,sm_90[,sm_90a]); emu in LIST\n"
           "               adds the kernels' source for the emulated device (dit --device\n"
@@ -70,7 +79,7 @@ static void usage(FILE *f) {
           "  -h, --help   print this help\n"
           "\n"
           "Without -o or an output option ditc prints the report.\n",
-          DITC_MAX_BATCH, KFAM_MAX_CANDIDATES);
+          KFAM_MAX_CANDIDATES);
 }
 
 /* The NVRTC cache's default directory: $DITC_CACHE_DIR, else
@@ -102,7 +111,9 @@ int main(int argc, char **argv) {
   bool dtype_given = false, tune_given = false, no_cache = false;
   const char *cache_dir = NULL; /* --cache-dir */
   char cache_buf[4096];
-  long image_size = 0; /* --image-size, with an official model name */
+  long image_size = 0; /* --image-size: picks an official model's spec, or overrides a spec's image_size */
+  const char *image_size_arg = NULL;
+  const char *part = NULL; /* --part, of a VAE */
   char resolved[1200];
   o.spec.allow_include = true;
   for (int i = 1; i < argc; i++) { /* -h or --help anywhere (even as an option's value): the usage */
@@ -126,9 +137,21 @@ int main(int argc, char **argv) {
         return 2;
       }
       errno = 0;
-      image_size = strtol(argv[++i], &end, 10);
-      if (errno || *end || (image_size != 256 && image_size != 512)) {
-        fprintf(stderr, "ditc: error: --image-size takes 256 or 512, got '%s'\n", argv[i]);
+      image_size_arg = argv[++i];
+      image_size = strtol(image_size_arg, &end, 10);
+      if (errno || end == image_size_arg || *end || image_size < 1 || image_size > 65536) {
+        fprintf(stderr, "ditc: error: --image-size takes an image side in pixels (1 to 65536), got '%s'\n",
+                image_size_arg);
+        return 2;
+      }
+    } else if (!strcmp(a, "--part")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "ditc: error: --part needs a value\n");
+        return 2;
+      }
+      part = argv[++i];
+      if (strcmp(part, "decoder") && strcmp(part, "encoder") && strcmp(part, "both")) {
+        fprintf(stderr, "ditc: error: --part takes decoder, encoder or both, got '%s'\n", part);
         return 2;
       }
     } else if (!strcmp(a, "--info")) {
@@ -238,15 +261,19 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (model_name_like(o.spec.path)) { /* DiT-XL/2: the shipped spec of that name and size */
+    if (image_size && image_size != 256 && image_size != 512) {
+      fprintf(stderr, "ditc: error: --image-size takes 256 or 512, got '%s' (with an official model name)\n",
+              image_size_arg);
+      return 2;
+    }
     if (model_name_resolve(o.spec.path, image_size ? (int)image_size : 256, argv[0], resolved, sizeof resolved,
                            stderr))
       return 1;
     o.spec.path = resolved;
-  } else if (image_size) {
-    fprintf(stderr, "ditc: error: --image-size goes with an official model name (DiT-XL/2 ...); a spec sets "
-                    "image_size itself\n");
-    return 2;
+  } else if (image_size) { /* a spec or config.json: its image_size, specialised */
+    o.overrides.at[o.overrides.n++] = (SpecOverride){"--image-size", "image_size", image_size_arg, false};
   }
+  if (part) o.overrides.at[o.overrides.n++] = (SpecOverride){"--part", "part", part, true};
   if (json && !info) {
     fprintf(stderr, "ditc: error: --json goes with --info\n");
     return 2;

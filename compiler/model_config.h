@@ -3,17 +3,44 @@
  * (lowering, reports, the plan's model section) reads this struct only.
  * Which fields a spec fills is its family's (family.h): its key table names
  * their offsets, its check fills the derived defaults and its derive() the
- * derived sizes. The fields below are the DiT family's (families/dit/). A
- * VAE's config (#10: block_out_channels, layers_per_block, latent_channels,
- * norm_num_groups, scaling_factor) goes here too, as a struct VaeConfig
- * beside the DiT's fields (or the two in a union keyed by `family`), its key
- * table's offsets pointing into it: the graph and the plan builder reach the
- * model only through this struct. */
+ * derived sizes. The fields at the top level are the DiT family's
+ * (families/dit/); the VAE's (families/vae/) are in `vae`, its key table's
+ * offsets pointing into it: the graph and the plan builder reach the model
+ * only through this struct. */
 #ifndef DIT_COMPILER_MODEL_CONFIG_H
 #define DIT_COMPILER_MODEL_CONFIG_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "spec_keys.h"
+
+/* The VAE family's config: diffusers' AutoencoderKL (its config.json's key
+ * names) plus ditc's own image_size and part (docs/spec-language.md). */
+typedef struct VaeConfig {
+  int64_t in_channels;     /* image channels: 3 */
+  int64_t out_channels;    /* the decoder's output channels: 3 */
+  int64_t latent_channels; /* 4 */
+  SpecIntList block_out_channels; /* [128, 256, 512, 512]: one level each */
+  int64_t layers_per_block;       /* resnets per encoder level; the decoder has one more */
+  int64_t norm_num_groups;        /* GroupNorm groups: 32 */
+  const char *act_fn;             /* "silu" only */
+  int64_t sample_size;            /* the config's image side */
+  double scaling_factor;          /* DiT-space latent = scaling_factor * the VAE's: 0.18215 */
+  SpecStrList down_block_types;   /* DownEncoderBlock2D each */
+  SpecStrList up_block_types;     /* UpDecoderBlock2D each */
+  bool mid_block_add_attention;
+  bool use_quant_conv, use_post_quant_conv;
+  bool force_upcast;              /* accepted, ignored (a half-precision hint) */
+  int64_t image_size;             /* the plan's image side; default sample_size */
+  const char *part;               /* "decoder", "encoder" or "both" */
+  /* derived by vae_derive */
+  int64_t parts;        /* PLAN_VAE_DECODER | PLAN_VAE_ENCODER */
+  int64_t levels;       /* block_out_channels.n */
+  int64_t latent_scale; /* 2^(levels-1) */
+  int64_t latent_size;  /* image_size / latent_scale */
+  int64_t mid_channels; /* block_out_channels[levels-1] */
+} VaeConfig;
 
 typedef struct ModelConfig {
   const char *name; /* "DiT-XL/2" */
@@ -44,6 +71,8 @@ typedef struct ModelConfig {
   int64_t out_channels; /* in_channels * (learn_sigma ? 2 : 1) */
   int64_t label_rows;   /* num_classes + 1 when class_dropout > 0 (the null class) */
   int64_t patch_dim;    /* in_channels * patch_size^2 */
+
+  VaeConfig vae; /* family "vae" only */
 } ModelConfig;
 
 #endif

@@ -25,6 +25,7 @@ typedef enum GeluEpilogue { GELU_EPILOGUE_AUTO = 0, GELU_EPILOGUE_CUBLASLT, GELU
 
 typedef struct CompileOptions {
   SpecSource spec;
+  SpecOverrides overrides; /* --image-size S (with a spec), --part P */
   EmitKind emit;
   const char *out_path; /* -o FILE: written atomically; NULL for the output stream */
   int64_t batch;        /* --batch N: rows of one forward */

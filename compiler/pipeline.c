@@ -157,7 +157,7 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
   Spec *spec = NULL;
   Graph *g = NULL;
   GraphCost cost;
-  st = spec_load(arena, &diag, &opts->spec, &spec);
+  st = spec_load_with(arena, &diag, &opts->spec, &opts->overrides, &spec);
   if (st) goto done;
   st = check_output_not_input(&sm, &diag, opts->out_path);
   if (st) goto done;
@@ -215,7 +215,14 @@ DitcStatus compile_pipeline(const CompileOptions *opts, FILE *out, FILE *err) {
     goto done;
   }
 
-  Emit e = {opts, {opts->spec.path, spec, lowered, &cost, &mp, opts->train ? &tm : NULL}, dump};
+  const Graph *whole = NULL; /* the whole model, for a report on part of it (the VAE's --part) */
+  if ((opts->emit == EMIT_REPORT || opts->emit == EMIT_JSON) && spec->family->lower_whole) {
+    Graph *w = NULL;
+    st = spec->family->lower_whole(arena, &diag, spec, &w);
+    if (st) goto done;
+    whole = w;
+  }
+  Emit e = {opts, {opts->spec.path, spec, lowered, &cost, &mp, opts->train ? &tm : NULL, whole}, dump};
   if (opts->out_path) {
     st = atomic_write(&diag, opts->out_path, emit_to, &e);
   } else if (emit_to(out, &e) != 0 || fflush(out) != 0) {

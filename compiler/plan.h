@@ -54,6 +54,9 @@ DitcStatus plan_build_train(Arena *a, Diag *d, const Graph *g, const MemPlan *mp
  * of memory. Every string must be added before the plan is written. */
 uint32_t plan_add_string(Arena *a, Plan *p, const char *s);
 
+/* Adds a named input or output (section PLAN_SEC_IO_NAMES). */
+DitcStatus plan_add_io_name(Arena *a, Plan *p, const char *name, uint32_t value, PlanIoRole role);
+
 /* Writes plan.bin (all sections, checksums) atomically. */
 DitcStatus plan_write(Diag *d, const Plan *p, const char *path);
 /* The same bytes to an open stream (tests, fuzzing); returns 0 on success. */

@@ -232,7 +232,7 @@ static uint32_t first_op(const Plan *p, uint32_t kind) {
 }
 
 /* Adds a named input or output (section PLAN_SEC_IO_NAMES). */
-static DitcStatus add_io_name(Arena *a, Plan *p, const char *name, uint32_t value, PlanIoRole role) {
+DitcStatus plan_add_io_name(Arena *a, Plan *p, const char *name, uint32_t value, PlanIoRole role) {
   if (p->n_io_names == sizeof p->io_names / sizeof p->io_names[0]) return DITC_ERR_INTERNAL;
   uint32_t s = plan_add_string(a, p, name);
   if (s == UINT32_MAX) return DITC_ERR_NOMEM;
@@ -251,6 +251,12 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
   Plan *p = NULL;
   DitcStatus st = build_common(a, d, g, mp, dtype, &p);
   if (st) return st;
+  if (g->cfg->family->fill_plan_io) { /* a family with inputs and outputs of its own (the VAE) */
+    st = g->cfg->family->fill_plan_io(a, d, g, mp, p);
+    if (st) return st;
+    *out = p;
+    return DITC_OK;
+  }
   p->io.x = input_named(g, "x");
   p->io.t = input_named(g, "t");
   p->io.y = input_named(g, "y");
@@ -277,7 +283,7 @@ DitcStatus plan_build(Arena *a, Diag *d, const Graph *g, const MemPlan *mp, Plan
       {"y", p->io.y, PLAN_IO_INPUT},           {"out", p->io.out, PLAN_IO_OUTPUT},
       {"noise", p->io.noise, PLAN_IO_STEP_INPUT}, {"x_next", p->io.x_next, PLAN_IO_STEP_OUTPUT},
       {"history", input_named(g, "history"), PLAN_IO_STEP_INPUT}};
-  for (size_t i = 0; i < sizeof io / sizeof io[0] && !st; i++) st = add_io_name(a, p, io[i].name, io[i].value, io[i].role);
+  for (size_t i = 0; i < sizeof io / sizeof io[0] && !st; i++) st = plan_add_io_name(a, p, io[i].name, io[i].value, io[i].role);
   if (st) return st;
   *out = p;
   return DITC_OK;
@@ -319,7 +325,7 @@ DitcStatus plan_build_train(Arena *a, Diag *d, const Graph *g, const MemPlan *mp
   const struct { const char *name; uint32_t value; PlanIoRole role; } io[] = {
       {"x0", tr->x0, PLAN_IO_INPUT},       {"t", tr->t, PLAN_IO_INPUT},   {"y", tr->y, PLAN_IO_INPUT},
       {"noise", tr->noise, PLAN_IO_INPUT}, {"loss", tr->loss, PLAN_IO_OUTPUT}};
-  for (size_t i = 0; i < sizeof io / sizeof io[0] && !st; i++) st = add_io_name(a, p, io[i].name, io[i].value, io[i].role);
+  for (size_t i = 0; i < sizeof io / sizeof io[0] && !st; i++) st = plan_add_io_name(a, p, io[i].name, io[i].value, io[i].role);
   if (st) return st;
   *out = p;
   return DITC_OK;

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 675129632 -> "675,129,632" */
-static const char *commas(long long v, char *buf, size_t n) {
+#include "family.h"
+
+const char *report_commas(long long v, char *buf, size_t n) {
   char tmp[32];
   int len = snprintf(tmp, sizeof tmp, "%lld", v < 0 ? -v : v);
   size_t k = 0;
@@ -21,7 +22,7 @@ static const char *commas(long long v, char *buf, size_t n) {
   return buf;
 }
 
-static void json_string(FILE *out, const char *s) {
+void report_json_string(FILE *out, const char *s) {
   fputc('"', out);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
@@ -31,8 +32,8 @@ static void json_string(FILE *out, const char *s) {
   fputc('"', out);
 }
 
-/* Shortest decimal that reads back as the same double (0.1, not 0.10000000000000001). */
-static const char *shortest(double v, char *buf, size_t n) {
+/* 0.1, not 0.10000000000000001 */
+const char *report_shortest(double v, char *buf, size_t n) {
   if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
     snprintf(buf, n, "%lld", (long long)v);
     return buf;
@@ -46,6 +47,10 @@ static const char *shortest(double v, char *buf, size_t n) {
 
 void report_text(const ReportInput *r, FILE *out) {
   const ModelConfig *c = &r->spec->cfg;
+  if (c->family->report_text) {
+    c->family->report_text(r, out);
+    return;
+  }
   const GraphCost *k = r->cost;
   double per = (double)r->graph->batch;
   char b1[32], b2[32], b3[32];
@@ -61,15 +66,15 @@ void report_text(const ReportInput *r, FILE *out) {
           (long long)c->head_dim, (long long)c->mlp_hidden);
   fprintf(out, "  conditioning  %lld classes%s (class_dropout %s), %lld timestep features\n",
           (long long)c->num_classes, c->label_rows > c->num_classes ? " + null class" : "",
-          shortest(c->class_dropout, b1, sizeof b1), (long long)c->freq_embed_size);
+          report_shortest(c->class_dropout, b1, sizeof b1), (long long)c->freq_embed_size);
   fprintf(out, "  output        %lld channels%s; guidance mixes %lld\n",
           (long long)c->out_channels, c->learn_sigma ? " (eps + learned variance)" : " (eps)",
           (long long)c->guided_channels);
   fprintf(out, "  parameters    %s (%s frozen in pos_embed), %lld tensors\n",
-          commas(k->params, b1, sizeof b1), commas(k->params_frozen, b2, sizeof b2),
+          report_commas(k->params, b1, sizeof b1), report_commas(k->params_frozen, b2, sizeof b2),
           (long long)k->param_tensors);
   fprintf(out, "  weights       %s bytes fp32, %s bytes bf16\n",
-          commas(k->params * 4, b1, sizeof b1), commas(k->params * 2, b3, sizeof b3));
+          report_commas(k->params * 4, b1, sizeof b1), report_commas(k->params * 2, b3, sizeof b3));
   fprintf(out, "  forward       %.2f Gflops per image (multiply-accumulates, the paper's convention)\n",
           k->macs / per / 1e9);
   fprintf(out, "                %.2f GFLOP per image (2 per MAC + elementwise work)\n",
@@ -77,18 +82,18 @@ void report_text(const ReportInput *r, FILE *out) {
   fprintf(out, "  graph         %zu nodes at batch %lld\n", r->graph->n_nodes,
           (long long)r->graph->batch);
   fprintf(out, "  activations   %s bytes in the planned arena at batch %lld (%s bytes unplanned)\n",
-          commas(r->mem->arena_bytes, b1, sizeof b1), (long long)r->graph->batch,
-          commas(r->mem->unplanned_bytes, b2, sizeof b2));
+          report_commas(r->mem->arena_bytes, b1, sizeof b1), (long long)r->graph->batch,
+          report_commas(r->mem->unplanned_bytes, b2, sizeof b2));
   if (r->train) {
     const TrainMemory *t = r->train;
     char b4[32];
     fprintf(out, "  training      at batch %lld: weights, gradients, AdamW moments and EMA take %s bytes\n",
-            (long long)r->graph->batch, commas(5 * t->weight_bytes, b1, sizeof b1));
+            (long long)r->graph->batch, report_commas(5 * t->weight_bytes, b1, sizeof b1));
     fprintf(out, "                activations %s bytes with --recompute none, %s with --recompute block\n",
-                 commas(t->arena_bytes[0], b2, sizeof b2), commas(t->arena_bytes[1], b3, sizeof b3));
+                 report_commas(t->arena_bytes[0], b2, sizeof b2), report_commas(t->arena_bytes[1], b3, sizeof b3));
     fprintf(out, "                peak %s bytes (none), %s bytes (block)\n",
-            commas(5 * t->weight_bytes + t->arena_bytes[0], b2, sizeof b2),
-            commas(5 * t->weight_bytes + t->arena_bytes[1], b4, sizeof b4));
+            report_commas(5 * t->weight_bytes + t->arena_bytes[0], b2, sizeof b2),
+            report_commas(5 * t->weight_bytes + t->arena_bytes[1], b4, sizeof b4));
   }
   fprintf(out, "  by op         %-14s %6s %12s %12s\n", "op", "nodes", "GMACs/img", "GFLOP/img");
   for (int op = 0; op < OP_COUNT; op++) {
@@ -100,12 +105,16 @@ void report_text(const ReportInput *r, FILE *out) {
 
 void report_json(const ReportInput *r, FILE *out) {
   const ModelConfig *c = &r->spec->cfg;
+  if (c->family->report_json) {
+    c->family->report_json(r, out);
+    return;
+  }
   const GraphCost *k = r->cost;
   double per = (double)r->graph->batch;
   fprintf(out, "{\"model\":");
-  json_string(out, c->name);
+  report_json_string(out, c->name);
   fprintf(out, ",\"spec\":");
-  json_string(out, r->spec_path);
+  report_json_string(out, r->spec_path);
   char f1[32], f2[32], f3[32], f4[32];
   fprintf(out,
           ",\"image_size\":%lld,\"latent_scale\":%lld,\"latent_size\":%lld"
@@ -117,11 +126,11 @@ void report_json(const ReportInput *r, FILE *out) {
           (long long)c->image_size, (long long)c->latent_scale, (long long)c->latent_size,
           (long long)c->in_channels, (long long)c->out_channels, (long long)c->patch_size,
           (long long)c->hidden_size, (long long)c->depth, (long long)c->num_heads,
-          (long long)c->head_dim, shortest(c->mlp_ratio, f1, sizeof f1), (long long)c->mlp_hidden,
-          (long long)c->num_classes, shortest(c->class_dropout, f2, sizeof f2),
-          c->learn_sigma ? "true" : "false", shortest(c->layernorm_eps, f3, sizeof f3),
+          (long long)c->head_dim, report_shortest(c->mlp_ratio, f1, sizeof f1), (long long)c->mlp_hidden,
+          (long long)c->num_classes, report_shortest(c->class_dropout, f2, sizeof f2),
+          c->learn_sigma ? "true" : "false", report_shortest(c->layernorm_eps, f3, sizeof f3),
           (long long)c->guided_channels, (long long)c->freq_embed_size,
-          shortest(c->max_period, f4, sizeof f4));
+          report_shortest(c->max_period, f4, sizeof f4));
   fprintf(out,
           ",\"tokens\":%lld,\"params\":%lld,\"params_frozen\":%lld,\"param_tensors\":%lld"
           ",\"gmacs\":%.6f,\"gflops\":%.6f,\"weight_bytes_fp32\":%lld,\"weight_bytes_bf16\":%lld"

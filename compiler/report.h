@@ -22,7 +22,16 @@ typedef struct ReportInput {
   const GraphCost *cost;
   const MemPlan *mem; /* of the fused graph, at the graph's batch */
   const TrainMemory *train; /* --mode train: training memory, else NULL */
+  const Graph *whole; /* the whole model at batch 1 when the graph holds part of it
+                         (ModelFamily.lower_whole: the VAE), else NULL */
 } ReportInput;
+
+/* 675129632 -> "675,129,632" into buf; returns buf. */
+const char *report_commas(long long v, char *buf, size_t n);
+/* Shortest decimal that reads back as the same double. */
+const char *report_shortest(double v, char *buf, size_t n);
+/* s as a JSON string, quoted and escaped. */
+void report_json_string(FILE *out, const char *s);
 
 void report_text(const ReportInput *r, FILE *out);
 void report_json(const ReportInput *r, FILE *out);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config_import.h"
 #include "family.h"
 
 typedef struct Sema {
@@ -174,7 +175,7 @@ static DitcStatus load_rec(Sema *S, const char *path, SrcSpan from, const SpecSo
   S->seen_files[S->n_seen++] = canon;
 
   AstFile *ast = NULL;
-  st = parse_file(S->a, S->d, file, &ast);
+  st = config_is_json(path) ? config_import(S->a, S->d, file, &ast) : parse_file(S->a, S->d, file, &ast);
   if (st == DITC_ERR_NOMEM || !ast) return DITC_ERR_NOMEM;
   if (st) S->syntax_errors = true;
   if (out_top) *out_top = ast;
@@ -500,7 +501,42 @@ static bool check_range(Sema *S, const SpecKey *k, const AstValue *v) {
   return ok;
 }
 
-static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
+/* The command line's overrides as assignments of a buffer "<command line>"
+ * (so that a message shows the option), checked against family fam; each
+ * becomes the effective assignment of its key in eff. */
+static DitcStatus apply_overrides(Sema *S, const SpecOverrides *over, const ModelFamily *fam, const AstDecl *model,
+                                  AstAssign **eff) {
+  for (size_t i = 0; over && i < over->n; i++) {
+    const SpecOverride *o = &over->at[i];
+    const char *text = arena_printf(S->a, "%s %s", o->option, o->value);
+    AstAssign *as = arena_alloc(S->a, sizeof *as);
+    if (!text || !as) return DITC_ERR_NOMEM;
+    uint32_t file;
+    DitcStatus st = srcmgr_add_buffer(S->d->sm, S->d, "<command line>", text, strlen(text), span_none(), &file);
+    if (st) return st;
+    memset(as, 0, sizeof *as);
+    uint32_t begin = (uint32_t)strlen(o->option) + 1, end = (uint32_t)strlen(text);
+    as->key = o->key;
+    as->key_loc = (SrcSpan){file, 0, begin - 1};
+    as->value = (AstValue){.kind = o->is_string ? VAL_STRING : VAL_INT, .s = o->value, .loc = {file, begin, end}};
+    if (!o->is_string) {
+      char *stop;
+      as->value.i = strtoll(o->value, &stop, 10);
+      if (*stop || !*o->value) as->value.kind = VAL_IDENT; /* reported as "expects an integer" */
+    }
+    as->key_index = spec_key_find(fam->keys, fam->n_keys, o->key);
+    if (as->key_index < 0) {
+      diag_error(S->d, as->key_loc, "%s does not apply to model '%s', a model of the family \"%s\"", o->option,
+                 model->name, fam->name);
+      return DITC_ERR_SPEC;
+    }
+    check_assign(S, fam, as);
+    eff[as->key_index] = as;
+  }
+  return DITC_OK;
+}
+
+static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp, const SpecOverrides *over) {
   AstDecl *chain[MAX_CHAIN];
   int n = resolve_chain(S, model, chain, MAX_CHAIN);
   if (n < 0) return DITC_ERR_SPEC;
@@ -533,6 +569,9 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
       eff[as->key_index] = as;
     }
   }
+
+  DitcStatus st_over = apply_overrides(S, over, fam, model, eff);
+  if (st_over) return st_over;
 
   bool ok = true;
   size_t n_missing = 0;
@@ -579,6 +618,10 @@ static DitcStatus resolve_model(Sema *S, AstDecl *model, Spec *sp) {
 /* ---- entry point --------------------------------------------------------- */
 
 DitcStatus spec_load(Arena *a, Diag *d, const SpecSource *src, Spec **out) {
+  return spec_load_with(a, d, src, NULL, out);
+}
+
+DitcStatus spec_load_with(Arena *a, Diag *d, const SpecSource *src, const SpecOverrides *over, Spec **out) {
   DitcStatus st;
   Sema S = {.a = a, .d = d, .allow_include = src->allow_include};
   const char *open_files[SEMA_MAX_INCLUDE_DEPTH + 1];
@@ -617,7 +660,7 @@ DitcStatus spec_load(Arena *a, Diag *d, const SpecSource *src, Spec **out) {
   }
   Spec *sp = arena_alloc(a, sizeof *sp);
   if (!sp) return DITC_ERR_NOMEM;
-  DitcStatus st2 = resolve_model(&S, model, sp);
+  DitcStatus st2 = resolve_model(&S, model, sp, over);
   if (st2) return st2;
   if (st || n_models > 1 || d->n_errors) return st ? st : DITC_ERR_SPEC;
   *out = sp;

@@ -14,6 +14,23 @@
 
 #define SEMA_MAX_INCLUDE_DEPTH 16
 
+/* A key set on the command line (ditc --image-size 512, --part both): it
+ * overrides the model's value, and is checked and reported like one, at
+ * "<command line>". */
+typedef struct SpecOverride {
+  const char *option; /* "--image-size" */
+  const char *key;    /* "image_size" */
+  const char *value;  /* "512", as given */
+  bool is_string;     /* the value is a string (part), else an integer */
+} SpecOverride;
+
+#define SPEC_MAX_OVERRIDES 4
+
+typedef struct SpecOverrides {
+  SpecOverride at[SPEC_MAX_OVERRIDES];
+  size_t n;
+} SpecOverrides;
+
 typedef struct SpecSource {
   const char *path;   /* file to read, or the display name of `data` */
   const char *data;   /* NULL: read `path` from disk */
@@ -35,5 +52,7 @@ typedef struct Spec {
 /* Loads, parses and checks a spec. Returns DITC_OK with *out set, or an error
  * status after reporting every problem found to d. */
 DitcStatus spec_load(Arena *a, Diag *d, const SpecSource *src, Spec **out);
+/* The same with keys set on the command line (NULL: none). */
+DitcStatus spec_load_with(Arena *a, Diag *d, const SpecSource *src, const SpecOverrides *over, Spec **out);
 
 #endif
