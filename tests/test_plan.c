@@ -270,12 +270,12 @@ static void test_io_names_and_family(void **state) {
   reseal(&b);
   expect_error(&b, DIT_ERR_FORMAT, "the io-names section is missing");
   free(b.data);
-  /* a family this runtime does not run: "dit" -> "vae" in the string table */
+  /* a family this runtime does not run: "dit" -> "vit" in the string table */
   b = compile_plan("tests/tiny.dit", 2);
   PlanModel *m = (PlanModel *)(b.data + find_section(&b, PLAN_SEC_MODEL)->offset);
-  memcpy(b.data + find_section(&b, PLAN_SEC_STRINGS)->offset + m->family, "vae", 3);
+  memcpy(b.data + find_section(&b, PLAN_SEC_STRINGS)->offset + m->family, "vit", 3);
   reseal(&b);
-  expect_error(&b, DIT_ERR_UNSUPPORTED, "a plan of the model family 'vae'; this runtime runs 'dit' plans");
+  expect_error(&b, DIT_ERR_UNSUPPORTED, "a plan of the model family 'vit'; this runtime runs 'dit' and 'vae' plans");
   free(b.data);
 }
 

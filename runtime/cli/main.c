@@ -266,16 +266,28 @@ static int cmd_info(int argc, char **argv) {
   static const char *const dtypes[] = {"fp32", "tf32", "bf16"};
   printf("%s  (%s, plan format %u, %s)\n", plan_string(&pv, m->name), argv[2], pv.header->version,
          pv.header->compiler);
-  printf("  model       %lldx%lld px, latent %lldx%lldx%lld, patch %lld, %lld tokens\n",
-         (long long)m->image_size, (long long)m->image_size, (long long)m->latent_size,
-         (long long)m->latent_size, (long long)m->in_channels, (long long)m->patch_size,
-         (long long)m->tokens);
-  printf("  transformer depth %lld, hidden %lld, %lld heads x %lld, MLP %lld\n", (long long)m->depth,
-         (long long)m->hidden_size, (long long)m->num_heads, (long long)m->head_dim,
-         (long long)m->mlp_hidden);
-  printf("  classes     %lld%s; output channels %lld; guidance mixes %lld\n",
-         (long long)m->num_classes, m->label_rows > m->num_classes ? " + null class" : "",
-         (long long)m->out_channels, (long long)m->guided_channels);
+  if (!strcmp(plan_string(&pv, m->family), "vae")) { /* docs/plan-format.md, "VAE plans" */
+    bool dec = (m->parts & PLAN_VAE_DECODER) != 0, enc = (m->parts & PLAN_VAE_ENCODER) != 0;
+    printf("  model       VAE %s: %lldx%lldx%lld px <-> latent %lldx%lldx%lld (downsampling %lld)\n",
+           dec && enc ? "decoder and encoder" : dec ? "decoder" : "encoder", (long long)m->image_size,
+           (long long)m->image_size, (long long)m->in_channels, (long long)m->latent_size,
+           (long long)m->latent_size, (long long)m->out_channels, (long long)m->latent_scale);
+    printf("  vae         mid width %lld, %lld resnets per level, GroupNorm %lld groups, attention 1 head over "
+           "%lld tokens, scaling_factor %g\n",
+           (long long)m->hidden_size, (long long)m->depth, (long long)m->norm_groups, (long long)m->tokens,
+           m->scaling_factor);
+  } else {
+    printf("  model       %lldx%lld px, latent %lldx%lldx%lld, patch %lld, %lld tokens\n",
+           (long long)m->image_size, (long long)m->image_size, (long long)m->latent_size,
+           (long long)m->latent_size, (long long)m->in_channels, (long long)m->patch_size,
+           (long long)m->tokens);
+    printf("  transformer depth %lld, hidden %lld, %lld heads x %lld, MLP %lld\n", (long long)m->depth,
+           (long long)m->hidden_size, (long long)m->num_heads, (long long)m->head_dim,
+           (long long)m->mlp_hidden);
+    printf("  classes     %lld%s; output channels %lld; guidance mixes %lld\n",
+           (long long)m->num_classes, m->label_rows > m->num_classes ? " + null class" : "",
+           (long long)m->out_channels, (long long)m->guided_channels);
+  }
   printf("  plan        %s %s plan, dtype %s, batch 1 to %u rows\n", plan_string(&pv, m->family),
          pv.train ? "training" : "inference", pv.header->dtype < 3 ? dtypes[pv.header->dtype] : "?",
          pv.header->max_batch);
@@ -305,7 +317,10 @@ static int cmd_info(int argc, char **argv) {
     print_op_counts(&pv, n_loss, pv.n_ops, printf("              %zu backward:", pv.n_ops - n_loss));
   } else {
     size_t n_fwd = pv.io->n_forward_ops < pv.n_ops ? pv.io->n_forward_ops : pv.n_ops;
-    int col = printf("  ops         %zu forward, %zu per sampler step:", n_fwd, pv.n_ops - n_fwd);
+    bool vae = !strcmp(plan_string(&pv, m->family), "vae");
+    int col = !vae ? printf("  ops         %zu forward, %zu per sampler step:", n_fwd, pv.n_ops - n_fwd)
+              : n_fwd < pv.n_ops ? printf("  ops         %zu decoder, %zu encoder:", n_fwd, pv.n_ops - n_fwd)
+                                 : printf("  ops         %zu:", n_fwd);
     print_op_counts(&pv, 0, pv.n_ops, col);
   }
   if (pv.cubin.h) print_gpu_kernels(&pv);

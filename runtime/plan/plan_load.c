@@ -226,20 +226,22 @@ static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err
   const PlanIO *io = pv->io;
   if (m->name >= pv->strings_bytes || m->family >= pv->strings_bytes)
     return dit_err(err, DIT_ERR_FORMAT, "%s: model name is outside the string table", name);
-  if (strcmp(plan_string(pv, m->family), "dit") != 0)
-    return dit_err(err, DIT_ERR_UNSUPPORTED, "%s: a plan of the model family '%s'; this runtime runs 'dit' plans",
-                   name, plan_string(pv, m->family));
-  DitStatus ns = check_io_names(pv, name, err);
+  bool vae = strcmp(plan_string(pv, m->family), "vae") == 0;
+  if (!vae && strcmp(plan_string(pv, m->family), "dit") != 0)
+    return dit_err(err, DIT_ERR_UNSUPPORTED,
+                   "%s: a plan of the model family '%s'; this runtime runs 'dit' and 'vae' plans", name,
+                   plan_string(pv, m->family));
+  DitStatus ns = vae ? plan_check_vae_model(pv, name, err) : check_io_names(pv, name, err);
   if (ns) return ns;
   const int64_t sizes[] = {m->image_size, m->latent_size, m->in_channels, m->out_channels,
                            m->patch_size, m->tokens, m->hidden_size, m->depth,
                            m->num_heads, m->num_classes, m->label_rows};
-  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+  for (size_t i = 0; !vae && i < sizeof sizes / sizeof sizes[0]; i++)
     if (sizes[i] < 1 || sizes[i] > PLAN_MAX_DIM)
       return dit_err(err, DIT_ERR_FORMAT, "%s: the model section holds an impossible size", name);
-  if (m->guided_channels < 0 || m->guided_channels > m->out_channels ||
-      m->label_rows < m->num_classes || m->label_rows > m->num_classes + 1 ||
-      !(m->class_dropout >= 0 && m->class_dropout < 1))
+  if (!vae && (m->guided_channels < 0 || m->guided_channels > m->out_channels ||
+               m->label_rows < m->num_classes || m->label_rows > m->num_classes + 1 ||
+               !(m->class_dropout >= 0 && m->class_dropout < 1)))
     return dit_err(err, DIT_ERR_FORMAT, "%s: the model section is inconsistent", name);
   if (pv->header->max_batch < 1 || pv->header->max_batch > (1u << 20))
     return dit_err(err, DIT_ERR_FORMAT, "%s: max batch %u is out of range", name,
@@ -275,7 +277,10 @@ static DitStatus check_records(const PlanView *pv, const char *name, DitErr *err
               (!v->batch_major || v->dims[0] == (int64_t)pv->header->max_batch);
     if (!ok) return dit_err(err, DIT_ERR_FORMAT, "%s: value record %zu is invalid", name, i);
   }
+  if (vae && pv->train)
+    return dit_err(err, DIT_ERR_FORMAT, "%s: a VAE plan with a train section (VAE plans are for inference)", name);
   if (pv->train) return check_train(pv, name, err);
+  if (vae) return plan_check_vae_io(pv, name, err);
   uint32_t ids[6] = {io->x, io->t, io->y, io->out, io->noise, io->x_next};
   if (io->n_forward_ops > pv->n_ops)
     return dit_err(err, DIT_ERR_FORMAT, "%s: the io section's forward op count is out of range", name);

@@ -67,6 +67,11 @@ const char *plan_string(const PlanView *pv, uint32_t offset);
 /* The plan's input or output of that name (plan_load.c), or NULL. */
 const PlanIoName *plan_io_named(const PlanView *pv, const char *io_name);
 
+/* A VAE plan's model section and io names (plan_vae.c), in place of a DiT
+ * plan's checks; and, after the value records, its io section and shapes. */
+DitStatus plan_check_vae_model(const PlanView *pv, const char *name, DitErr *err);
+DitStatus plan_check_vae_io(const PlanView *pv, const char *name, DitErr *err);
+
 /* The op's name ("linear", "attention_grad", ...), or "?" for an unknown kind. */
 const char *plan_op_name(uint32_t kind);
 
