@@ -418,7 +418,10 @@ DitStatus plan_check_ops(const PlanView *pv, DitErr *err) {
       goto done;
     }
     bool sampler = info->phase == PLAN_PHASE_SAMPLER;
+    /* a VAE plan of both parts: the encoder's forward ops after the decoder's, no sampler ops */
+    bool vae = pv->model->parts != 0;
     bool misplaced = train ? sampler || ((op->kind == PLAN_OP_DIFFUSION_LOSS) != (i + 1 == pv->train->n_loss_ops))
+                     : vae ? info->phase != PLAN_PHASE_FORWARD
                            : info->phase == PLAN_PHASE_TRAIN || sampler != (i >= pv->io->n_forward_ops);
     if (misplaced) {
       st = bad(&c, train ? "a sampler op in a training plan, or the loss out of place"
