@@ -27,7 +27,7 @@ DitStatus cli_vae_run(DitRuntime *vae, bool decode, int64_t n, const float *in, 
 int cli_vae_check_latents(const DitVaeInfo *v, int64_t C, int64_t H, int64_t W, const char *what);
 /* dit data images --vae: the pixel set's latents into out (data_vae.c); 0, or 1 after a message. */
 int cli_data_encode(const char *pixels, const char *vae_plan, const char *vae_weights, const char *device,
-                    int threads, bool flips, uint64_t seed, const char *out);
+                    int threads, bool flips, bool mean, uint64_t seed, const char *out);
 /* On stderr, one line when the plan's tunings are for other devices (cmd_tune.c). */
 void cli_tuning_notice(DitRuntime *rt);
 int cmd_sample_set(const char *plan_path, void *args); /* --num-samples --npz: sample_set.c */

@@ -36,10 +36,10 @@ static const struct {
      "  fashion-mnist  IDX files (.gz or plain); by default Debian's dataset-fashion-mnist in\n"
      "                 " FASHION_MNIST_DEBIAN_DIR "; --pad-to 32 pads 28x28 with zeros\n"},
     {"images", SUB_IMAGES, "dit data images --root DIR --image-size S [--threads N] -o OUT.ditdata\n"
-     "                       [--vae VAE_PLAN --vae-weights W [--flips] [--seed S] [--device D]]\n",
+     "                       [--vae VAE_PLAN --vae-weights W [--flips] [--seed S | --mean] [--device D]]\n",
      "  images         an ImageFolder tree of JPEGs and PNGs (root/<class>/...), decoded as PIL\n"
      "                 does, RGB, ADM center crop to S; with --vae, their latents (a compiled VAE\n"
-     "                 encoder: 0.18215 * a posterior sample, noise from --seed; --flips also the\n"
+     "                 encoder: 0.18215 * a posterior sample, noise from --seed, or --mean; --flips also the\n"
      "                 mirrored image's, for training flips), as fast-DiT's extract_features.py\n"},
     {"latents", SUB_LATENTS,
      "dit data latents (--x X.npy --y Y.npy | --features-dir D --labels-dir D)\n"
@@ -79,7 +79,7 @@ typedef struct DataArgs {
   const char *out, *images, *labels, *split, *root, *x, *y, *features_dir, *labels_dir, *file;
   const char *vae, *vae_weights, *device; /* images --vae */
   int64_t pad_to, num_classes, image_size, threads, seed;
-  int flipped_included, flip_latents, no_verify, flips;
+  int flipped_included, flip_latents, no_verify, flips, mean;
 } DataArgs;
 
 /* The options of subcommand `sub` (one of subs[]) from argv[3]; each
@@ -105,6 +105,7 @@ static int parse_data_args(int argc, char **argv, size_t sub, DataArgs *a) {
     else if (!strcmp(s, "--vae-weights")) slot = &a->vae_weights, takes = SUB_IMAGES;
     else if (!strcmp(s, "--device")) slot = &a->device, takes = SUB_IMAGES;
     else if (!strcmp(s, "--flips")) flag = &a->flips, takes = SUB_IMAGES;
+    else if (!strcmp(s, "--mean")) flag = &a->mean, takes = SUB_IMAGES;
     else if (!strcmp(s, "--seed")) num = &a->seed, lo = 0, hi = 2147483647L, takes = SUB_IMAGES;
     else if (!strcmp(s, "--x")) slot = &a->x, takes = SUB_LATENTS;
     else if (!strcmp(s, "--y")) slot = &a->y, takes = SUB_LATENTS;
@@ -243,9 +244,10 @@ int cmd_data(int argc, char **argv) {
     st = import_idx(a.images, a.labels, a.pad_to, a.num_classes ? a.num_classes : 10, a.out, &e);
   } else if (!strcmp(sub, "images")) {
     if (need("--root DIR", a.root) || need("--image-size S", a.image_size ? "" : NULL)) return 2;
-    if ((a.vae != NULL) != (a.vae_weights != NULL) || (!a.vae && (a.flips || a.seed || a.device))) {
-      fprintf(stderr, "dit: error: --vae VAE_PLAN and --vae-weights W go together, and --flips, --seed and --device "
-                      "are theirs\n");
+    if ((a.vae != NULL) != (a.vae_weights != NULL) || (!a.vae && (a.flips || a.seed || a.device || a.mean)) ||
+        (a.mean && a.seed)) {
+      fprintf(stderr, "dit: error: --vae VAE_PLAN and --vae-weights W go together, and --flips, --seed, --mean and "
+                      "--device are theirs (--mean takes no --seed)\n");
       return 2;
     }
     const char *ins[] = {a.vae, a.vae_weights};
@@ -255,7 +257,7 @@ int cmd_data(int argc, char **argv) {
       snprintf(pixels, sizeof pixels, "%s.pixels.%ld.tmp", a.out, (long)getpid());
       st = import_image_folder(a.root, a.image_size, (int)a.threads, pixels, &e);
       int erc = st ? 1 : cli_data_encode(pixels, a.vae, a.vae_weights, a.device, (int)a.threads, a.flips,
-                                         (uint64_t)a.seed, a.out);
+                                         a.mean, (uint64_t)a.seed, a.out);
       unlink(pixels);
       if (st) {
         fprintf(stderr, "dit: error: %s\n", e.msg);

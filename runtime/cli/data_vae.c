@@ -5,7 +5,8 @@
  * pre-extracts them: 0.18215 * vae.encode(x).latent_dist.sample(), x in
  * [-1, 1]. With --flips each sample also holds its mirrored image's latent
  * (DATASET_FLAG_FLIP_VARIANTS: a training flip picks it). Image i's noise is
- * stream 1 + 2i (its mirror's 2 + 2i) of the seed, whatever the batch. */
+ * stream 1 + 2i (its mirror's 2 + 2i) of the seed, whatever the batch;
+ * --mean keeps the posterior's mean instead. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ typedef struct EncodeRun {
   float *images, *noise, *latents; /* the block's [block_cap * variants, ...] */
   int64_t *labels;
   uint64_t seed;
+  bool mean;          /* the posterior's mean, no noise */
   double t0;
   bool progress;
 } EncodeRun;
@@ -46,9 +48,9 @@ static DitStatus encode_block(EncodeRun *r, int64_t first, DitErr *err) {
       int64_t row = i * r->variants + k;
       DitStatus st = dataset_get(r->px, first + i, (int)k, r->images + row * xs, &r->labels[i]);
       if (st) return dit_err(err, st, "%s: image %lld cannot be read", dataset_path(r->px), (long long)(first + i));
-      dit_randn_stream(r->seed, (uint64_t)(1 + 2 * (first + i) + k), r->noise + row * zs, zs);
+      if (!r->mean) dit_randn_stream(r->seed, (uint64_t)(1 + 2 * (first + i) + k), r->noise + row * zs, zs);
     }
-  if (cli_vae_run(r->vae, false, n * r->variants, r->images, r->noise, r->latents, false))
+  if (cli_vae_run(r->vae, false, n * r->variants, r->images, r->mean ? NULL : r->noise, r->latents, false))
     return dit_err(err, DIT_ERR_DEVICE, "encoding images %lld..%lld failed (said above)", (long long)first,
                    (long long)(first + n - 1));
   r->block_first = first;
@@ -80,7 +82,7 @@ static DitStatus fill(void *ctx, int64_t index, void *sample, int64_t *label, Di
 }
 
 int cli_data_encode(const char *pixels, const char *vae_plan, const char *vae_weights, const char *device,
-                    int threads, bool flips, uint64_t seed, const char *out) {
+                    int threads, bool flips, bool mean, uint64_t seed, const char *out) {
   DitErr e = {0};
   DitDataset *px = NULL;
   DitRuntime *vae = NULL;
@@ -97,7 +99,7 @@ int cli_data_encode(const char *pixels, const char *vae_plan, const char *vae_we
             (long long)v->image_size, (long long)dataset_height(px));
     goto done;
   }
-  r = (EncodeRun){.px = px, .vae = vae, .v = v, .variants = flips ? 2 : 1, .block_first = -1, .seed = seed,
+  r = (EncodeRun){.px = px, .vae = vae, .v = v, .variants = flips ? 2 : 1, .block_first = -1, .seed = seed, .mean = mean,
                   .t0 = now_s(), .progress = isatty(2) != 0};
   r.block_cap = v->max_batch / r.variants > 0 ? v->max_batch / r.variants : 1;
   int64_t xs = v->image_channels * v->image_size * v->image_size;
