@@ -219,6 +219,7 @@ enum { NB = 2, CI = 3, HH = 6, WW = 5, CO = 4 };
 
 typedef struct HandPlan {
   PlanHeader header;
+  PlanModel model; /* a VAE's: parts 1, the decoder */
   PlanIO io;
   PlanValue values[N_VALUES];
   PlanOp ops[5];
@@ -267,12 +268,13 @@ static void hand_plan(HandPlan *h) {
   plan_set_attrs_LATENT_SAMPLE(&op[4], (PlanAttrs_LATENT_SAMPLE){.scale = 0.18215});
   op[4].n_in = 2, op[4].in[0] = V_BACK, op[4].in[1] = V_NOISE, op[4].out = V_LAT;
   h->header.dtype = PLAN_DT_F32;
+  h->model.parts = 1;
   h->io.x = V_X;
   h->io.out = V_LAT;
   h->io.n_forward_ops = 5;
   h->io.arena_bytes = arena;
   h->io.weight_bytes = weights;
-  h->pv = (PlanView){.header = &h->header, .values = h->values, .n_values = N_VALUES, .ops = h->ops, .n_ops = 5,
+  h->pv = (PlanView){.header = &h->header, .model = &h->model, .values = h->values, .n_values = N_VALUES, .ops = h->ops, .n_ops = 5,
                      .io = &h->io, .arena_bytes = arena, .weight_bytes = weights};
 }
 
@@ -342,7 +344,7 @@ static void test_plan_adapters(void **state) {
   Executor ex = {.pv = pv, .arena = calloc(1, pv->arena_bytes), .weights = calloc(1, pv->weight_bytes)};
   ex.cpu = ctx(2, exec_scratch_per_thread(pv));
   const CpuConvShape s0 = exec_conv_shape(pv, &h->ops[0]);
-  assert_true(ex.cpu.scratch_per_thread >= cpu_conv2d_scratch(&s0) && cpu_conv2d_scratch(&s0) == CI * 9 * 256);
+  assert_true(ex.cpu.scratch_per_thread >= cpu_conv2d_scratch(&s0) && cpu_conv2d_scratch(&s0) == CI * 9 * CPU_CONV_TILE_PIXELS);
   for (int id = 0; id < N_VALUES; id++) {
     const PlanValue *v = &h->values[id];
     if (id == V_X || id == V_NOISE || v->storage == PLAN_STORE_WEIGHTS) {

@@ -66,7 +66,7 @@ typedef struct CpuConvShape {
   int64_t k, stride, up, pad[4];
 } CpuConvShape;
 /* Output pixels per task of cpu_conv2d (its im2col block is [Cin*k*k, this]). */
-#define CPU_CONV_TILE_PIXELS 256
+#define CPU_CONV_TILE_PIXELS 512
 /* out = alpha * (w [Cout, Cin, k, k] * x') + b [Cout], x' the upsampled and
  * padded x: im2col tiles of CPU_CONV_TILE_PIXELS pixels in the thread's
  * scratch, one sgemm each (none for a plain 1x1 convolution). */
