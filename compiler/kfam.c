@@ -10,6 +10,8 @@ int kfam_all(const KernelFamily **out, int max) {
   for (int i = 0; i < k && n < max; i++) out[n++] = e[i];
   const KernelFamily *const *s = kfam_sampler(&k);
   for (int i = 0; i < k && n < max; i++) out[n++] = s[i];
+  const KernelFamily *const *v = kfam_vae(&k);
+  for (int i = 0; i < k && n < max; i++) out[n++] = v[i];
   return n;
 }
 

@@ -53,6 +53,7 @@ const KernelFamily *kfam_attention(void);                   /* kfam_attention.c 
 const KernelFamily *kfam_attention_mma(void);               /* kfam_attention_mma.c: bf16, tensor cores */
 const KernelFamily *const *kfam_elementwise(int *count);    /* kfam_elementwise.c: patchify ... embedding */
 const KernelFamily *const *kfam_sampler(int *count);        /* kfam_sampler.c: cfg_mix, diffusion_step */
+const KernelFamily *const *kfam_vae(int *count);            /* kfam_vae.c: group_norm ... latent_sample */
 
 /* Every family, in a fixed order (at most max); the count. */
 int kfam_all(const KernelFamily **out, int max);

@@ -1,6 +1,7 @@
 /* kfam_attention.c: the attention_simt_kernel family
  * (kernels/attention_simt.cuh): fp32 flash-style attention on CUDA cores.
- * Knobs: HD (head dim, at most 128), WARPS (queries per block), BLOCK_N
+ * Knobs: HD (head dim, at most 512: the VAE's one head of hidden_size
+ * channels; a lane holds HD / 32 of its query), WARPS (queries per block), BLOCK_N
  * (keys per shared-memory tile); BF16 (qkv and out in bf16) for a bf16 plan
  * whose attention the tensor-core family does not take (kfam_attention_mma.c,
  * which kernel_plan.c asks first). */
@@ -11,8 +12,8 @@
 static KfamFit can_implement(const Graph *g, const Node *n, const char *arch, PlanDType dtype, const char **why) {
   (void)g, (void)arch, (void)dtype;
   if (n->op != OP_ATTENTION) return KFAM_NOT_MINE;
-  if (n->attr.attn.head_dim > 128) {
-    *why = "attention with a head dim over 128";
+  if (n->attr.attn.head_dim > 512) {
+    *why = "attention with a head dim over 512";
     return KFAM_CANNOT;
   }
   return KFAM_FITS;
@@ -23,12 +24,13 @@ static int candidates(const Graph *g, const Node *n, KernelKnobs *out, int max) 
   int64_t hd = n->attr.attn.head_dim;
   int count = 0;
   /* the default: 4 warps; BLOCK_N keeps the K and V tiles within 32 KiB */
-  out[count++] = (KernelKnobs){{hd, 4, hd > 64 ? 32 : 64, 0}};
-  static const int warps[] = {2, 4, 8}, block_n[] = {16, 32, 64};
+  out[count++] = (KernelKnobs){{hd, 4, hd > 256 ? 8 : hd > 128 ? 16 : hd > 64 ? 32 : 64, 0}};
+  static const int warps[] = {2, 4, 8}, block_n[] = {16, 32, 64}, wide_n[] = {4, 8, 16};
+  const int *bns = hd > 128 ? wide_n : block_n; /* the VAE's head dims: smaller tiles */
   for (int w = 0; w < 3; w++)
     for (int b = 0; b < 3 && count < max; b++) {
-      if (2 * block_n[b] * hd * 4 > 32 * 1024) continue; /* K and V tiles of fp32 */
-      KernelKnobs c = {{hd, warps[w], block_n[b], 0}};
+      if (2 * bns[b] * hd * 4 > 32 * 1024) continue; /* K and V tiles of fp32 */
+      KernelKnobs c = {{hd, warps[w], bns[b], 0}};
       if (c.v[1] != out[0].v[1] || c.v[2] != out[0].v[2]) out[count++] = c;
     }
   return count;

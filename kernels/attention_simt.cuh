@@ -6,7 +6,9 @@
 // GPU reference for the tensor-core kernel (attention_mma.cuh). BF16: qkv
 // and out in bf16 (a bf16 plan whose head dim the tensor-core kernel does
 // not take), the arithmetic in fp32.
-//   HD       head dim (64, 72, ...), at most 128
+//   HD       head dim (64, 72, ...), at most 512: each lane holds HD / 32 of
+//            its query's q and output (the VAE's one head of 512 channels:
+//            16 each), the K and V tiles take BLOCK_N keys of HD (8 at 512)
 //   WARPS    queries per block        (tile knob)
 //   BLOCK_N  keys per shared tile     (tile knob)
 //   BF16     qkv and out in bf16
@@ -19,7 +21,7 @@ namespace dit {
 
 template <int HD, int WARPS, int BLOCK_N>
 struct AttnSimtTraits {
-  static_assert(HD >= 1 && HD <= 128, "head dim up to 128");
+  static_assert(HD >= 1 && HD <= 512, "head dim up to 512");
   static constexpr int PER_LANE = (HD + 31) / 32;
   static constexpr int SMEM_BYTES = 2 * BLOCK_N * HD * (int)sizeof(float);
   static_assert(SMEM_BYTES <= 48 * 1024, "K and V tiles must fit 48 KiB of static shared memory");

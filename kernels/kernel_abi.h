@@ -149,6 +149,52 @@ typedef struct DitDiffusionStepArgs {
   DIT_DEVPTR(float) history;
 } DitDiffusionStepArgs;
 
+/* group_norm_kernel: x [N, channels, hw] -> out: GroupNorm of `groups`
+ * groups (gamma, beta [channels]), then SiLU when its SILU flag says. */
+typedef struct DitGroupNormArgs {
+  DIT_DEVPTR(const float) x;
+  DIT_DEVPTR(const float) gamma;
+  DIT_DEVPTR(const float) beta;
+  DIT_DEVPTR(float) out;
+  long long channels, hw, groups;
+  float eps;
+  int32_t reserved;
+} DitGroupNormArgs;
+
+/* conv2d_kernel: x [n, Cin, H, W], w [Cout, Cin, KS, KS], b [Cout] -> out
+ * [n, Cout, Ho, Wo] = alpha * conv(x') + b, x' = x nearest-upsampled by up
+ * (1 or 2) and zero-padded (pad_top, pad_left; the bottom and right pads
+ * follow from Ho and Wo). */
+typedef struct DitConv2dArgs {
+  DIT_DEVPTR(const float) x;
+  DIT_DEVPTR(const float) w;
+  DIT_DEVPTR(const float) b;
+  DIT_DEVPTR(float) out;
+  long long n;
+  int32_t Cin, H, W, Cout, Ho, Wo;
+  int32_t stride, pad_top, pad_left, up;
+  float alpha;
+  int32_t reserved;
+} DitConv2dArgs;
+
+/* to_tokens_kernel: x [N, C, hw] -> out [N, hw, C]; from_tokens_kernel:
+ * x = o [N, hw, C], residual [N, C, hw] -> out [N, C, hw]; count = numel(out). */
+typedef struct DitTokensArgs {
+  DIT_DEVPTR(const float) x;
+  DIT_DEVPTR(const float) residual; /* from_tokens only, else 0 */
+  DIT_DEVPTR(float) out;
+  long long count, hw;
+} DitTokensArgs;
+
+/* latent_sample_kernel: moments [N, 2C, hw], noise [N, C, hw] -> out [N, C, hw]. */
+typedef struct DitLatentSampleArgs {
+  DIT_DEVPTR(const float) moments;
+  DIT_DEVPTR(const float) noise;
+  DIT_DEVPTR(float) out;
+  long long count, hw;
+  double scale;
+} DitLatentSampleArgs;
+
 #ifdef __cplusplus
 #define DIT_ABI_ASSERT(cond, what) static_assert(cond, what)
 #else
@@ -165,6 +211,10 @@ DIT_ABI_ASSERT(sizeof(DitAdaLnArgs) == 104, "DitAdaLnArgs layout");
 DIT_ABI_ASSERT(sizeof(DitAttentionArgs) == 32, "DitAttentionArgs layout");
 DIT_ABI_ASSERT(sizeof(DitCfgMixArgs) == 40, "DitCfgMixArgs layout");
 DIT_ABI_ASSERT(sizeof(DitDiffusionStepArgs) == 56, "DitDiffusionStepArgs layout");
+DIT_ABI_ASSERT(sizeof(DitGroupNormArgs) == 64, "DitGroupNormArgs layout");
+DIT_ABI_ASSERT(sizeof(DitConv2dArgs) == 88, "DitConv2dArgs layout");
+DIT_ABI_ASSERT(sizeof(DitTokensArgs) == 40, "DitTokensArgs layout");
+DIT_ABI_ASSERT(sizeof(DitLatentSampleArgs) == 48, "DitLatentSampleArgs layout");
 #undef DIT_ABI_ASSERT
 
 #endif

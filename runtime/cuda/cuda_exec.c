@@ -5,7 +5,8 @@
  * computed from the op's shapes at this run's rows
  * (cuda_launch.h); a linear op is a cuBLASLt GEMM (cublaslt.h), followed by
  * the SiLU kernel when its activation is SiLU, and by the GELU kernel when
- * the plan gives it one (else GELU is the GEMM's epilogue). Values move to
+ * the plan gives it one (else GELU is the GEMM's epilogue); the VAE's ops
+ * launch in cuda_exec_vae.c. Values move to
  * and from the host in cuda_weights.c. Inputs reach the arena from
  * the staging buffer: one host-to-device copy, then device copies. */
 #include <inttypes.h>
@@ -19,7 +20,7 @@ static int64_t vdim(const CudaBackend *cb, uint32_t id, uint32_t k, int64_t n) {
 }
 static int64_t vnumel(const CudaBackend *cb, uint32_t id, int64_t n) { return cuda_value_numel(cb->pv, id, n); }
 
-static DitStatus launch(CudaBackend *cb, uint32_t slot, const CudaLaunchDims *d, void **args, DitErr *err) {
+DitStatus cuda_launch_slot(CudaBackend *cb, uint32_t slot, const CudaLaunchDims *d, void **args, DitErr *err) {
   DitStatus st = DIT_OK;
   CU_TRY(&cb->drv, err, cuLaunchKernel(cb->funcs[slot], d->grid[0], d->grid[1], d->grid[2], d->block, 1, 1,
                                        cb->cv->slots[slot].smem_bytes, cb->stream, args, NULL));
@@ -29,6 +30,10 @@ fail:
 
 static DitStatus bad_shape(size_t i, const char *what, DitErr *err) {
   return dit_err(err, DIT_ERR_INTERNAL, "op %zu: no %s launch fits its shape and the slot's block size", i, what);
+}
+
+static DitStatus launch(CudaBackend *cb, uint32_t slot, const CudaLaunchDims *d, void **args, DitErr *err) {
+  return cuda_launch_slot(cb, slot, d, args, err);
 }
 
 /* An elementwise kernel over `count` elements of slot s. */
@@ -144,11 +149,14 @@ static DitStatus run_op(CudaBackend *cb, size_t i, int64_t n, CUdeviceptr params
     void *args[] = {&p};
     return launch_elementwise(cb, i, s, count, args, err);
   }
+  case PLAN_OP_GROUP_NORM: /* group_norm_kernel<THREADS,SILU>: one block per (group, image) */
+  case PLAN_OP_CONV2D:     /* conv2d_kernel<KS,BM,BN,BK> */
+  case PLAN_OP_TO_TOKENS: case PLAN_OP_FROM_TOKENS: case PLAN_OP_LATENT_SAMPLE:
+    return cuda_run_vae_op(cb, i, n, err); /* cuda_exec_vae.c */
   case PLAN_OP_LINEAR: case PLAN_OP_Q_SAMPLE: case PLAN_OP_DIFFUSION_LOSS: case PLAN_OP_LOSS_GRAD:
   case PLAN_OP_ZEROS: case PLAN_OP_ACT_GRAD: case PLAN_OP_LINEAR_GRAD_X: case PLAN_OP_LINEAR_GRAD_W:
   case PLAN_OP_LN_MODULATE_GRAD: case PLAN_OP_RESIDUAL_GATE_GRAD: case PLAN_OP_ATTENTION_GRAD:
-  case PLAN_OP_EMBEDDING_GRAD: case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS: case PLAN_OP_GROUP_NORM:
-  case PLAN_OP_CONV2D: case PLAN_OP_TO_TOKENS: case PLAN_OP_FROM_TOKENS: case PLAN_OP_LATENT_SAMPLE:
+  case PLAN_OP_EMBEDDING_GRAD: case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS:
     break;
   }
   return dit_err(err, DIT_ERR_INTERNAL, "op %zu: kind %u does not run on the CUDA backend", i, op->kind);

@@ -88,6 +88,12 @@ DitStatus cuda_enter(CudaBackend *cb, DitErr *err);
  * ops for n images with DitStepParams at `params` (a device address). */
 DitStatus cuda_enqueue_ops(CudaBackend *cb, size_t first, size_t end, int64_t n, CUdeviceptr params,
                            DitErr *err);
+/* Launches kernel slot `slot` on grid d with the family's argument struct
+ * (cuda_exec.c). */
+DitStatus cuda_launch_slot(CudaBackend *cb, uint32_t slot, const CudaLaunchDims *d, void **args, DitErr *err);
+/* Enqueues VAE op i (group_norm, conv2d, to_tokens, from_tokens,
+ * latent_sample) for n images (cuda_exec_vae.c). */
+DitStatus cuda_run_vae_op(CudaBackend *cb, size_t i, int64_t n, DitErr *err);
 /* Enqueues a device-to-device copy (nothing when bytes is 0). */
 DitStatus cuda_copy_d2d(CudaBackend *cb, CUdeviceptr dst, CUdeviceptr src, uint64_t bytes, DitErr *err);
 /* Copies host_stage [0, bytes) to the device copy and records `staged`. */

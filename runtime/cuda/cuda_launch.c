@@ -37,6 +37,23 @@ int cuda_dims_attention(int64_t N, int64_t T, int64_t H, uint32_t block, int row
   return 0;
 }
 
+int cuda_dims_group_norm(int64_t N, int64_t groups, uint32_t block, CudaLaunchDims *d) {
+  if (block < 32 || block > MAX_BLOCK || block % 32 || N < 1 || groups < 1 || groups > MAX_GRID_X ||
+      N > MAX_GRID_YZ)
+    return -1;
+  dims_set(d, groups, N, 1, block);
+  return 0;
+}
+
+int cuda_dims_conv2d(int64_t pixels, int64_t cout, int64_t bm, int64_t bn, uint32_t block, CudaLaunchDims *d) {
+  if (bm < 4 || bn < 4 || bm % 4 || bn % 4 || block != bm * bn / 16 || block > MAX_BLOCK || pixels < 1 || cout < 1)
+    return -1;
+  int64_t bx = (pixels + bn - 1) / bn, by = (cout + bm - 1) / bm;
+  if (bx > MAX_GRID_X || by > MAX_GRID_YZ) return -1;
+  dims_set(d, bx, by, 1, block);
+  return 0;
+}
+
 void cuda_gemm_shape(int64_t rows, int64_t K, int64_t M, CudaGemmShape *s) {
   s->trans_a = 1; /* row-major W[M, K] is column-major K x M: op_T gives M x K */
   s->trans_b = 0;

@@ -29,6 +29,13 @@ int cuda_dims_rows(int64_t rows, uint32_t block, CudaLaunchDims *d);
  * query (attention_simt.cuh) or 16 (attention_mma.cuh). */
 int cuda_dims_attention(int64_t N, int64_t T, int64_t H, uint32_t block, int rows_per_warp, CudaLaunchDims *d);
 
+/* The VAE's kernels (kernels/vae.cuh): group_norm_kernel one block per
+ * (group, image), grid (groups, N), block a multiple of 32; conv2d_kernel a
+ * block per tile of bm output channels x bn output pixels (of all N Ho Wo),
+ * grid (ceil(pixels / bn), ceil(cout / bm)), block bm * bn / 16. */
+int cuda_dims_group_norm(int64_t N, int64_t groups, uint32_t block, CudaLaunchDims *d);
+int cuda_dims_conv2d(int64_t pixels, int64_t cout, int64_t bm, int64_t bn, uint32_t block, CudaLaunchDims *d);
+
 /* y[rows, M] = x[rows, K] @ W[M, K]^T in column-major terms (cublaslt.h):
  * D (d_rows x d_cols, ld d_ld) = op(A) * op(B). */
 typedef struct CudaGemmShape {

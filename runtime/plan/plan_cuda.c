@@ -50,9 +50,18 @@ static bool knobs_fit(const PlanView *pv, const PlanOp *op, const PlanKernelSlot
   case PLAN_OP_DIFFUSION_STEP: case PLAN_OP_Q_SAMPLE: case PLAN_OP_DIFFUSION_LOSS: case PLAN_OP_LOSS_GRAD:
   case PLAN_OP_ZEROS: case PLAN_OP_ACT_GRAD: case PLAN_OP_LINEAR_GRAD_X: case PLAN_OP_LINEAR_GRAD_W:
   case PLAN_OP_LN_MODULATE_GRAD: case PLAN_OP_RESIDUAL_GATE_GRAD: case PLAN_OP_ATTENTION_GRAD:
-  case PLAN_OP_EMBEDDING_GRAD: case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS: case PLAN_OP_GROUP_NORM:
-  case PLAN_OP_CONV2D: case PLAN_OP_TO_TOKENS: case PLAN_OP_FROM_TOKENS: case PLAN_OP_LATENT_SAMPLE:
+  case PLAN_OP_EMBEDDING_GRAD: case PLAN_OP_UNPATCHIFY_GRAD: case PLAN_OP_SUM_ROWS:
     return true; /* one thread per element: the grid follows from the element count */
+  case PLAN_OP_GROUP_NORM: /* group_norm_kernel<THREADS, SILU> */
+    return s->knobs[0] == (int64_t)s->block_threads && s->knobs[1] == (plan_attrs_GROUP_NORM(op).act == PLAN_ACT_SILU);
+  case PLAN_OP_CONV2D: /* conv2d_kernel<KS, BM, BN, BK>: KS the weight's, BM * BN / 16 threads */
+    return s->knobs[0] == pv->values[op->in[1]].dims[2] && s->knobs[1] >= 4 && s->knobs[2] >= 4 &&
+           s->knobs[1] % 4 == 0 && s->knobs[2] % 4 == 0 && s->knobs[3] >= 1 &&
+           s->knobs[1] * s->knobs[2] / 16 == (int64_t)s->block_threads;
+  case PLAN_OP_TO_TOKENS: /* <C>: the channels, out [N, HW, C] */
+    return s->knobs[0] == pv->values[op->out].dims[2];
+  case PLAN_OP_FROM_TOKENS: case PLAN_OP_LATENT_SAMPLE: /* <C>: out [N, C, H, W] */
+    return s->knobs[0] == pv->values[op->out].dims[1];
   }
   return false; /* not a PlanOpKind */
 }

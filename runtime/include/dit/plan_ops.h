@@ -45,7 +45,12 @@ typedef enum PlanOut2 { PLAN_OUT2_NEVER = 0, PLAN_OUT2_TRAIN = 1, PLAN_OUT2_ALWA
   K(CFG_MIX, "dit::cfg_mix_kernel<", CFG_MIX, PLAN_KF_DT_F32) \
   K(DIFFUSION_STEP, "dit::diffusion_step_kernel<", DIFFUSION_STEP, PLAN_KF_DT_F32) \
   K(GELU, "dit::gelu_tanh_kernel<", GEMM, PLAN_KF_DT_OUT) /* a linear op's GELU after a BIAS GEMM (ditc --gelu-epilogue) */ \
-  K(ATTENTION_MMA, "dit::attention_mma_kernel<", ATTENTION, PLAN_KF_DT_BF16) /* bf16 plans: tensor cores, sm_80+ */
+  K(ATTENTION_MMA, "dit::attention_mma_kernel<", ATTENTION, PLAN_KF_DT_BF16) /* bf16 plans: tensor cores, sm_80+ */ \
+  K(GROUP_NORM, "dit::group_norm_kernel<", GROUP_NORM, PLAN_KF_DT_F32) /* the VAE's (kernels/vae.cuh): fp32 */ \
+  K(CONV2D, "dit::conv2d_kernel<", CONV2D, PLAN_KF_DT_F32) \
+  K(TO_TOKENS, "dit::to_tokens_kernel<", TO_TOKENS, PLAN_KF_DT_F32) \
+  K(FROM_TOKENS, "dit::from_tokens_kernel<", FROM_TOKENS, PLAN_KF_DT_F32) \
+  K(LATENT_SAMPLE, "dit::latent_sample_kernel<", LATENT_SAMPLE, PLAN_KF_DT_F32)
 
 typedef enum PlanKernelFamily {
 #define DIT_KF_ENUM(ID, entry, base, dtypes) PLAN_KF_##ID,
@@ -140,20 +145,20 @@ typedef enum PlanKernelFamily {
   /* convolutional models (the VAE) */ \
   /* in: x [N,C,H,W], gamma [C], beta [C]; out like x: torch.nn.GroupNorm (biased variance per group), \
    * then act (PLAN_ACT_NONE or PLAN_ACT_SILU) */ \
-  X(GROUP_NORM, 26, group_norm, 3, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, \
+  X(GROUP_NORM, 26, group_norm, 3, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_GROUP_NORM, PLAN_PHASE_FORWARD, \
     PLAN_AI(0, groups) PLAN_AI(1, act) PLAN_AF(0, eps)) \
   /* in: x [N,Cin,H,W], w [Cout,Cin,k,k], b [Cout]; x nearest-upsampled by `upsample`, zero-padded, \
    * convolved with `stride`; out alpha * (w * x') + b [N,Cout,Ho,Wo] */ \
-  X(CONV2D, 27, conv2d, 3, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, \
+  X(CONV2D, 27, conv2d, 3, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_CONV2D, PLAN_PHASE_FORWARD, \
     PLAN_AI(0, kernel) PLAN_AI(1, stride) PLAN_AI(2, pad_top) PLAN_AI(3, pad_left) PLAN_AI(4, pad_bottom) \
     PLAN_AI(5, pad_right) PLAN_AI(6, upsample) PLAN_AF(0, alpha)) \
   /* in: x [N,C,H,W]; out [N,H*W,C] */ \
-  X(TO_TOKENS, 28, to_tokens, 1, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, ) \
+  X(TO_TOKENS, 28, to_tokens, 1, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_TO_TOKENS, PLAN_PHASE_FORWARD, ) \
   /* in: o [N,H*W,C], residual [N,C,H,W]; out residual + o transposed back [N,C,H,W] */ \
-  X(FROM_TOKENS, 29, from_tokens, 2, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, ) \
+  X(FROM_TOKENS, 29, from_tokens, 2, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_FROM_TOKENS, PLAN_PHASE_FORWARD, ) \
   /* in: moments [N,2C,h,w] (mean, logvar), noise [N,C,h,w]; \
    * out scale * (mean + exp(clamp(logvar, -30, 20) / 2) * noise) [N,C,h,w] */ \
-  X(LATENT_SAMPLE, 30, latent_sample, 2, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_NONE, PLAN_PHASE_FORWARD, \
+  X(LATENT_SAMPLE, 30, latent_sample, 2, -1, PLAN_OUT2_NEVER, -1, PLAN_KF_LATENT_SAMPLE, PLAN_PHASE_FORWARD, \
     PLAN_AF(0, scale))
 
 typedef enum PlanOpKind {
