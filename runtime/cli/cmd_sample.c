@@ -463,6 +463,11 @@ int cmd_sample(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
   }
+  if (dit_vae_info(rt)) {
+    fprintf(stderr, "dit: error: %s is a VAE plan: sample with a DiT plan and give the VAE as --vae %s --vae-weights W\n",
+            a.plan, a.plan);
+    goto done;
+  }
   cli_tuning_notice(rt);
   /* which device (auto: on the CPU, the runtime's last message says why) */
   if (!strcmp(a.device, "auto") || !strcmp(a.device, "emu")) {

@@ -439,6 +439,11 @@ static int cmd_forward(int argc, char **argv) {
     fprintf(stderr, "dit: error: %s\n", oe.message);
     goto done;
   }
+  if (dit_vae_info(rt)) {
+    fprintf(stderr, "dit: error: %s is a VAE plan: it decodes and encodes images (dit decode, dit encode), it runs "
+                    "no DiT forward\n", a.plan);
+    goto done;
+  }
   cli_tuning_notice(rt);
   /* which device (auto: on the CPU, the runtime's last message says why) */
   if (a.device && (!strcmp(a.device, "auto") || !strcmp(a.device, "emu"))) {

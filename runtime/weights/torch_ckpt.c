@@ -3,7 +3,7 @@
  * tensor refers to a storage by key), "<archive>/data/<key>" (the raw
  * little-endian storage bytes, stored uncompressed) and small records such as
  * "version" and "byteorder". This file picks the state dict out of the
- * unpickled object (bare state dict, or a train.py dict with "ema"/"model")
+ * unpickled object (bare state dict, a train.py dict with "ema"/"model", or an LDM one with "state_dict")
  * and turns each of its tensors into a CkptTensor pointing into the archive,
  * after checking its storage against the zip entry. */
 #include "ckpt_internal.h"
@@ -59,13 +59,16 @@ static size_t count_tensors(const PyValue *d) {
 }
 
 /* The state dict inside the unpickled object, following DiT's find_model:
- * "ema" when present, else "model" when it holds tensors, else the object itself. */
+ * "ema" when present, else "model" when it holds tensors, else (LDM and
+ * Lightning checkpoints: vae-ft-mse-840000-ema-pruned.ckpt) "state_dict"
+ * when it does, else the object itself. */
 static DitStatus select_state_dict(Checkpoint *ck, const PyValue *top, const PyValue **sd,
                                    DitErr *err) {
   if (top->kind != PY_DICT)
     return dit_err(err, DIT_ERR_FORMAT, "the pickled object is a %s, not a dict of tensors",
                    py_kind_name(top->kind));
   const PyValue *ema = py_dict_get(top, "ema"), *model = py_dict_get(top, "model");
+  const PyValue *state = py_dict_get(top, "state_dict");
   if (ema && ema->kind == PY_DICT) {
     *sd = ema;
     snprintf(ck->describe, sizeof ck->describe, "PyTorch checkpoint (training dict, using 'ema')");
@@ -73,6 +76,9 @@ static DitStatus select_state_dict(Checkpoint *ck, const PyValue *top, const PyV
     *sd = model;
     snprintf(ck->describe, sizeof ck->describe,
              "PyTorch checkpoint (training dict, using 'model')");
+  } else if (state && count_tensors(state) > 0) {
+    *sd = state;
+    snprintf(ck->describe, sizeof ck->describe, "PyTorch checkpoint (LDM/Lightning dict, using 'state_dict')");
   } else if (count_tensors(top) > 0 || top->u.dict.n == 0) {
     *sd = top;
     snprintf(ck->describe, sizeof ck->describe, "PyTorch checkpoint (bare state dict)");
@@ -85,7 +91,7 @@ static DitStatus select_state_dict(Checkpoint *ck, const PyValue *top, const PyV
         k += (size_t)snprintf(keys + k, sizeof keys - k, "%s'%.40s'", k ? ", " : "", key->u.str.s);
     }
     return dit_err(err, DIT_ERR_FORMAT, "no tensors found: the top-level dict (keys %s%s) has no "
-                   "tensor values and no 'ema' or 'model' state dict", keys,
+                   "tensor values and no 'ema', 'model' or 'state_dict' state dict", keys,
                    top->u.dict.n > 8 ? ", ..." : "");
   }
   return DIT_OK;
