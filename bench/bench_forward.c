@@ -6,6 +6,8 @@
  *                 [--sample N[,N...] [--steps S] [--cfg-scale G] [--max-ms T]]
  * --random-weights binds deterministic random weights of O(1) activations
  * (dit_random_weights: no checkpoint needed; dit_ref.py's scales).
+ * A VAE plan (ditc specs/vae/...) times dit_vae_decode and dit_vae_encode of
+ * each --batch instead (mode vae_decode, vae_encode).
  * --sample times dit_sample of N images (DDPM, respaced to S steps, default
  * 250; guidance G, default 4, doubles the rows), after the forwards when
  * --batch is given too; --max-ms respaces to fewer steps when S steps would
@@ -30,6 +32,56 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+
+/* A VAE plan (dit_vae_decode, dit_vae_encode): for each batch, the median of
+ * iters runs of each part the plan holds, after one warm-up. */
+static int bench_vae(DitRuntime *rt, const char *batches, long iters) {
+  const DitVaeInfo *v = dit_vae_info(rt);
+  int64_t nmax = v->max_batch, zs = v->latent_channels * v->latent_size * v->latent_size;
+  int64_t xs = v->image_channels * v->image_size * v->image_size;
+  float *z = malloc((size_t)(nmax * zs) * sizeof(float)), *x = malloc((size_t)(nmax * xs) * sizeof(float));
+  float *zo = malloc((size_t)(nmax * zs) * sizeof(float));
+  double *ms = malloc((size_t)iters * sizeof(double));
+  int rc = !z || !x || !zo || !ms;
+  dit_randn_stream(1, 0, z, nmax * zs);
+  for (int64_t k = 0; k < nmax * zs; k++) z[k] *= 0.18215f;
+  srand(2);
+  for (int64_t k = 0; k < nmax * xs; k++) x[k] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
+  for (const char *b = batches; !rc && *b;) {
+    char *end;
+    long n = strtol(b, &end, 10);
+    if (end == b || n > nmax || n < 0) {
+      fprintf(stderr, "bench_forward: --batch: '%s' is not a batch of 1 to %lld images\n", b, (long long)nmax);
+      rc = 1;
+      break;
+    }
+    b = *end == ',' ? end + 1 : end;
+    if (n == 0) n = (long)nmax;
+    for (int part = 0; part < 2 && !rc; part++) {
+      if (!(part ? v->has_encoder : v->has_decoder)) continue;
+      for (long k = -1; k < iters && !rc; k++) { /* k = -1: the warm-up */
+        double t0 = now_ms();
+        rc = part ? dit_vae_encode(rt, n, x, NULL, zo) : dit_vae_decode(rt, n, z, x);
+        if (k >= 0) ms[k] = now_ms() - t0;
+      }
+      if (rc) {
+        fprintf(stderr, "bench_forward: %s\n", dit_last_error(rt));
+        break;
+      }
+      qsort(ms, (size_t)iters, sizeof(double), cmp_double);
+      printf("{\"mode\": \"%s\", \"image_size\": %lld, \"batch\": %ld, \"median_ms\": %.3f, \"min_ms\": %.3f, "
+             "\"iters\": %ld, \"device\": \"%s\", \"images_per_s\": %.3f}\n", part ? "vae_encode" : "vae_decode",
+             (long long)v->image_size, n, ms[iters / 2], ms[0], iters, dit_device_name(rt),
+             (double)n * 1e3 / ms[iters / 2]);
+      fflush(stdout);
+    }
+  }
+  free(z);
+  free(x);
+  free(zo);
+  free(ms);
+  return rc ? 1 : 0;
+}
 
 int main(int argc, char **argv) {
   if (argc < 3) {
@@ -78,6 +130,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   fprintf(stderr, "bench_forward: weights bound in %.0f ms on %s\n", now_ms() - t_load, dit_device_name(rt));
+  if (dit_vae_info(rt)) { /* a VAE plan: its decode and encode */
+    int vrc = bench_vae(rt, batches, iters);
+    dit_close(rt);
+    return vrc;
+  }
   const DitModelInfo *mi = dit_model_info(rt);
   int64_t nmax = mi->max_batch;
   int64_t xs = mi->in_channels * mi->latent_size * mi->latent_size;
