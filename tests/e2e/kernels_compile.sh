@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles the GPU kernels of every shipped spec, fp32 and bf16 plans, for
+# Compiles the GPU kernels of every shipped spec (the VAEs' --part both), fp32 and bf16 plans, for
 # sm_80 and sm_90 with NVRTC (no GPU needed) and fails on any compile error,
 # register spill or shared memory over 48 KiB; then plans with kernel images
 # (ditc --arch) that dit info loads and lists, the bf16 ones running their
@@ -14,11 +14,17 @@ if echo "$probe" | grep -q "NVRTC is not available"; then
   exit 77
 fi
 n=0
-for spec in "$root"/specs/*.dit "$root"/specs/tests/*.dit; do
+for spec in "$root"/specs/*.dit "$root"/specs/tests/*.dit "$root"/specs/vae/*.dit; do
+  # a VAE spec (family "vae"): both parts; its plans keep fp32 values (pass_bf16), so no tensor-core attention
+  vae=0; part=()
+  if grep -qE '^ *family *= *"vae"' "$spec"; then vae=1; part=(--part both); fi
   for dtype in fp32 bf16; do
-    "$build/compiler/ditc" "$spec" --dtype $dtype --kernel-report --arch sm_80,sm_90 >"$build/kernel_report.txt"
+    "$build/compiler/ditc" "$spec" "${part[@]}" --dtype $dtype --kernel-report --arch sm_80,sm_90 >"$build/kernel_report.txt"
     n=$((n + $(grep -c '^sm_' "$build/kernel_report.txt")))
-    if [ $dtype = bf16 ] && ! grep -q 'attention_mma_kernel<' "$build/kernel_report.txt"; then
+    if [ $vae = 1 ] && ! grep -q 'conv2d_kernel<' "$build/kernel_report.txt"; then
+      echo "FAIL: $spec --part both has no conv2d kernel:"; cat "$build/kernel_report.txt"; exit 1
+    fi
+    if [ $vae = 0 ] && [ $dtype = bf16 ] && ! grep -q 'attention_mma_kernel<' "$build/kernel_report.txt"; then
       echo "FAIL: $spec --dtype bf16 has no tensor-core attention:"; cat "$build/kernel_report.txt"; exit 1
     fi
   done
