@@ -4,6 +4,11 @@
 # DiT that ships in examples/fashion_mnist (a model trained by ditc itself,
 # `dit train` on the CPU; examples/fashion_mnist/README.md has the exact
 # commands) and sample a labelled grid of every class from its checkpoint.
+# Then the official latent pipeline, sample.py's, on the CPU: DiT-S/2 samples
+# latents that the compiled Stable Diffusion VAE decodes into a PNG. No
+# pretrained weights can be downloaded here, so both have random weights
+# (--random-weights): the picture is noise; README.md gives the commands for
+# DiT-XL-2-256x256.pt and sd-vae-ft-mse.
 # Usage: tools/demo.sh [OUT_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,3 +32,13 @@ time "$dit" sample "$out/fashion_mnist.plan" --weights "$ex/dit_fashion_mnist_em
   --label-names "$(cat "$ex/classes.txt")" --png-scale 3 --png "$out/fashion_mnist.png" \
   -o "$out/fashion_mnist.npy"
 echo "wrote $out/fashion_mnist.png (one row per class) and $out/fashion_mnist.npy"
+
+echo
+echo "== the official latent pipeline (random weights: the images are noise)"
+"$ditc" "$root/specs/S2_256.dit" -o "$out/s2.plan" --batch 8
+"$ditc" "$root/specs/vae/sd-vae-ft-mse.dit" -o "$out/vae.plan" --batch 4
+"$ditc" "$root/specs/vae/sd-vae-ft-mse.dit" --info | sed -n '5,6p'
+time "$dit" sample "$out/s2.plan" --random-weights 0 --labels 207,360,387,974 --sampler ddim --steps ddim10 \
+  --cfg-scale 4 --vae "$out/vae.plan" --vae-random-weights 0 --png "$out/latent_pipeline.png" \
+  -o "$out/latent_pipeline.npy"
+echo "wrote $out/latent_pipeline.png (4 decoded 256x256 samples) and the latents $out/latent_pipeline.npy"
