@@ -5,6 +5,8 @@
  * the sin-cos position embedding for checkpoints that do not carry one. */
 #include "dit_weights.h"
 
+#include "bind_problems.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,45 +93,19 @@ static int is_embedder_copy(const char *name, int64_t depth, const char **rest) 
   return 1;
 }
 
-/* The first problem goes into err; later ones are only counted. */
-typedef struct Problems {
-  DitErr *err;
-  DitStatus first;
-  size_t count;
-} Problems;
-
-static void problem(Problems *pr, DitStatus st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void problem(Problems *pr, DitStatus st, const char *fmt, ...) {
-  if (pr->count++ > 0) return;
-  char msg[sizeof pr->err->msg];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  pr->first = dit_err(pr->err, st, "%s", msg);
-}
-
-static void format_shape(char *buf, size_t size, int rank, const int64_t *shape) {
-  size_t k = (size_t)snprintf(buf, size, "[");
-  for (int i = 0; i < rank && k < size; i++)
-    k += (size_t)snprintf(buf + k, size - k, "%s%lld", i ? "," : "", (long long)shape[i]);
-  if (k < size) snprintf(buf + k, size - k, "]");
-}
 
 static int is_float_dtype(CkptDType dt) { return dt == CK_F32 || dt == CK_F16 || dt == CK_BF16; }
 
 /* Binds one request (all its source parts); marks what it consumes in used[]. */
 static void bind_one(const Checkpoint *ck, const WeightRequest *r, const Source *src,
-                     int diffusers, unsigned char *used, Problems *pr) {
+                     int diffusers, unsigned char *used, BindProblems *pr) {
   int64_t part_shape[4];
   memcpy(part_shape, r->shape, sizeof part_shape);
   char want[96], have[160];
-  format_shape(want, sizeof want, r->rank, r->shape);
+  bind_format_shape(want, sizeof want, r->rank, r->shape);
   if (src->parts > 1) {
     if (r->rank < 1 || r->shape[0] % src->parts != 0) {
-      problem(pr, DIT_ERR_WEIGHTS, "key '%s': the plan expects %s, which cannot be split into "
+      bind_problem(pr, DIT_ERR_WEIGHTS, "key '%s': the plan expects %s, which cannot be split into "
               "%s", r->name, want, "to_q/to_k/to_v");
       return;
     }
@@ -145,10 +121,10 @@ static void bind_one(const Checkpoint *ck, const WeightRequest *r, const Source 
     size_t i = ckpt_find_index(ck, key);
     if (i == (size_t)-1) {
       if (where[0])
-        problem(pr, DIT_ERR_WEIGHTS, "missing key '%s' (looked for the diffusers key '%s')",
+        bind_problem(pr, DIT_ERR_WEIGHTS, "missing key '%s' (looked for the diffusers key '%s')",
                 r->name, key);
       else
-        problem(pr, DIT_ERR_WEIGHTS, "missing key '%s'", r->name);
+        bind_problem(pr, DIT_ERR_WEIGHTS, "missing key '%s'", r->name);
       continue;
     }
     used[i] = 1;
@@ -157,21 +133,21 @@ static void bind_one(const Checkpoint *ck, const WeightRequest *r, const Source 
     for (int d = 0; same && d < r->rank; d++) same = t->shape[d] == part_shape[d];
     if (!same) {
       char part[96];
-      format_shape(have, sizeof have, t->rank, t->shape);
-      format_shape(part, sizeof part, r->rank, part_shape);
-      problem(pr, DIT_ERR_WEIGHTS, "key '%s'%s has shape %s, the plan expects %s", r->name, where,
+      bind_format_shape(have, sizeof have, t->rank, t->shape);
+      bind_format_shape(part, sizeof part, r->rank, part_shape);
+      bind_problem(pr, DIT_ERR_WEIGHTS, "key '%s'%s has shape %s, the plan expects %s", r->name, where,
               have, src->parts > 1 ? part : want);
       continue;
     }
     if (!is_float_dtype(t->dtype)) {
-      problem(pr, DIT_ERR_UNSUPPORTED, "key '%s'%s has dtype %s; only F32, F16 and BF16 weights "
+      bind_problem(pr, DIT_ERR_UNSUPPORTED, "key '%s'%s has dtype %s; only F32, F16 and BF16 weights "
               "can be loaded", r->name, where, ckpt_tensor_dtype_name(ck, t));
       continue;
     }
     if (pr->count == 0) {
       DitErr rerr;
       if (ckpt_read_f32(ck, t, r->dst + k * part_numel, &rerr))
-        problem(pr, rerr.status, "%s", rerr.msg);
+        bind_problem(pr, rerr.status, "%s", rerr.msg);
     }
   }
 }
@@ -203,7 +179,7 @@ DitStatus dit_weights_bind(const Checkpoint *ck, const WeightRequest *req, size_
   size_t nt = ckpt_num_tensors(ck);
   unsigned char *used = calloc(nt ? nt : 1, 1);
   if (!used) return dit_err(err, DIT_ERR_NOMEM, "out of memory binding weights");
-  Problems pr = {err, DIT_OK, 0};
+  BindProblems pr = {err, DIT_OK, 0};
   int diffusers = 0;
   for (size_t i = 0; i < nt && !diffusers; i++)
     diffusers = starts_with(ckpt_tensor_at(ck, i)->name, "transformer_blocks.");
@@ -212,7 +188,7 @@ DitStatus dit_weights_bind(const Checkpoint *ck, const WeightRequest *req, size_
   for (size_t i = 0; i < n; i++) {
     const WeightRequest *r = &req[i];
     if (strlen(r->name) >= NAME_MAX_BYTES - 40) {
-      problem(&pr, DIT_ERR_WEIGHTS, "missing key '%.200s...' (the name is too long)", r->name);
+      bind_problem(&pr, DIT_ERR_WEIGHTS, "missing key '%.200s...' (the name is too long)", r->name);
       continue;
     }
     if (diffusers) {
@@ -228,8 +204,8 @@ DitStatus dit_weights_bind(const Checkpoint *ck, const WeightRequest *req, size_
       if (numel != geo->grid * geo->grid * geo->hidden || r->rank < 2 ||
           r->shape[r->rank - 1] != geo->hidden) {
         char want[96];
-        format_shape(want, sizeof want, r->rank, r->shape);
-        problem(&pr, DIT_ERR_WEIGHTS, "missing key 'pos_embed', and the plan's shape %s does not "
+        bind_format_shape(want, sizeof want, r->rank, r->shape);
+        bind_problem(&pr, DIT_ERR_WEIGHTS, "missing key 'pos_embed', and the plan's shape %s does not "
                 "fit the geometry (%lld tokens of %lld) to compute it", want,
                 (long long)(geo->grid * geo->grid), (long long)geo->hidden);
       } else if (pr.count == 0) {
@@ -253,21 +229,15 @@ DitStatus dit_weights_bind(const Checkpoint *ck, const WeightRequest *req, size_
       size_t i0 = ckpt_find_index(ck, first);
       if (pr.count == 0 && i0 != (size_t)-1 && used[i0] &&
           !ckpt_tensors_equal(ck, t, ckpt_tensor_at(ck, i0)))
-        problem(&pr, DIT_ERR_UNSUPPORTED, "diffusers key '%s' differs from '%s': the official DiT "
+        bind_problem(&pr, DIT_ERR_UNSUPPORTED, "diffusers key '%s' differs from '%s': the official DiT "
                 "has one timestep/class embedder for all blocks, so this checkpoint cannot be "
                 "loaded", t->name, first);
       continue;
     }
-    problem(&pr, DIT_ERR_WEIGHTS, "unexpected key '%s'", t->name);
+    bind_problem(&pr, DIT_ERR_WEIGHTS, "unexpected key '%s'", t->name);
   }
   free(used);
-  if (pr.count > 1 && err) {
-    char msg[sizeof err->msg];
-    snprintf(msg, sizeof msg, "%s", err->msg);
-    dit_err(err, pr.first, "%s (and %zu more problem%s)", msg, pr.count - 1,
-            pr.count > 2 ? "s" : "");
-  }
-  return pr.count ? pr.first : DIT_OK;
+  return bind_problems_end(&pr);
 }
 
 void dit_pos_embed_sincos(float *dst, int64_t grid, int64_t hidden) {

@@ -5,6 +5,8 @@
  * unexpected checks with the first problem reported. */
 #include "vae_weights.h"
 
+#include "bind_problems.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -116,29 +118,6 @@ static int legacy_name(const char *d, char *out, size_t cap) {
   return 0;
 }
 
-typedef struct Problems {
-  DitErr *err;
-  DitStatus first;
-  size_t count;
-} Problems;
-
-static void problem(Problems *pr, DitStatus st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void problem(Problems *pr, DitStatus st, const char *fmt, ...) {
-  if (pr->count++ > 0) return;
-  char msg[sizeof pr->err->msg];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  pr->first = dit_err(pr->err, st, "%s", msg);
-}
-
-static void format_shape(char *buf, size_t size, int rank, const int64_t *shape) {
-  size_t k = (size_t)snprintf(buf, size, "[");
-  for (int i = 0; i < rank && k < size; i++)
-    k += (size_t)snprintf(buf + k, size - k, "%s%lld", i ? "," : "", (long long)shape[i]);
-  if (k < size) snprintf(buf + k, size - k, "]");
-}
 
 /* The plan's shape, or it with trailing 1s (a 1×1 conv's weight for a Linear's). */
 static bool shape_fits(const CkptTensor *t, const WeightRequest *r) {
@@ -175,7 +154,7 @@ static bool in_scope(const char *name, int parts) {
 DitStatus vae_weights_bind(const Checkpoint *ck, const WeightRequest *req, size_t n, int parts, DitErr *err) {
   size_t n_t = ckpt_num_tensors(ck);
   unsigned char *used = calloc(n_t ? n_t : 1, 1);
-  Problems pr = {err, DIT_OK, 0};
+  BindProblems pr = {err, DIT_OK, 0};
   if (!used) return dit_err(err, DIT_ERR_NOMEM, "out of memory");
   int levels = levels_of(req, n);
   for (size_t i = 0; i < n; i++) {
@@ -193,7 +172,7 @@ DitStatus vae_weights_bind(const Checkpoint *ck, const WeightRequest *req, size_
         found = ckpt_find_index(ck, key);
       }
     if (found == (size_t)-1) {
-      problem(&pr, DIT_ERR_WEIGHTS, "missing VAE tensor '%s' (looked for it in the diffusers, legacy-attention and "
+      bind_problem(&pr, DIT_ERR_WEIGHTS, "missing VAE tensor '%s' (looked for it in the diffusers, legacy-attention and "
               "LDM namings, also under 'first_stage_model.')", r->name);
       continue;
     }
@@ -201,31 +180,27 @@ DitStatus vae_weights_bind(const Checkpoint *ck, const WeightRequest *req, size_
     const CkptTensor *t = ckpt_tensor_at(ck, found);
     if (!shape_fits(t, r)) {
       char want[96], have[160];
-      format_shape(want, sizeof want, r->rank, r->shape);
-      format_shape(have, sizeof have, t->rank, t->shape);
-      problem(&pr, DIT_ERR_WEIGHTS, "VAE tensor '%s' has shape %s, the plan expects %s (the checkpoint is of "
+      bind_format_shape(want, sizeof want, r->rank, r->shape);
+      bind_format_shape(have, sizeof have, t->rank, t->shape);
+      bind_problem(&pr, DIT_ERR_WEIGHTS, "VAE tensor '%s' has shape %s, the plan expects %s (the checkpoint is of "
               "another VAE configuration or resolution-independent layers differ)", t->name, have, want);
       continue;
     }
     if (t->dtype != CK_F32 && t->dtype != CK_F16 && t->dtype != CK_BF16) {
-      problem(&pr, DIT_ERR_UNSUPPORTED, "VAE tensor '%s' has dtype %s; only F32, F16 and BF16 weights can be loaded",
+      bind_problem(&pr, DIT_ERR_UNSUPPORTED, "VAE tensor '%s' has dtype %s; only F32, F16 and BF16 weights can be loaded",
               t->name, ckpt_tensor_dtype_name(ck, t));
       continue;
     }
     if (pr.count == 0) {
       DitErr rerr;
-      if (ckpt_read_f32(ck, t, r->dst, &rerr)) problem(&pr, rerr.status, "%s", rerr.msg);
+      if (ckpt_read_f32(ck, t, r->dst, &rerr)) bind_problem(&pr, rerr.status, "%s", rerr.msg);
     }
   }
   for (size_t i = 0; i < n_t; i++) {
     const CkptTensor *t = ckpt_tensor_at(ck, i);
     if (!used[i] && in_scope(t->name, parts))
-      problem(&pr, DIT_ERR_WEIGHTS, "unexpected VAE tensor '%s' (not in this plan's configuration)", t->name);
+      bind_problem(&pr, DIT_ERR_WEIGHTS, "unexpected VAE tensor '%s' (not in this plan's configuration)", t->name);
   }
   free(used);
-  if (pr.count > 1) {
-    size_t len = strlen(err->msg);
-    snprintf(err->msg + len, sizeof err->msg - len, " (and %zu more problem%s)", pr.count - 1, pr.count > 2 ? "s" : "");
-  }
-  return pr.count ? pr.first : DIT_OK;
+  return bind_problems_end(&pr);
 }
