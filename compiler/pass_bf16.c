@@ -9,7 +9,10 @@
  * (inside their ops), the adaLN modulation vectors, the timestep and class
  * embedding, the other biases, the final layer's output and the sampler
  * state. The graph's structure does not change; only value dtypes do
- * (DT_BF16, ir.h). */
+ * (DT_BF16, ir.h). A VAE plan keeps every value in fp32: no conv2d or
+ * group_norm reads bf16, and to_tokens, which feeds the mid-block's qkv
+ * GEMM, writes fp32, so that GEMM, the attention and its projection stay
+ * fp32 as well (kernels/README.md, "The VAE's kernels"; test_emu_vae). */
 #include <stdlib.h>
 
 #include "passes.h"
