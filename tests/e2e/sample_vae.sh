@@ -12,27 +12,8 @@
 # The DiT has random weights (--random-weights); the VAE is tests/ref/vae_ref.py's
 # small configuration with its random weights.
 # Usage: sample_vae.sh BUILD_DIR
-set -euo pipefail
-build=$(cd "$1" && pwd)
-root=$(cd "$(dirname "$0")/../.." && pwd)
-py=/usr/bin/python3
+source "$(dirname "$0")/lib.sh" "$1"
 V="$py $root/tests/ref/vae_ref.py"
-ditc=$build/compiler/ditc
-dit=$build/runtime/dit
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-rel() { # a.npy b.npy label bound
-  $py - "$@" <<'PY' || fails=$((fails + 1))
-import sys, numpy as np
-a, b = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
-e = np.linalg.norm(a - b) / np.linalg.norm(b) if a.shape == b.shape else float("inf")
-ok = e <= float(sys.argv[4])
-print("%s %s: rel %.3g (bound %s)" % ("ok  " if ok else "FAIL", sys.argv[3], e, sys.argv[4]))
-sys.exit(0 if ok else 1)
-PY
-}
 # the VAE: latents 8x8x4 <-> 64x64 images, as the tiny DiT's latents
 $V config --small --out "$work/config.json"
 $V weights "$work/config.json" --seed 3 --out-dir "$work/w" --naming diffusers --format safetensors --dtype fp32 >/dev/null
@@ -116,4 +97,4 @@ sys.exit(0 if ok else 1)
 PY
 $V encode "$work/config.json" "$vw" "$work/din" --mean --out "$work/lat_ref.npy"
 rel "$work/lat_data.npy" "$work/lat_ref.npy" "dit data images --vae --mean against the reference encoder" 1e-4
-[ $fails = 0 ] && echo "ALL OK" || { echo "$fails failure(s)"; exit 1; }
+finish

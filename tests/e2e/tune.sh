@@ -11,29 +11,9 @@
 #    chosen; an injected failure of a candidate's GEMM is skipped and reported;
 #  - --budget, usage errors and a training plan.
 # Usage: tune.sh BUILD_DIR
-set -euo pipefail
-build=$(cd "$1" && pwd)
-root=$(cd "$(dirname "$0")/../.." && pwd)
-py=/usr/bin/python3
-ditc=$build/compiler/ditc
-dit=$build/runtime/dit
+source "$(dirname "$0")/lib.sh" "$1"
 edit="$py $root/tests/e2e/plan_edit.py"
 export DIT_EMU_CACHE=${DIT_EMU_CACHE:-$build/emu-cache}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-rel() { # a.npy b.npy label bound
-  $py - "$@" <<'PY' || fails=$((fails + 1))
-import sys, numpy as np
-a, b = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
-e = np.linalg.norm(a - b) / np.linalg.norm(b)
-ok = a.shape == b.shape and e <= float(sys.argv[4])
-print("%s %s: rel %.3g (bound %s)" % ("ok  " if ok else "FAIL", sys.argv[3], e, sys.argv[4]))
-sys.exit(0 if ok else 1)
-PY
-}
-has() { grep -q -- "$2" "$1" || { fail "$3: '$2' not in:"; cat "$1"; }; }
 
 spec=$root/specs/tests/tiny.dit
 "$ditc" "$spec" --info --json >"$work/cfg.json"
@@ -154,4 +134,4 @@ for d in 0 1 2 3; do
 done
 [ $skipped -ge 1 ] && echo "ok   $skipped injected GEMM failures skipped as failed candidates" ||
   fail "no injected GEMM failure was skipped as a failed candidate"
-[ $fails = 0 ] && echo "ALL OK" || { echo "$fails failure(s)"; exit 1; }
+finish

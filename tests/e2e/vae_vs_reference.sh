@@ -18,34 +18,8 @@
 #    unexpected tensor, latents of the wrong size, a DiT plan as the VAE, an
 #    encode on a decoder-only plan.
 # Usage: vae_vs_reference.sh BUILD_DIR
-set -euo pipefail
-build=$(cd "$1" && pwd)
-root=$(cd "$(dirname "$0")/../.." && pwd)
-py=/usr/bin/python3
+source "$(dirname "$0")/lib.sh" "$1"
 V="$py $root/tests/ref/vae_ref.py"
-ditc=$build/compiler/ditc
-dit=$build/runtime/dit
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-rel() { # a.npy b.npy label bound
-  $py - "$@" <<'PY' || fails=$((fails + 1))
-import sys, numpy as np
-a, b = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
-e = np.linalg.norm(a - b) / np.linalg.norm(b) if a.shape == b.shape else float("inf")
-ok = e <= float(sys.argv[4])
-print("%s %s: rel %.3g (bound %s)" % ("ok  " if ok else "FAIL", sys.argv[3], e, sys.argv[4]))
-sys.exit(0 if ok else 1)
-PY
-}
-refuses() { # label expected-substring command...
-  local label=$1 want=$2
-  shift 2
-  if "$@" >"$work/out.txt" 2>"$work/err.txt"; then fail "$label: accepted"; return; fi
-  grep -q -- "$want" "$work/err.txt" && echo "ok   $label: $(head -c 200 "$work/err.txt")" ||
-    { fail "$label: '$want' not in:"; cat "$work/err.txt"; }
-}
 sanitized=0
 grep -q '^DIT_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null && sanitized=1
 
@@ -172,4 +146,4 @@ else
   rel "$f/x.npy" "$f/x_ref.npy" "full decode at 256" 1e-4
   rel "$f/z.npy" "$f/z_ref.npy" "full encode at 256" 1e-4
 fi
-[ $fails = 0 ] && echo "ALL OK" || { echo "$fails failure(s)"; exit 1; }
+finish
