@@ -6,7 +6,8 @@
  * second run), and is timed (median of repeats); the fastest correct one
  * wins if it beats the default by 3%. An op's inputs that its outputs
  * overwrite are saved and restored around every run. A choice that fails
- * or is wrong is reported and never chosen. The sampler's ops are not tuned. */
+ * or is wrong is reported and never chosen. The sampler's ops are not tuned;
+ * a VAE plan's ops are, both parts. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdbool.h>
@@ -251,30 +252,101 @@ static DitStatus tune_kind(TuneRun *tr, size_t i, OpIo *io, PlanTuneChoice *ch, 
   return DIT_OK;
 }
 
-/* Random inputs for a forward of n rows, staged: x ~ N(0, 1), t in
- * [0, 1000), y in [0, num_classes). */
-static DitStatus stage_inputs(DitRuntime *rt, int64_t n, const float *x, const int64_t *t, const int64_t *y) {
-  BackendStage s = {.row0 = 0, .rows = n, .x = x, .t = t, .y = y};
-  return rt->be->vt->stage(rt->be, &s, &rt->err);
+/* The forward's random inputs: a DiT's x ~ N(0, 1), t in [0, 1000) and y in
+ * [0, num_classes); a VAE's named inputs (z ~ 0.18215 N(0, 1), an image
+ * uniform in [-1, 1], noise ~ N(0, 1)). The forward is every op of a VAE
+ * plan (both parts), a DiT's forward ops; its results, a DiT's out, a
+ * VAE's decoded and latent. */
+typedef struct TuneInputs {
+  float *x;
+  int64_t *t, *y;
+  uint32_t vid[3], out[2];
+  float *v[3];
+  int n_v, n_out;
+  size_t end; /* the forward's ops: [0, end) */
+} TuneInputs;
+
+static void inputs_free(TuneInputs *in) {
+  free(in->x), free(in->t), free(in->y);
+  for (int k = 0; k < in->n_v; k++) free(in->v[k]);
+}
+
+static DitStatus inputs_init(DitRuntime *rt, int64_t n, uint64_t seed, TuneInputs *in) {
+  const PlanView *pv = &rt->pv;
+  const PlanModel *m = pv->model;
+  memset(in, 0, sizeof *in);
+  if (rt->vae) {
+    static const char *const names[] = {"z", "image", "noise"}, *const outs[] = {"decoded", "latent"};
+    in->end = pv->n_ops;
+    for (int k = 0; k < 3; k++) {
+      const PlanIoName *e = plan_io_named(pv, names[k]);
+      if (!e) continue;
+      int64_t c = value_floats(rt, e->value, n);
+      float *d = malloc((size_t)c * sizeof *d);
+      if (!d) return dit_err(&rt->err, DIT_ERR_NOMEM, "out of memory");
+      dit_randn_stream(seed, (uint64_t)k, d, c);
+      for (int64_t i = 0; i < c; i++) d[i] = k == 0 ? 0.18215f * d[i] : k == 1 ? d[i] / (1.0f + fabsf(d[i])) : d[i];
+      in->vid[in->n_v] = e->value;
+      in->v[in->n_v++] = d;
+    }
+    for (int k = 0; k < 2; k++) {
+      const PlanIoName *e = plan_io_named(pv, outs[k]);
+      if (e) in->out[in->n_out++] = e->value;
+    }
+    return DIT_OK;
+  }
+  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
+  in->end = pv->io->n_forward_ops;
+  in->out[in->n_out++] = pv->io->out;
+  in->x = malloc((size_t)(n * xs) * sizeof *in->x);
+  in->t = malloc((size_t)n * sizeof *in->t), in->y = malloc((size_t)n * sizeof *in->y);
+  if (!in->x || !in->t || !in->y) return dit_err(&rt->err, DIT_ERR_NOMEM, "out of memory");
+  dit_randn_stream(seed, 0, in->x, n * xs);
+  for (int64_t r = 0; r < n; r++) {
+    in->t[r] = (int64_t)((seed * 7919u + (uint64_t)r * 104729u) % 1000u);
+    in->y[r] = (int64_t)((uint64_t)r * 31u % (uint64_t)(m->num_classes > 0 ? m->num_classes : 1));
+  }
+  return DIT_OK;
+}
+
+static DitStatus stage_inputs(DitRuntime *rt, int64_t n, const TuneInputs *in) {
+  if (!rt->vae) {
+    BackendStage s = {.row0 = 0, .rows = n, .x = in->x, .t = in->t, .y = in->y};
+    return rt->be->vt->stage(rt->be, &s, &rt->err);
+  }
+  for (int k = 0; k < in->n_v; k++) {
+    DitStatus st = rt->be->vt->put(rt->be, in->vid[k], n, in->v[k], &rt->err);
+    if (st) return st;
+  }
+  return DIT_OK;
 }
 
 /* Median time of the whole forward. */
-static DitStatus time_forward(DitRuntime *rt, int64_t n, const float *x, const int64_t *t, const int64_t *y,
-                              int repeats, double *ms) {
+static DitStatus time_forward(DitRuntime *rt, int64_t n, const TuneInputs *in, int repeats, double *ms) {
   double v[64];
   if (repeats > 64) repeats = 64;
   for (int r = 0; r < repeats; r++) {
-    DitStatus st = stage_inputs(rt, n, x, t, y);
-    if (!st) st = rt->be->vt->time_ops(rt->be, 0, rt->pv.io->n_forward_ops, n, &v[r], &rt->err);
+    DitStatus st = stage_inputs(rt, n, in);
+    if (!st) st = rt->be->vt->time_ops(rt->be, 0, in->end, n, &v[r], &rt->err);
     if (st) return st;
   }
   *ms = median(v, repeats);
   return DIT_OK;
 }
 
+/* The forward's results into dst (their floats back to back). */
+static DitStatus fetch_results(DitRuntime *rt, int64_t n, const TuneInputs *in, float *dst) {
+  for (int k = 0; k < in->n_out; k++) {
+    DitStatus st = rt->be->vt->fetch(rt->be, in->out[k], n, dst, &rt->err);
+    if (st) return st;
+    dst += value_floats(rt, in->out[k], n);
+  }
+  return DIT_OK;
+}
+
 /* Every op back to its defaults (a tuning applied at open included). */
-static DitStatus reset_defaults(DitRuntime *rt, int64_t n, PlanTuneChoice *ch) {
-  for (size_t i = 0; i < rt->pv.io->n_forward_ops; i++)
+static DitStatus reset_defaults(DitRuntime *rt, int64_t n, size_t end, PlanTuneChoice *ch) {
+  for (size_t i = 0; i < end; i++)
     for (size_t k = 0; k < N_KINDS; k++) {
       int count = 0;
       DitStatus st = rt->be->vt->choices(rt->be, i, KINDS[k], n, ch, MAX_CHOICES, &count, &rt->err);
@@ -282,6 +354,18 @@ static DitStatus reset_defaults(DitRuntime *rt, int64_t n, PlanTuneChoice *ch) {
       if (st) return st;
     }
   return DIT_OK;
+}
+
+/* A VAE plan's readiness (rt_check_ready is the DiT's). */
+static DitStatus vae_ready(DitRuntime *rt, int64_t n) {
+  if (!rt->has_weights) return dit_err(&rt->err, DIT_ERR_ARG, "no weights are bound: call dit_load_weights first");
+  if (n < 1 || n > (int64_t)rt->pv.header->max_batch)
+    return dit_err(&rt->err, DIT_ERR_ARG, "%lld rows do not fit this plan (1 to %u)", (long long)n,
+                   rt->pv.header->max_batch);
+  if (!rt->weights_dirty) return DIT_OK;
+  DitStatus st = rt->be->vt->upload_weights(rt->be, rt->ex.weights, &rt->err);
+  if (!st) rt->weights_dirty = 0;
+  return st;
 }
 
 void dit_tune_report_free(DitTuneReport *r) {
@@ -297,37 +381,30 @@ DitStatus dit_tune(DitRuntime *rt, const DitTuneOptions *o, DitTuneReport *rep) 
   memset(rep, 0, sizeof *rep);
   int64_t n = o->rows > 0 ? o->rows : (int64_t)pv->header->max_batch;
   TuneRun tr = {.rt = rt, .n = n, .repeats = o->repeats > 0 ? o->repeats : 5, .tol = tolerance(pv)};
-  const PlanModel *m = pv->model;
-  int64_t xs = m->in_channels * m->latent_size * m->latent_size;
-  float *x = NULL, *ref_out = NULL, *out = NULL;
-  int64_t *t = NULL, *y = NULL;
+  float *ref_out = NULL, *out = NULL;
+  TuneInputs in = {0};
   PlanTuneChoice *ch = calloc(MAX_CHOICES, sizeof *ch);
   OpIo io = {0};
-  DitStatus st = rt_check_ready(rt, n);
+  DitStatus st = rt->vae ? vae_ready(rt, n) : rt_check_ready(rt, n);
+  if (!st) st = inputs_init(rt, n, o->seed, &in);
   if (st) goto done;
-  int64_t out_floats = value_floats(rt, pv->io->out, n);
-  x = malloc((size_t)(n * xs) * sizeof *x);
-  t = malloc((size_t)n * sizeof *t), y = malloc((size_t)n * sizeof *y);
+  int64_t out_floats = 0;
+  for (int k = 0; k < in.n_out; k++) out_floats += value_floats(rt, in.out[k], n);
   ref_out = malloc((size_t)out_floats * sizeof *ref_out), out = malloc((size_t)out_floats * sizeof *out);
   rep->ops = calloc(pv->n_ops ? pv->n_ops : 1, sizeof *rep->ops);
-  if (!x || !t || !y || !ref_out || !out || !rep->ops || !ch) {
+  if (!ref_out || !out || !rep->ops || !ch) {
     st = dit_err(&rt->err, DIT_ERR_NOMEM, "out of memory");
     goto done;
-  }
-  dit_randn_stream(o->seed, 0, x, n * xs);
-  for (int64_t r = 0; r < n; r++) {
-    t[r] = (int64_t)((o->seed * 7919u + (uint64_t)r * 104729u) % 1000u);
-    y[r] = (int64_t)((uint64_t)r * 31u % (uint64_t)(m->num_classes > 0 ? m->num_classes : 1));
   }
   PlanTuning key;
   rt->be->vt->device_key(rt->be, &key);
   snprintf(rep->device, sizeof rep->device, "%s", rt->be->vt->name(rt->be));
   /* the untuned forward: its time and output */
-  if ((st = reset_defaults(rt, n, ch))) goto done;
-  if ((st = time_forward(rt, n, x, t, y, tr.repeats, &rep->default_ms))) goto done;
-  if ((st = rt->be->vt->fetch(rt->be, pv->io->out, n, ref_out, &rt->err))) goto done;
+  if ((st = reset_defaults(rt, n, in.end, ch))) goto done;
+  if ((st = time_forward(rt, n, &in, tr.repeats, &rep->default_ms))) goto done;
+  if ((st = fetch_results(rt, n, &in, ref_out))) goto done;
   /* the ops in order, each on the inputs the ops before it left */
-  size_t n_fwd = pv->io->n_forward_ops, total = 0, done_ops = 0;
+  size_t n_fwd = in.end, total = 0, done_ops = 0;
   int counts[N_KINDS];
   for (size_t i = 0; i < n_fwd; i++) {
     int c = 0;
@@ -340,7 +417,7 @@ DitStatus dit_tune(DitRuntime *rt, const DitTuneOptions *o, DitTuneReport *rep) 
     total += (size_t)c;
   }
   double t0 = now_s();
-  if ((st = stage_inputs(rt, n, x, t, y))) goto done;
+  if ((st = stage_inputs(rt, n, &in))) goto done;
   for (size_t i = 0; i < n_fwd; i++) {
     bool any = false;
     for (size_t k = 0; k < N_KINDS; k++) {
@@ -370,13 +447,13 @@ DitStatus dit_tune(DitRuntime *rt, const DitTuneOptions *o, DitTuneReport *rep) 
     if (o->progress) o->progress(o->progress_ctx, ++done_ops, total);
   }
   /* the tuned forward: its time, and its output against the untuned one */
-  if ((st = time_forward(rt, n, x, t, y, tr.repeats, &rep->tuned_ms))) goto done;
-  if ((st = rt->be->vt->fetch(rt->be, pv->io->out, n, out, &rt->err))) goto done;
+  if ((st = time_forward(rt, n, &in, tr.repeats, &rep->tuned_ms))) goto done;
+  if ((st = fetch_results(rt, n, &in, out))) goto done;
   rep->rel_err = rel_err(out, ref_out, out_floats);
   if (!(rep->rel_err <= 10 * tr.tol)) {
     st = dit_err(&rt->err, DIT_ERR_INTERNAL, "the tuned forward's output differs from the untuned one's by %.3g "
                  "(each op was within %.2g): the tuning is discarded", rep->rel_err, tr.tol);
-    reset_defaults(rt, n, ch);
+    reset_defaults(rt, n, in.end, ch);
     goto done;
   }
   key.rows = (uint32_t)n;
@@ -395,7 +472,8 @@ done:
   op_io_free(&io);
   free(tr.kept);
   free(ch);
-  free(x), free(t), free(y), free(ref_out), free(out);
+  inputs_free(&in);
+  free(ref_out), free(out);
   if (st) dit_tune_report_free(rep);
   return rt_fail(rt, st);
 }

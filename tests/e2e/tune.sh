@@ -9,6 +9,7 @@
 #    replaces its old one, the plan may be tuned in place;
 #  - a forged candidate that computes something else is rejected, never
 #    chosen; an injected failure of a candidate's GEMM is skipped and reported;
+#  - a VAE plan's ops (both parts) tuned on each device, its decode unchanged;
 #  - --budget, usage errors and a training plan.
 # Usage: tune.sh BUILD_DIR
 source "$(dirname "$0")/lib.sh" "$1"
@@ -76,6 +77,15 @@ set -e
 [ $r4 = 1 ] && grep -q "training plan" "$work/e4" || fail "a training plan: exit $r4 $(cat "$work/e4")"
 [ -e "$work/x.plan" ] && fail "a failed tune wrote its output"
 
+# a VAE plan (both parts): every op of its decoder and encoder
+"$ditc" "$root/specs/tests/tiny_vae.dit" --part both --batch 2 -o "$work/v.plan"
+"$dit" tune "$work/v.plan" -o "$work/vt.plan" --repeats 2 >"$work/vtune.txt" || { fail "dit tune of a VAE plan"; cat "$work/vtune.txt"; }
+has "$work/vtune.txt" "conv2d" "the VAE's convolutions were tuned"
+$py -c "import numpy as np; np.save('$work/vz.npy', (0.18215 * np.random.default_rng(1).standard_normal((2, 4, 8, 8))).astype(np.float32))"
+"$dit" decode "$work/v.plan" --random-weights 3 --z "$work/vz.npy" -o "$work/vu.npy"
+"$dit" decode "$work/vt.plan" --random-weights 3 --z "$work/vz.npy" -o "$work/vtd.npy"
+rel "$work/vtd.npy" "$work/vu.npy" "cpu: a tuned VAE plan's decode vs the untuned" 1e-5
+
 if [ ! -e "$build/runtime/libdit_emu.so" ]; then
   echo "emulated device not built: its part is skipped"
   [ $fails = 0 ] && echo "ALL OK (CPU only)" || { echo "$fails failure(s)"; exit 1; }
@@ -107,6 +117,15 @@ op=${forged% *}
 has "$work/wtune.txt" "op $op: .* rejected: its result differs from the default's" "the forged candidate rejected"
 fwd "$work/wt.plan" "$work/wt.npy" --device emu 2>/dev/null
 rel "$work/wt.npy" "$work/eu.npy" "emu: tuned with a forged candidate vs untuned" 1e-5
+# a VAE plan's kernel candidates (implicit-GEMM conv tiles, GroupNorm blocks) on the emulated device
+"$ditc" "$root/specs/tests/tiny_vae.dit" --part both --batch 2 --arch emu --dtype fp32 --tune-candidates 4 \
+  -o "$work/ve.plan" 2>/dev/null
+"$dit" tune "$work/ve.plan" -o "$work/vet.plan" --device emu --repeats 1 >"$work/vetune.txt" ||
+  { fail "dit tune of a VAE plan on emu"; cat "$work/vetune.txt"; }
+"$dit" decode "$work/ve.plan" --random-weights 3 --z "$work/vz.npy" -o "$work/veu.npy" --device emu
+"$dit" decode "$work/vet.plan" --random-weights 3 --z "$work/vz.npy" -o "$work/vet.npy" --device emu
+rel "$work/vet.npy" "$work/veu.npy" "emu: a tuned VAE plan's decode vs the untuned" 1e-5
+rel "$work/vet.npy" "$work/vu.npy" "emu: the tuned VAE plan's decode vs the CPU's" 1e-4
 # a bf16 plan (GPU plans' default: bf16 GEMMs, the tensor-core attention's candidates)
 "$ditc" "$spec" --batch 4 --arch emu --tune-candidates 4 -o "$work/eb.plan" 2>/dev/null
 "$dit" tune "$work/eb.plan" -o "$work/ebt.plan" --device emu --repeats 2 >"$work/ebtune.txt" ||

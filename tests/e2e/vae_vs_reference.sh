@@ -9,8 +9,9 @@
 #    attention names, LDM names (with and without first_stage_model.), and
 #    fp16/bf16 files (the reference computes from the same rounded values);
 #  - the full sd-vae-ft-mse configuration at 256² from specs/vae (decode and
-#    encode, batch 1; not in the sanitizer build, where it is slow and adds
-#    no code path);
+#    encode, batch 1, from diffusers .safetensors and .bin and an LDM .ckpt
+#    under first_stage_model.; not in the sanitizer build, where it is slow
+#    and adds no code path);
 #  - the PNG bytes of dit decode --png against sample.py's save_image mapping;
 #  - diffusers' AutoencoderKL as a second reference of the reference, when
 #    the pinned pure-Python install works (else a SKIP line);
@@ -141,9 +142,16 @@ else
   w=$f/w/diffusion_pytorch_model.safetensors
   $V decode "$f/config.json" "$w" "$f/in" --out "$f/x_ref.npy"
   $V encode "$f/config.json" "$w" "$f/in" --out "$f/z_ref.npy"
-  "$dit" decode "$f/vae.plan" --weights "$w" --z "$f/in/z.npy" -o "$f/x.npy"
-  "$dit" encode "$f/vae.plan" --weights "$w" --x "$f/in/x.npy" --noise "$f/in/e.npy" -o "$f/z.npy"
-  rel "$f/x.npy" "$f/x_ref.npy" "full decode at 256" 1e-4
-  rel "$f/z.npy" "$f/z_ref.npy" "full encode at 256" 1e-4
+  # the same values in the other formats and namings: the same reference outputs
+  $V weights "$f/config.json" --seed 5 --out-dir "$f/w" --naming diffusers --format bin --dtype fp32 >/dev/null
+  $V weights "$f/config.json" --seed 5 --out-dir "$f/w" --naming ldm --prefix first_stage_model. --format ckpt \
+    --dtype fp32 >/dev/null
+  for wf in diffusion_pytorch_model.safetensors diffusion_pytorch_model.bin vae-ldm.prefixed.ckpt; do
+    "$dit" decode "$f/vae.plan" --weights "$f/w/$wf" --z "$f/in/z.npy" -o "$f/x.npy"
+    "$dit" encode "$f/vae.plan" --weights "$f/w/$wf" --x "$f/in/x.npy" --noise "$f/in/e.npy" -o "$f/z.npy"
+    rel "$f/x.npy" "$f/x_ref.npy" "full decode at 256, $wf" 1e-4
+    rel "$f/z.npy" "$f/z_ref.npy" "full encode at 256, $wf" 1e-4
+    rm -f "$f/w/$wf" # 330 MB each
+  done
 fi
 finish
