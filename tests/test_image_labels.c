@@ -286,14 +286,14 @@ static void test_dit_sample_per_class_labels(void **state) {
   r = run(scale);
   expect(&r, 2, "--png-scale takes an integer from 1 to 64, got '65'");
 
-  /* a latent model has no pixels to label */
+  /* a latent model has no pixels to label without its VAE (dit sample --vae) */
   snprintf(plan, sizeof plan, "%s", path_in("latent.plan"));
   snprintf(ckpt, sizeof ckpt, "%s", path_in("latent.safetensors"));
   make_model(DIT_SOURCE_DIR "/specs/tests/tiny.dit", plan, ckpt, "2");
   const char *latent[] = {DIT_BIN_PATH, "sample", plan, "--weights", ckpt, "-n", "1", "--label-names", NAMES,
                           "--png", png, "--cfg-scale", "1", "--steps", "2", NULL};
   r = run(latent);
-  expect(&r, 1, "--png needs a pixel-space model");
+  expect(&r, 1, "--png of a latent model's samples needs its VAE: --vae VAE_PLAN --vae-weights W");
 }
 
 static int setup(void **state) {
