@@ -36,10 +36,11 @@ root, size, batch, iters, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[
 sys.path.insert(0, os.path.join(root, "tests", "ref"))
 import torch
 import vae_ref
+import vae_check
 cfg = {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": [128, 256, 512, 512],
        "layers_per_block": 2, "norm_num_groups": 32, "act_fn": "silu", "sample_size": size,
        "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4}
-diffusers, why = vae_ref.import_diffusers(vae_ref.default_pydeps(), True)
+diffusers, why = vae_check.import_diffusers(vae_check.default_pydeps(), True)
 torch.manual_seed(0)
 z = torch.randn(batch, 4, size // 8, size // 8) * 0.18215
 x = torch.rand(batch, 3, size, size) * 2 - 1
