@@ -191,12 +191,14 @@ DitStatus rt_check_ready(DitRuntime *rt, int64_t rows) {
     return dit_err(&rt->err, DIT_ERR_ARG,
                    "a forward of %lld rows does not fit this plan (1 to %lld rows; compile with --batch)",
                    (long long)rows, (long long)rt->info.max_batch);
-  if (rt->weights_dirty) { /* dit_weights_set since the last upload */
-    DitStatus st = rt->be->vt->upload_weights(rt->be, rt->ex.weights, &rt->err);
-    if (st) return st;
-    rt->weights_dirty = 0;
-  }
-  return DIT_OK;
+  return rt_sync_weights(rt);
+}
+
+DitStatus rt_sync_weights(DitRuntime *rt) {
+  if (!rt->weights_dirty) return DIT_OK; /* dit_weights_set since the last upload */
+  DitStatus st = rt->be->vt->upload_weights(rt->be, rt->ex.weights, &rt->err);
+  if (!st) rt->weights_dirty = 0;
+  return st;
 }
 
 /* The guidance mix ops of the sampler step (cfg_mix), at n images. */

@@ -46,6 +46,8 @@ DitStatus rt_train_init(DitRuntime *rt, DitErr *err);
 DitStatus rt_fail(DitRuntime *rt, DitStatus st);
 /* Weights bound and 1 <= rows <= max_batch, else an error in rt->err. */
 DitStatus rt_check_ready(DitRuntime *rt, int64_t rows);
+/* Uploads the host weights when dit_weights_set changed them since the last upload. */
+DitStatus rt_sync_weights(DitRuntime *rt);
 /* Every label in [0, label_rows). */
 DitStatus rt_check_labels(DitRuntime *rt, const int64_t *y, int64_t n);
 

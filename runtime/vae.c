@@ -49,12 +49,7 @@ static DitStatus ready(DitRuntime *rt, bool want, const char *what) {
     return dit_err(&rt->err, DIT_ERR_ARG, "this VAE plan has no %s: compile it with --part %s or --part both",
                    what[0] == 'd' ? "decoder" : "encoder", what[0] == 'd' ? "decoder" : "encoder");
   if (!rt->has_weights) return dit_err(&rt->err, DIT_ERR_ARG, "no weights are bound: call dit_load_weights first");
-  if (rt->weights_dirty) {
-    DitStatus st = rt->be->vt->upload_weights(rt->be, rt->ex.weights, &rt->err);
-    if (st) return st;
-    rt->weights_dirty = 0;
-  }
-  return DIT_OK;
+  return rt_sync_weights(rt);
 }
 
 static uint32_t io_value(const DitRuntime *rt, const char *name) {

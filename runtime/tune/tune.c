@@ -362,10 +362,7 @@ static DitStatus vae_ready(DitRuntime *rt, int64_t n) {
   if (n < 1 || n > (int64_t)rt->pv.header->max_batch)
     return dit_err(&rt->err, DIT_ERR_ARG, "%lld rows do not fit this plan (1 to %u)", (long long)n,
                    rt->pv.header->max_batch);
-  if (!rt->weights_dirty) return DIT_OK;
-  DitStatus st = rt->be->vt->upload_weights(rt->be, rt->ex.weights, &rt->err);
-  if (!st) rt->weights_dirty = 0;
-  return st;
+  return rt_sync_weights(rt);
 }
 
 void dit_tune_report_free(DitTuneReport *r) {
